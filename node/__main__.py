@@ -1,0 +1,69 @@
+"""``python -m node --config node.yaml``: run one replica until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from node.app import Node
+from node.config import ConfigError, load_config, parse_peers
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m node", description=__doc__)
+    p.add_argument("--config", required=True, help="node YAML file")
+    p.add_argument("--node-id", help="override node_id")
+    p.add_argument("--listen", help="override listen host:port")
+    p.add_argument("--data-dir", help="override data_dir")
+    p.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="add a peer (repeatable); REMESH_PEERS=a=h:p,b=h:p works too",
+    )
+    return p.parse_args(argv)
+
+
+async def serve(node: Node) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    await stop.wait()
+    logging.getLogger("node").info("%s: signal received, stopping", node.config.node_id)
+    await node.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(
+            args.config, node_id=args.node_id, listen=args.listen, data_dir=args.data_dir
+        )
+        cfg.peers.update(parse_peers(os.environ.get("REMESH_PEERS", "")))
+        cfg.peers.update(parse_peers(",".join(args.peer), "--peer"))
+        cfg.validate(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=cfg.log_level.upper(),
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s {cfg.node_id} %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(serve(Node(cfg)))
+    except OSError as exc:
+        logging.getLogger("node").error("%s: %s", cfg.node_id, exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

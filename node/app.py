@@ -1,0 +1,129 @@
+"""A replica node in-process: the gRPC server, the peer links and the replica.
+
+The same object the ``python -m node`` runner drives, usable directly from
+asyncio to embed a replica in an application::
+
+    node = Node(NodeConfig(node_id="a", data_dir=Path("data/a"), cluster="demo"))
+    await node.start()              # listens on config.listen (port 0: any free port)
+    node.add_peer("b", "127.0.0.1:9702")
+    version = await node.put(b"k", b"v")
+    record = node.get(b"k")         # Record(hlc, origin, op, value, seq) or None
+    await node.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from node.config import NodeConfig, parse_address
+from node.pb import remesh_pb2 as pb
+from node.pb import remesh_pb2_grpc as pb_grpc
+from node.peers import MAX_MESSAGE, PeerLink
+from node.replica import Replica
+from node.service import KVService, ReplicationService
+from node.store import Record
+
+log = logging.getLogger("node")
+
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    # Notice subscribers that vanished behind a silent network.
+    ("grpc.keepalive_time_ms", 2000),
+    ("grpc.keepalive_timeout_ms", 3000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 500),
+    ("grpc.http2.max_ping_strikes", 0),
+    ("grpc.so_reuseport", 0),
+]
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config.validate()
+        self.replica: Replica | None = None
+        self.server: grpc.aio.Server | None = None
+        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else None
+        self.links: dict[str, PeerLink] = {}
+        self.address = ""
+
+    async def start(self) -> None:
+        cfg = self.config
+        host, _ = parse_address(cfg.listen, "listen")
+        self.replica = Replica(cfg)
+        self.server = grpc.aio.server(options=SERVER_OPTIONS)
+        pb_grpc.add_KVServicer_to_server(KVService(self.replica), self.server)
+        pb_grpc.add_ReplicationServicer_to_server(ReplicationService(self.replica), self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        try:
+            port = self.server.add_insecure_port(cfg.listen)
+        except RuntimeError as exc:
+            self.replica.store.close()
+            raise OSError(f"cannot listen on {cfg.listen}: {exc} (port in use?)") from None
+        self.address = f"{host}:{port}"
+        await self.server.start()
+        self.replica.start()
+        for peer, address in cfg.peers.items():
+            self._start_link(peer, address)
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "%s: serving on %s (cluster %s, tenant %s, %s, peers %s, vv %s)",
+            cfg.node_id,
+            self.address,
+            cfg.cluster,
+            cfg.tenant,
+            cfg.durability,
+            ",".join(cfg.peers) or "none",
+            self.replica.vv,
+        )
+
+    def add_peer(self, peer: str, address: str) -> None:
+        """Subscribe to one more peer (at runtime or before start)."""
+        self.config.peers[peer] = address
+        if self.replica is not None:
+            from node.replica import OutboundStats
+
+            self.replica.outbound[peer] = OutboundStats(address)
+            self._start_link(peer, address)
+
+    def _start_link(self, peer: str, address: str) -> None:
+        link = PeerLink(self.replica, peer, address)
+        self.links[peer] = link
+        link.start()
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop accepting, finish in-flight writes, checkpoint watermarks, close."""
+        if self.server is None:
+            return
+        await self.health.enter_graceful_shutdown()
+        await asyncio.gather(*(link.stop() for link in self.links.values()))
+        self.replica._new.set()
+        await self.server.stop(grace)
+        await self.replica.close()
+        self.server = None
+        log.info("%s: stopped (vv %s)", self.config.node_id, self.replica.vv)
+
+    # ------------------------------------------------------------ library API
+    async def put(self, key: bytes, value: bytes) -> pb.Version:
+        return (await self.replica.write([pb.Write(op=pb.PUT, key=key, value=value)]))[0]
+
+    async def delete(self, key: bytes) -> pb.Version:
+        return (await self.replica.write([pb.Write(op=pb.DELETE, key=key)]))[0]
+
+    async def write_batch(self, writes: list[pb.Write]) -> list[pb.Version]:
+        return await self.replica.write(writes)
+
+    def get(self, key: bytes) -> Record | None:
+        """The key's live record, or None when absent or deleted."""
+        rec = self.replica.get(key)
+        return rec if rec is not None and rec.op == pb.PUT else None
+
+    def scan(self, prefix: bytes = b"", limit: int = 0) -> list[tuple[bytes, Record]]:
+        return self.replica.store.scan(prefix, limit)
+
+    def status(self) -> pb.StatusResponse:
+        return self.replica.status()

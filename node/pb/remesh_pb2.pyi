@@ -1,0 +1,317 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Op(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OP_UNSPECIFIED: _ClassVar[Op]
+    PUT: _ClassVar[Op]
+    DELETE: _ClassVar[Op]
+OP_UNSPECIFIED: Op
+PUT: Op
+DELETE: Op
+
+class Entry(_message.Message):
+    __slots__ = ("origin", "seq", "hlc", "op", "key", "value")
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    HLC_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    seq: int
+    hlc: int
+    op: Op
+    key: bytes
+    value: bytes
+    def __init__(self, origin: _Optional[str] = ..., seq: _Optional[int] = ..., hlc: _Optional[int] = ..., op: _Optional[_Union[Op, str]] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class Version(_message.Message):
+    __slots__ = ("hlc", "origin", "seq")
+    HLC_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    hlc: int
+    origin: str
+    seq: int
+    def __init__(self, hlc: _Optional[int] = ..., origin: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class PutRequest(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class Write(_message.Message):
+    __slots__ = ("op", "key", "value")
+    OP_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    op: Op
+    key: bytes
+    value: bytes
+    def __init__(self, op: _Optional[_Union[Op, str]] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class PutBatchRequest(_message.Message):
+    __slots__ = ("writes",)
+    WRITES_FIELD_NUMBER: _ClassVar[int]
+    writes: _containers.RepeatedCompositeFieldContainer[Write]
+    def __init__(self, writes: _Optional[_Iterable[_Union[Write, _Mapping]]] = ...) -> None: ...
+
+class WriteResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: Version
+    def __init__(self, version: _Optional[_Union[Version, _Mapping]] = ...) -> None: ...
+
+class PutBatchResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[Version]
+    def __init__(self, versions: _Optional[_Iterable[_Union[Version, _Mapping]]] = ...) -> None: ...
+
+class GetRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class GetResponse(_message.Message):
+    __slots__ = ("found", "value", "version")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    value: bytes
+    version: Version
+    def __init__(self, found: _Optional[bool] = ..., value: _Optional[bytes] = ..., version: _Optional[_Union[Version, _Mapping]] = ...) -> None: ...
+
+class DeleteRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class ScanRequest(_message.Message):
+    __slots__ = ("prefix", "limit")
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    prefix: bytes
+    limit: int
+    def __init__(self, prefix: _Optional[bytes] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class KeyValue(_message.Message):
+    __slots__ = ("key", "value", "version")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    value: bytes
+    version: Version
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., version: _Optional[_Union[Version, _Mapping]] = ...) -> None: ...
+
+class ScanResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    def __init__(self, items: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ...) -> None: ...
+
+class WatchRequest(_message.Message):
+    __slots__ = ("prefix",)
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    prefix: bytes
+    def __init__(self, prefix: _Optional[bytes] = ...) -> None: ...
+
+class Change(_message.Message):
+    __slots__ = ("entry", "won", "applied_unix_ns")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    WON_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    entry: Entry
+    won: bool
+    applied_unix_ns: int
+    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., won: _Optional[bool] = ..., applied_unix_ns: _Optional[int] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PeerStatus(_message.Message):
+    __slots__ = ("peer", "address", "connected", "entries_received", "connects", "last_error", "subscribed", "entries_sent", "last_ack_age_s", "lag")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    CONNECTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_SENT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACK_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    LAG_FIELD_NUMBER: _ClassVar[int]
+    peer: str
+    address: str
+    connected: bool
+    entries_received: int
+    connects: int
+    last_error: str
+    subscribed: bool
+    entries_sent: int
+    last_ack_age_s: float
+    lag: int
+    def __init__(self, peer: _Optional[str] = ..., address: _Optional[str] = ..., connected: _Optional[bool] = ..., entries_received: _Optional[int] = ..., connects: _Optional[int] = ..., last_error: _Optional[str] = ..., subscribed: _Optional[bool] = ..., entries_sent: _Optional[int] = ..., last_ack_age_s: _Optional[float] = ..., lag: _Optional[int] = ...) -> None: ...
+
+class StatusResponse(_message.Message):
+    __slots__ = ("node_id", "cluster", "tenant", "vv", "keys", "digest", "peers", "entries_received", "duplicates_received", "early_dropped", "entries_sent", "local_writes", "durability", "log_entries", "hlc", "pid", "recovered_from")
+    class VvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class RecoveredFromEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    VV_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    EARLY_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_SENT_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_WRITES_FIELD_NUMBER: _ClassVar[int]
+    DURABILITY_FIELD_NUMBER: _ClassVar[int]
+    LOG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    HLC_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    RECOVERED_FROM_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    cluster: str
+    tenant: str
+    vv: _containers.ScalarMap[str, int]
+    keys: int
+    digest: str
+    peers: _containers.RepeatedCompositeFieldContainer[PeerStatus]
+    entries_received: int
+    duplicates_received: int
+    early_dropped: int
+    entries_sent: int
+    local_writes: int
+    durability: str
+    log_entries: int
+    hlc: int
+    pid: int
+    recovered_from: _containers.ScalarMap[str, int]
+    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., keys: _Optional[int] = ..., digest: _Optional[str] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., entries_received: _Optional[int] = ..., duplicates_received: _Optional[int] = ..., early_dropped: _Optional[int] = ..., entries_sent: _Optional[int] = ..., local_writes: _Optional[int] = ..., durability: _Optional[str] = ..., log_entries: _Optional[int] = ..., hlc: _Optional[int] = ..., pid: _Optional[int] = ..., recovered_from: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class Hello(_message.Message):
+    __slots__ = ("protocol", "cluster", "tenant", "node_id", "vv", "exclude")
+    class VvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    VV_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_FIELD_NUMBER: _ClassVar[int]
+    protocol: int
+    cluster: str
+    tenant: str
+    node_id: str
+    vv: _containers.ScalarMap[str, int]
+    exclude: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, protocol: _Optional[int] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., exclude: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("vv",)
+    class VvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    VV_FIELD_NUMBER: _ClassVar[int]
+    vv: _containers.ScalarMap[str, int]
+    def __init__(self, vv: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class Want(_message.Message):
+    __slots__ = ("exclude",)
+    EXCLUDE_FIELD_NUMBER: _ClassVar[int]
+    exclude: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, exclude: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SubscriberMessage(_message.Message):
+    __slots__ = ("hello", "ack", "want")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    WANT_FIELD_NUMBER: _ClassVar[int]
+    hello: Hello
+    ack: Ack
+    want: Want
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., want: _Optional[_Union[Want, _Mapping]] = ...) -> None: ...
+
+class Welcome(_message.Message):
+    __slots__ = ("node_id", "vv")
+    class VvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    VV_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    vv: _containers.ScalarMap[str, int]
+    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class Batch(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("vv",)
+    class VvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    VV_FIELD_NUMBER: _ClassVar[int]
+    vv: _containers.ScalarMap[str, int]
+    def __init__(self, vv: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class ServerMessage(_message.Message):
+    __slots__ = ("welcome", "batch", "heartbeat")
+    WELCOME_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    welcome: Welcome
+    batch: Batch
+    heartbeat: Heartbeat
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...

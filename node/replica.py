@@ -1,0 +1,316 @@
+"""The replica: store, clock and watermarks behind one asyncio-facing object.
+
+It owns the write path (local writes grouped into one WriteBatch per turn of
+the event loop: group commit, so sync mode stays fast), the apply path for
+replicated batches, change notification for replication streams and Watch
+clients, and the periodic watermark checkpoint. It does no networking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from node.clock import HLC
+from node.config import NodeConfig
+from node.core import Cursor, triage
+from node.pb import remesh_pb2 as pb
+from node.store import Record, Store
+from node.watermarks import Watermarks
+
+log = logging.getLogger("node.replica")
+
+WATCH_QUEUE = 65_536
+
+
+class BadRequest(ValueError):
+    """Input the node refuses; nothing was written. Maps to INVALID_ARGUMENT."""
+
+
+@dataclass
+class Watcher:
+    prefix: bytes
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(WATCH_QUEUE))
+    overflowed: bool = False
+
+
+@dataclass
+class OutboundStats:
+    """This node subscribed to a peer."""
+
+    address: str
+    connected: bool = False
+    entries_received: int = 0
+    connects: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class InboundStats:
+    """A peer subscribed to this node."""
+
+    cursor: Cursor
+    entries_sent: int = 0
+    last_ack: float = 0.0
+    streams: int = 1
+
+
+class Replica:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.node_id = config.node_id
+        self.store = Store(config.data_dir)
+        self.watermarks = Watermarks(config.data_dir)
+        self.recovered_from = self.watermarks.load()
+        scanned = self.store.recover(self.recovered_from)
+        if any(scanned.values()):
+            log.info(
+                "%s recovered %d entries past the watermark: %s",
+                self.node_id,
+                sum(scanned.values()),
+                scanned,
+            )
+        self.clock = HLC(last=self.store.hlc)
+        self.outbound: dict[str, OutboundStats] = {
+            p: OutboundStats(a) for p, a in config.peers.items()
+        }
+        self.inbound: dict[str, InboundStats] = {}
+        self.watchers: list[Watcher] = []
+        self.stats = {
+            "entries_received": 0,
+            "duplicates_received": 0,
+            "early_dropped": 0,
+            "entries_sent": 0,
+            "local_writes": 0,
+        }
+        self._new = asyncio.Event()
+        self._queue: list[tuple[list[pb.Write], asyncio.Future]] = []
+        self._commit_task: asyncio.Task | None = None
+        self._since_checkpoint = 0
+        self._link_listeners: list = []
+        self._checkpointer: asyncio.Task | None = None
+        self.closed = False
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        self._checkpointer = asyncio.create_task(self._checkpoint_loop())
+
+    async def close(self) -> None:
+        """Flush pending writes, checkpoint, close LevelDB."""
+        if self.closed:
+            return
+        while self._queue or (self._commit_task and not self._commit_task.done()):
+            if self._commit_task:
+                await self._commit_task
+            if self._queue:
+                self._schedule_commit()
+        if self._checkpointer:
+            self._checkpointer.cancel()
+        self.checkpoint()
+        self.closed = True
+        self._new.set()
+        self.store.close()
+
+    @property
+    def vv(self) -> dict[str, int]:
+        return self.store.vv
+
+    # ------------------------------------------------------------- local writes
+    def validate(self, op: int, key: bytes, value: bytes) -> None:
+        if not key:
+            raise BadRequest("key must not be empty")
+        if len(key) > self.config.max_key_bytes:
+            raise BadRequest(
+                f"key is {len(key)} bytes; the limit is {self.config.max_key_bytes} (max_key_bytes)"
+            )
+        if op == pb.PUT and len(value) > self.config.max_value_bytes:
+            raise BadRequest(
+                f"value is {len(value)} bytes; the limit is "
+                f"{self.config.max_value_bytes} (max_value_bytes)"
+            )
+        if op not in (pb.PUT, pb.DELETE):
+            raise BadRequest(f"unknown op {op}; expected PUT or DELETE")
+        if op == pb.DELETE and value:
+            raise BadRequest("a DELETE carries no value")
+
+    async def write(self, writes: Sequence[pb.Write]) -> list[pb.Version]:
+        """Apply local writes atomically; returns once they are committed.
+
+        Every write is validated first: one bad write refuses the whole request.
+        """
+        if self.closed:
+            raise RuntimeError("replica is closed")
+        if not writes:
+            raise BadRequest("no writes given")
+        for w in writes:
+            self.validate(w.op, w.key, w.value)
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.append((list(writes), fut))
+        self._schedule_commit()
+        return await fut
+
+    def _schedule_commit(self) -> None:
+        if self._commit_task is None or self._commit_task.done():
+            self._commit_task = asyncio.create_task(self._commit_pending())
+
+    async def _commit_pending(self) -> None:
+        await asyncio.sleep(0)  # one loop turn: concurrent requests join this batch
+        queue, self._queue = self._queue, []
+        entries: list[pb.Entry] = []
+        seq = self.vv.get(self.node_id, 0)
+        for writes, _ in queue:
+            for w in writes:
+                seq += 1
+                entries.append(
+                    pb.Entry(
+                        origin=self.node_id,
+                        seq=seq,
+                        hlc=self.clock.now(),
+                        op=w.op,
+                        key=w.key,
+                        value=w.value,
+                    )
+                )
+        try:
+            won = self.store.commit(entries, sync=self.config.durability == "sync")
+        except Exception as exc:  # disk full, closed DB...: fail the writers, keep serving
+            log.error("%s commit of %d local writes failed: %s", self.node_id, len(entries), exc)
+            for _, fut in queue:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        self.stats["local_writes"] += len(entries)
+        i = 0
+        for writes, fut in queue:
+            versions = [
+                pb.Version(hlc=e.hlc, origin=e.origin, seq=e.seq)
+                for e in entries[i : i + len(writes)]
+            ]
+            i += len(writes)
+            if not fut.done():
+                fut.set_result(versions)
+        self._after_commit(entries, won)
+        if self._queue:
+            self._schedule_commit()
+
+    # ------------------------------------------------------- replicated batches
+    def apply_remote(self, entries: Sequence[pb.Entry], peer: str) -> int:
+        """Store what is next in line from a peer's batch; returns how many were new."""
+        result = triage(self.vv, entries)
+        for e in result.accepted:
+            self.clock.observe(e.hlc)
+        self.stats["duplicates_received"] += result.duplicates
+        self.stats["early_dropped"] += result.early
+        if not result.accepted:
+            return 0
+        won = self.store.commit(result.accepted)
+        n = len(result.accepted)
+        self.stats["entries_received"] += n
+        if peer in self.outbound:
+            self.outbound[peer].entries_received += n
+        self._after_commit(result.accepted, won)
+        return n
+
+    def _after_commit(self, entries: list[pb.Entry], won: list[bool]) -> None:
+        self._new.set()
+        self._new = asyncio.Event()
+        if self.watchers:
+            now = time.time_ns()
+            for w in list(self.watchers):
+                for e, ok in zip(entries, won, strict=True):
+                    if e.key.startswith(w.prefix) and not w.overflowed:
+                        try:
+                            w.queue.put_nowait(pb.Change(entry=e, won=ok, applied_unix_ns=now))
+                        except asyncio.QueueFull:
+                            w.overflowed = True  # the Watch handler ends that stream
+        self._since_checkpoint += len(entries)
+        if self._since_checkpoint >= self.config.watermark_every_entries:
+            self.checkpoint()
+
+    def new_entries(self) -> asyncio.Event:
+        """An event set at the next commit (take it before reading the log)."""
+        return self._new
+
+    # -------------------------------------------------------------------- reads
+    def get(self, key: bytes) -> Record | None:
+        return self.store.get(key)
+
+    # --------------------------------------------------------------- watermarks
+    def checkpoint(self) -> None:
+        """Sync LevelDB, then record the vv: a watermark never runs ahead of the disk."""
+        if self._since_checkpoint == 0 and self.watermarks.saved == self.vv:
+            return
+        vv = dict(self.vv)
+        self.store.sync_barrier()
+        self.watermarks.save(vv)
+        self._since_checkpoint = 0
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.watermark_every_ms / 1000)
+            try:
+                self.checkpoint()
+            except Exception:
+                log.exception("%s watermark checkpoint failed; will retry", self.node_id)
+
+    # ------------------------------------------------------------- link states
+    def on_links_changed(self, listener) -> None:
+        self._link_listeners.append(listener)
+
+    def set_connected(self, peer: str, connected: bool, error: str = "") -> None:
+        stats = self.outbound[peer]
+        if stats.connected == connected:
+            return
+        stats.connected = connected
+        if connected:
+            stats.connects += 1
+            stats.last_error = ""
+        elif error:
+            stats.last_error = error
+        for listener in self._link_listeners:
+            listener()
+
+    def connected_peers(self) -> list[str]:
+        return [p for p, s in self.outbound.items() if s.connected]
+
+    # ------------------------------------------------------------------- status
+    def status(self) -> pb.StatusResponse:
+        import os
+
+        peers = []
+        now = time.monotonic()
+        for name in sorted(set(self.outbound) | set(self.inbound)):
+            out = self.outbound.get(name)
+            inb = self.inbound.get(name)
+            peers.append(
+                pb.PeerStatus(
+                    peer=name,
+                    address=out.address if out else "",
+                    connected=bool(out and out.connected),
+                    entries_received=out.entries_received if out else 0,
+                    connects=out.connects if out else 0,
+                    last_error=out.last_error if out else "",
+                    subscribed=inb is not None and inb.streams > 0,
+                    entries_sent=inb.entries_sent if inb else 0,
+                    last_ack_age_s=(now - inb.last_ack) if inb and inb.last_ack else -1.0,
+                    lag=inb.cursor.lag(self.vv) if inb else 0,
+                )
+            )
+        return pb.StatusResponse(
+            node_id=self.node_id,
+            cluster=self.config.cluster,
+            tenant=self.config.tenant,
+            vv=self.vv,
+            keys=self.store.keys,
+            digest=f"{self.store.digest:032x}",
+            peers=peers,
+            durability=self.config.durability,
+            log_entries=sum(self.vv.values()),
+            hlc=self.clock.last,
+            pid=os.getpid(),
+            recovered_from=self.recovered_from,
+            **self.stats,
+        )
