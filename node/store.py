@@ -134,7 +134,8 @@ class Store:
         won: list[bool] = []
         digest, keys, hlc = self.digest, self.keys, self.hlc
         vv: dict[str, int] = {}
-        with self.db.write_batch(sync=sync) as batch:
+        # transaction=True: an exception part-way discards the whole batch
+        with self.db.write_batch(transaction=True, sync=sync) as batch:
             for e in entries:
                 batch.put(log_key(e.origin, e.seq), e.SerializeToString())
                 vv[e.origin] = e.seq

@@ -1,0 +1,59 @@
+import pytest
+
+from node.core import Cursor, MemoryReplica, exclusions, triage, wins
+from node.pb import remesh_pb2 as pb
+
+pytestmark = pytest.mark.unit
+
+
+def e(origin, seq, hlc=1, key=b"k"):
+    return pb.Entry(origin=origin, seq=seq, hlc=hlc, op=pb.PUT, key=key, value=b"v")
+
+
+def test_wins_orders_by_hlc_then_origin():
+    assert wins((2, "a"), (1, "z"))
+    assert wins((1, "b"), (1, "a"))
+    assert not wins((1, "a"), (1, "a"))
+    assert wins((0, "a"), None)
+
+
+def test_triage_accepts_next_in_line_and_sorts_out_the_rest():
+    t = triage({"a": 2}, [e("a", 2), e("a", 3), e("a", 5), e("a", 4), e("b", 1), e("b", 1)])
+    assert [(x.origin, x.seq) for x in t.accepted] == [("a", 3), ("a", 4), ("b", 1)]
+    assert (t.duplicates, t.early, t.vv) == (2, 1, {"a": 4, "b": 1})
+
+
+def test_cursor_never_echoes_to_the_subscriber_and_honours_exclusions():
+    c = Cursor("b", {}, exclude=["c"])
+    assert c.ranges({"a": 3, "b": 9, "c": 4}, 100) == [("a", 1, 3)]
+    c.set_exclude([])
+    assert c.ranges({"a": 3, "b": 9, "c": 4}, 100) == [("a", 1, 3), ("c", 1, 4)]
+
+
+def test_cursor_moves_on_send_and_jumps_on_ack():
+    c = Cursor("b", {"a": 1})
+    c.on_sent([e("a", 2), e("a", 3)])
+    assert c.ranges({"a": 5}, 100) == [("a", 4, 5)]
+    c.on_ack({"a": 5})
+    assert c.ranges({"a": 5}, 100) == []
+    assert c.lag({"a": 7, "b": 3}) == 2  # the subscriber's own origin is not lag
+
+
+def test_cursor_shares_the_budget_between_origins():
+    c = Cursor("x", {})
+    ranges = c.ranges({"a": 1000, "b": 1000}, 10)
+    assert ranges == [("a", 1, 5), ("b", 1, 5)]
+
+
+def test_exclusions_are_the_other_live_direct_links():
+    assert exclusions("b", ["a", "b", "c"]) == ["a", "c"]
+
+
+def test_memory_replica_write_and_receive():
+    a, b = MemoryReplica("a"), MemoryReplica("b")
+    x = a.write(b"k", b"1", 100)
+    b.receive([x])
+    y = b.write(b"k", b"2", 50)  # b's clock saw x: its write wins despite older wall time
+    assert y.hlc > x.hlc
+    a.receive([y])
+    assert a.live() == b.live() == {b"k": b"2"} and a.digest == b.digest
