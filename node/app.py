@@ -101,7 +101,6 @@ class Node:
             return
         await self.health.enter_graceful_shutdown()
         await asyncio.gather(*(link.stop() for link in self.links.values()))
-        self.replica._new.set()
         await self.server.stop(grace)
         await self.replica.close()
         self.server = None

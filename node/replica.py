@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ class Replica:
             "entries_sent": 0,
             "local_writes": 0,
         }
-        self._new = asyncio.Event()
+        self.wakers: set[asyncio.Event] = set()  # one per replication stream
         self._queue: list[tuple[list[pb.Write], asyncio.Future]] = []
         self._commit_task: asyncio.Task | None = None
         self._since_checkpoint = 0
@@ -111,7 +112,8 @@ class Replica:
             self._checkpointer.cancel()
         self.checkpoint()
         self.closed = True
-        self._new.set()
+        for wake in self.wakers:
+            wake.set()
         self.store.close()
 
     @property
@@ -215,8 +217,8 @@ class Replica:
         return n
 
     def _after_commit(self, entries: list[pb.Entry], won: list[bool]) -> None:
-        self._new.set()
-        self._new = asyncio.Event()
+        for wake in self.wakers:
+            wake.set()
         if self.watchers:
             now = time.time_ns()
             for w in list(self.watchers):
@@ -229,10 +231,6 @@ class Replica:
         self._since_checkpoint += len(entries)
         if self._since_checkpoint >= self.config.watermark_every_entries:
             self.checkpoint()
-
-    def new_entries(self) -> asyncio.Event:
-        """An event set at the next commit (take it before reading the log)."""
-        return self._new
 
     # -------------------------------------------------------------------- reads
     def get(self, key: bytes) -> Record | None:
@@ -278,8 +276,6 @@ class Replica:
 
     # ------------------------------------------------------------------- status
     def status(self) -> pb.StatusResponse:
-        import os
-
         peers = []
         now = time.monotonic()
         for name in sorted(set(self.outbound) | set(self.inbound)):
@@ -297,6 +293,7 @@ class Replica:
                     entries_sent=inb.entries_sent if inb else 0,
                     last_ack_age_s=(now - inb.last_ack) if inb and inb.last_ack else -1.0,
                     lag=inb.cursor.lag(self.vv) if inb else 0,
+                    excluded=sorted(inb.cursor.exclude) if inb else [],
                 )
             )
         return pb.StatusResponse(

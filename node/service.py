@@ -151,7 +151,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         stats = InboundStats(Cursor(peer, hello.vv, hello.exclude), last_ack=time.monotonic())
         replica.inbound[peer] = stats
         cursor = stats.cursor
-        kick = asyncio.Event()
+        wake = asyncio.Event()  # set on every commit, on Want and when the reader ends
         log.info("%s: %s subscribed (its vv %s)", replica.node_id, peer, dict(hello.vv))
 
         async def read_requests() -> None:
@@ -161,16 +161,18 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                     cursor.on_ack(msg.ack.vv)
                 elif kind == "want":
                     cursor.set_exclude(msg.want.exclude)
-                    kick.set()
+                    wake.set()
                 else:
                     raise BadRequest(f"unexpected {kind or 'empty'} message after Hello")
                 stats.last_ack = time.monotonic()
 
         reader = asyncio.create_task(read_requests())
+        reader.add_done_callback(lambda _: wake.set())
+        replica.wakers.add(wake)
         try:
             yield pb.ServerMessage(welcome=pb.Welcome(node_id=replica.node_id, vv=replica.vv))
             while not reader.done() and not replica.closed:
-                new = replica.new_entries()
+                wake.clear()
                 batch = self._next_batch(cursor)
                 if batch:
                     cursor.on_sent(batch)
@@ -186,14 +188,9 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                         time.monotonic() - stats.last_ack,
                     )
                     return
-                kick.clear()
-                waits = [asyncio.ensure_future(new.wait()), asyncio.ensure_future(kick.wait())]
-                done, pending = await asyncio.wait(
-                    waits + [reader], timeout=self.heartbeat_s, return_when=asyncio.FIRST_COMPLETED
-                )
-                for w in waits:
-                    w.cancel()
-                if not done:
+                try:
+                    await asyncio.wait_for(wake.wait(), self.heartbeat_s)
+                except asyncio.TimeoutError:
                     yield pb.ServerMessage(heartbeat=pb.Heartbeat(vv=replica.vv))
             if reader.done() and not reader.cancelled() and reader.exception():
                 exc = reader.exception()
@@ -204,6 +201,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                 )
                 await context.abort(code, str(exc))
         finally:
+            replica.wakers.discard(wake)
             reader.cancel()
             if replica.inbound.get(peer) is stats:
                 stats.streams = 0

@@ -145,7 +145,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PeerStatus(_message.Message):
-    __slots__ = ("peer", "address", "connected", "entries_received", "connects", "last_error", "subscribed", "entries_sent", "last_ack_age_s", "lag")
+    __slots__ = ("peer", "address", "connected", "entries_received", "connects", "last_error", "subscribed", "entries_sent", "last_ack_age_s", "lag", "excluded")
     PEER_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +156,7 @@ class PeerStatus(_message.Message):
     ENTRIES_SENT_FIELD_NUMBER: _ClassVar[int]
     LAST_ACK_AGE_S_FIELD_NUMBER: _ClassVar[int]
     LAG_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     peer: str
     address: str
     connected: bool
@@ -166,7 +167,8 @@ class PeerStatus(_message.Message):
     entries_sent: int
     last_ack_age_s: float
     lag: int
-    def __init__(self, peer: _Optional[str] = ..., address: _Optional[str] = ..., connected: _Optional[bool] = ..., entries_received: _Optional[int] = ..., connects: _Optional[int] = ..., last_error: _Optional[str] = ..., subscribed: _Optional[bool] = ..., entries_sent: _Optional[int] = ..., last_ack_age_s: _Optional[float] = ..., lag: _Optional[int] = ...) -> None: ...
+    excluded: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, peer: _Optional[str] = ..., address: _Optional[str] = ..., connected: _Optional[bool] = ..., entries_received: _Optional[int] = ..., connects: _Optional[int] = ..., last_error: _Optional[str] = ..., subscribed: _Optional[bool] = ..., entries_sent: _Optional[int] = ..., last_ack_age_s: _Optional[float] = ..., lag: _Optional[int] = ..., excluded: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("node_id", "cluster", "tenant", "vv", "keys", "digest", "peers", "entries_received", "duplicates_received", "early_dropped", "entries_sent", "local_writes", "durability", "log_entries", "hlc", "pid", "recovered_from")

@@ -1,0 +1,30 @@
+"""pytest plugin (entry point ``remesh``): the ``remesh_cluster`` fixture.
+
+``remesh_cluster("topology/mesh3.yaml")`` brings a topology up in the test's
+temporary directory and always tears it down, leaving no process behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def remesh_cluster(tmp_path: Path) -> Iterator:
+    from cluster.api import Cluster
+
+    started: list[Cluster] = []
+
+    def up(topology: str | Path, **kwargs) -> Cluster:
+        c = Cluster.up(topology, home=tmp_path / "clusters", **kwargs)
+        started.append(c)
+        return c
+
+    try:
+        yield up
+    finally:
+        for c in reversed(started):
+            c.down()
