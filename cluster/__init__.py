@@ -1,0 +1,1 @@
+"""remesh cluster tool: topologies as real processes, faults, convergence checks."""

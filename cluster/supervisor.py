@@ -1,0 +1,525 @@
+"""Supervisord backend: render a config, run supervisord, control it over XML-RPC.
+
+Every cluster verb is a separate process, so all state lives in the state
+directory (config, logs, socket path recorded in the config) and every call
+talks to supervisord through its XML-RPC API on a unix socket -- never by
+scraping ``supervisorctl`` output.
+
+Supervisor's config format has traps that this module guards against rather
+than letting them corrupt a value silently:
+
+* values go through ``%``-interpolation (``%(here)s``), so ``%`` is doubled;
+* the ini parser cuts a value at whitespace followed by ``;`` or ``#``
+  (inline comments) and cannot hold newlines, so such values are refused;
+* ``environment=`` is split by a non-POSIX shlex that strips *every* leading
+  and trailing quote character and knows no escapes, so a value is wrapped in
+  whichever quote it does not contain, and values that cannot survive that
+  are refused.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import hashlib
+import http.client
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from supervisor.xmlrpc import Faults, SupervisorTransport
+
+# Linux sun_path is 108 bytes including the NUL; keep a margin.
+_MAX_SOCKET_PATH = 100
+# Quick calls (state, info, signal) should never take long; a hung or
+# SIGSTOPped supervisord must not hang the caller forever.
+_QUICK_TIMEOUT = 10.0
+# Safety net for waiting on start/stop; supervisord enforces the real limits.
+_WAIT_TIMEOUT = 120.0
+_POLL = 0.02
+_STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INLINE_COMMENT_RE = re.compile(r"\s[;#]")
+
+
+class SupervisorError(Exception):
+    """A supervisord problem, worded so a person can act on it."""
+
+
+@dataclass
+class Program:
+    """One supervised process (a node or a link proxy)."""
+
+    name: str
+    command: list[str]
+    directory: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    stopsignal: str = "TERM"
+    stopwaitsecs: int = 10
+    # Nodes are NOT restarted when killed: a crash must stay visible.
+    autorestart: bool = False
+    # Lower starts first: the proxy starts before the nodes that dial it.
+    priority: int = 999
+    # Seconds a process must stay up to count as started; with startretries=0
+    # a process that dies sooner is FATAL and start_program reports it.
+    startsecs: int = 1
+
+
+def _ini_value(value: str, what: str) -> str:
+    """Escape ``value`` for supervisor's ini format or refuse it clearly."""
+    if any(c in value for c in "\r\n\0"):
+        raise SupervisorError(f"{what}: newlines/NUL cannot be stored in a supervisord config")
+    if _INLINE_COMMENT_RE.search(value):
+        raise SupervisorError(
+            f"{what}: {value!r} contains whitespace followed by ';' or '#', which "
+            "supervisord's config parser would cut off as a comment"
+        )
+    return value.replace("%", "%%")
+
+
+def _env_item(key: str, value: str, program: str) -> str:
+    """Render ``KEY="value"`` for supervisor's ``environment=`` option."""
+    what = f"program {program!r} env {key}"
+    if not _ENV_KEY_RE.fullmatch(key):
+        raise SupervisorError(f"{what}: not a valid environment variable name")
+    if value and (value[0] in "'\"" or value[-1] in "'\""):
+        raise SupervisorError(f"{what}: supervisord strips quotes at the ends of values")
+    quote = '"' if '"' not in value else "'"
+    if quote in value:
+        raise SupervisorError(f"{what}: a value cannot hold both ' and \" for supervisord")
+    return f"{key}={quote}{_ini_value(value, what)}{quote}"
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields after the command name in /proc/PID/stat, or None if gone/unknown."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw.rsplit(")", 1)[1].split()
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` runs. Zombies count as dead: in a container PID 1 may
+    never reap the orphaned daemon, and os.kill(pid, 0) succeeds on zombies."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not Path("/proc/self/stat").exists():
+        return True
+    stat = _proc_stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) pids in process group ``pgid``. Supervisord makes each
+    child a group leader, so this also finds grandchildren a node spawned."""
+    if not Path("/proc/self/stat").exists():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            pass
+        return [pgid]
+    members = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            stat = _proc_stat(int(entry.name))
+            if stat is not None and stat[0] != "Z" and stat[2] == str(pgid):
+                members.append(int(entry.name))
+    return members
+
+
+class _UnixTransport(SupervisorTransport):
+    """SupervisorTransport whose unix socket honours a timeout (upstream's does not)."""
+
+    def __init__(self, socket_path: Path, timeout: float | None) -> None:
+        super().__init__(serverurl=f"unix://{socket_path}")
+
+        class _Conn(http.client.HTTPConnection):
+            def connect(self) -> None:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.settimeout(timeout)
+                self.sock.connect(str(socket_path))
+
+        self._get_connection = lambda: _Conn("localhost")
+
+
+_RPC_ERRORS = (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError)
+
+
+class Supervisor:
+    """One supervisord per state directory (e.g. ``.cluster/mesh3``)."""
+
+    def __init__(self, state_dir: Path | str) -> None:
+        # abspath, not resolve(): keep the caller's path (symlinks included)
+        # so the derived socket name is stable across verbs.
+        self.state_dir = Path(os.path.abspath(state_dir))
+        self.conf_path = self.state_dir / "supervisord.conf"
+        self.log_dir = self.state_dir / "logs"
+        self.log_path = self.log_dir / "supervisord.log"
+        self.pid_path = self.state_dir / "supervisord.pid"
+        self.socket_path = self._recorded_socket_path() or self._default_socket_path()
+
+    # -- config ------------------------------------------------------------
+
+    def _default_socket_path(self) -> Path:
+        """state_dir/supervisor.sock, or a /tmp name if that is too long for AF_UNIX."""
+        path = self.state_dir / "supervisor.sock"
+        if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha1(os.fsencode(self.state_dir)).hexdigest()[:12]
+        return Path("/tmp") / f"remesh-{digest}.sock"
+
+    def _recorded_socket_path(self) -> Path | None:
+        """The socket an existing config names: the config is the source of truth."""
+        parser = configparser.RawConfigParser(inline_comment_prefixes=(";", "#"), strict=False)
+        try:
+            parser.read(self.conf_path)
+            return Path(parser.get("unix_http_server", "file").replace("%%", "%"))
+        except (configparser.Error, OSError):
+            return None
+
+    def render(self, programs: list[Program]) -> Path:
+        """Write supervisord.conf for ``programs`` (atomically) and return its path."""
+        names = [p.name for p in programs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SupervisorError(f"duplicate program names: {', '.join(dupes)}")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_path = self._default_socket_path()
+        sock = _ini_value(str(self.socket_path), "socket path")
+        sd = _ini_value(str(self.state_dir), "state directory")
+        logs = _ini_value(str(self.log_dir), "log directory")
+        lines = [
+            "; generated by remesh cluster -- edits are overwritten",
+            "[unix_http_server]",
+            f"file={sock}",
+            "chmod=0700",
+            "",
+            "[supervisord]",
+            f"logfile={logs}/supervisord.log",
+            "logfile_maxbytes=50MB",
+            "logfile_backups=2",
+            "loglevel=info",
+            f"pidfile={sd}/supervisord.pid",
+            "nodaemon=false",
+            f"directory={sd}",
+            f"childlogdir={logs}",
+            # defaults (1024/200) make supervisord refuse to start under low
+            # unprivileged hard limits; a cluster needs far fewer.
+            "minfds=256",
+            "minprocs=64",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{sock}",
+        ]
+        for p in sorted(programs, key=lambda p: (p.priority, p.name)):
+            lines += [""] + self._program_section(p)
+        tmp = self.conf_path.with_suffix(".conf.tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, self.conf_path)
+        return self.conf_path
+
+    def _program_section(self, p: Program) -> list[str]:
+        if not _NAME_RE.fullmatch(p.name):
+            raise SupervisorError(f"program name {p.name!r}: use letters, digits, '_', '.', '-'")
+        if not p.command:
+            raise SupervisorError(f"program {p.name!r}: empty command")
+        what = f"program {p.name!r}"
+        lines = [
+            f"[program:{p.name}]",
+            f"command={_ini_value(shlex.join(p.command), what + ' command')}",
+            "autostart=false",
+            f"autorestart={'true' if p.autorestart else 'false'}",
+            f"startsecs={p.startsecs}",
+            "startretries=0",
+            f"priority={p.priority}",
+            f"stopsignal={p.stopsignal}",
+            f"stopwaitsecs={p.stopwaitsecs}",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "redirect_stderr=true",
+            f"stdout_logfile={_ini_value(str(self.log_dir / (p.name + '.log')), what)}",
+            "stdout_logfile_maxbytes=50MB",
+            "stdout_logfile_backups=2",
+        ]
+        if p.directory is not None:
+            lines.append(f"directory={_ini_value(p.directory, what + ' directory')}")
+        if p.env:
+            items = ",".join(_env_item(k, v, p.name) for k, v in sorted(p.env.items()))
+            lines.append(f"environment={items}")
+        return lines
+
+    # -- XML-RPC -----------------------------------------------------------
+
+    def rpc(self, timeout: float | None = _QUICK_TIMEOUT) -> xmlrpc.client.ServerProxy:
+        """A fresh ServerProxy on the unix socket (not thread-safe: one per caller)."""
+        return xmlrpc.client.ServerProxy(
+            "http://localhost", transport=_UnixTransport(self.socket_path, timeout)
+        )
+
+    def _raw_call(self, method: str, *args: Any, timeout: float | None = _QUICK_TIMEOUT) -> Any:
+        with self.rpc(timeout) as proxy:
+            return getattr(proxy, method)(*args)
+
+    def _call(self, method: str, *args: Any, timeout: float | None = _QUICK_TIMEOUT) -> Any:
+        """Call ``method``; connection problems become a SupervisorError (Faults pass)."""
+        try:
+            return self._raw_call(method, *args, timeout=timeout)
+        except xmlrpc.client.Fault:
+            raise
+        except _RPC_ERRORS as e:
+            raise SupervisorError(
+                f"supervisord is not answering on {self.socket_path} ({e}); "
+                f"is the cluster up? (config {self.conf_path}, log {self.log_path})"
+            ) from None
+
+    def _fault(self, fault: xmlrpc.client.Fault, name: str, action: str) -> SupervisorError:
+        """Turn a Fault about program ``name`` into an actionable error."""
+        code = fault.faultCode
+        if code == Faults.BAD_NAME:
+            try:
+                known = ", ".join(sorted(self.all_info())) or "none"
+            except SupervisorError:
+                known = "?"
+            return SupervisorError(f"no process named {name!r} (known: {known})")
+        if code in (Faults.ABNORMAL_TERMINATION, Faults.SPAWN_ERROR):
+            return SupervisorError(f"{name} failed to start: {self._describe(name)}")
+        if code in (Faults.NO_FILE, Faults.NOT_EXECUTABLE):
+            return SupervisorError(f"cannot {action} {name}: {fault.faultString}")
+        if code == Faults.NOT_RUNNING:
+            return SupervisorError(f"cannot {action} {name}: it is not running")
+        if code == Faults.BAD_SIGNAL:
+            return SupervisorError(f"cannot {action} {name}: unknown signal")
+        if code == Faults.SHUTDOWN_STATE:
+            return SupervisorError(f"cannot {action} {name}: supervisord is shutting down")
+        return SupervisorError(f"cannot {action} {name}: {fault.faultString}")
+
+    def _describe(self, name: str) -> str:
+        """State, exit status and log tail of ``name``: what you need after a crash."""
+        try:
+            info = self.info(name)
+        except SupervisorError as e:
+            return str(e)
+        text = f"state {info['statename']}"
+        if info.get("spawnerr"):
+            text += f" ({info['spawnerr']})"
+        elif info.get("description"):
+            text += f" ({info['description']})"
+        log = info.get("stdout_logfile") or str(self.log_dir / f"{name}.log")
+        try:
+            tail = Path(log).read_text(errors="replace").splitlines()[-10:]
+        except OSError:
+            tail = []
+        text += f"; log {log}"
+        if tail:
+            text += ":\n  " + "\n  ".join(tail)
+        return text
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def is_running(self) -> bool:
+        """True if a supervisord answers on our socket (even while shutting down)."""
+        try:
+            self._raw_call("supervisor.getState", timeout=2.0)
+        except xmlrpc.client.Fault:
+            return True
+        except _RPC_ERRORS:
+            return False
+        return True
+
+    def start(self, timeout: float = 15) -> None:
+        """Launch supervisord (it daemonizes) and wait until it reports RUNNING.
+
+        No-op if it is already answering. Errors found before daemonizing
+        (bad config, socket in use) are printed by supervisord to its stdout,
+        which goes to logs/supervisord.startup.log and into the error text.
+        """
+        if not self.conf_path.exists():
+            raise SupervisorError(f"{self.conf_path} does not exist: render the cluster first")
+        if self.is_running():
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        startup_log = self.log_dir / "supervisord.startup.log"
+        deadline = time.monotonic() + timeout
+        with open(startup_log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.state_dir,
+            )
+        try:
+            # The launcher exits as soon as the daemon has forked off.
+            rc = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            rc = None
+        if rc != 0:
+            output = startup_log.read_text(errors="replace").strip()
+            raise SupervisorError(
+                f"supervisord did not start (config {self.conf_path}, exit {rc}): "
+                f"{output or 'no output'}; see {self.log_path}"
+            )
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                state = self._raw_call("supervisor.getState", timeout=2.0)
+                if state["statename"] == "RUNNING":
+                    return
+                last = state["statename"]
+            except (xmlrpc.client.Fault, *_RPC_ERRORS) as e:
+                last = e
+            time.sleep(_POLL)
+        raise SupervisorError(
+            f"supervisord did not reach RUNNING within {timeout}s on {self.socket_path} "
+            f"(last: {last}); see {self.log_path}"
+        )
+
+    def shutdown(self, timeout: float = 20) -> None:
+        """Stop every program and supervisord, then prove nothing survived.
+
+        Resumes (SIGCONT) each child's process group first: a SIGSTOPped node
+        cannot act on TERM, and supervisord would wait stopwaitsecs and SIGKILL
+        it. Children whose process group still has a live member after
+        supervisord exited are SIGKILLed and reported. No-op if not running.
+        """
+        if not self.is_running():
+            return
+        deadline = time.monotonic() + timeout
+        try:
+            sup_pid: int | None = int(self._call("supervisor.getPID"))
+            children = {i["pid"]: n for n, i in self.all_info().items() if i["pid"]}
+        except (SupervisorError, xmlrpc.client.Fault):
+            # It started going down between is_running() and here.
+            sup_pid, children = self._pidfile_pid(), {}
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGCONT)
+        # Failures here (timeouts, already shutting down) are judged below by
+        # what is left running, not by the RPCs' answers.
+        with contextlib.suppress(SupervisorError, xmlrpc.client.Fault):
+            self._call("supervisor.stopAllProcesses", False)
+            while time.monotonic() < deadline and any(
+                i["statename"] not in _STOPPED_STATES for i in self.all_info().values()
+            ):
+                time.sleep(_POLL)
+        with contextlib.suppress(xmlrpc.client.Fault, *_RPC_ERRORS):
+            self._raw_call("supervisor.shutdown")
+        leftovers: list[str] = []
+        if sup_pid is not None:
+            while pid_alive(sup_pid) and time.monotonic() < deadline:
+                # A connection wakes supervisord's 1s select loop, so it
+                # notices sooner that all programs stopped and exits.
+                self.is_running()
+                time.sleep(_POLL)
+            if pid_alive(sup_pid):
+                with contextlib.suppress(OSError):
+                    os.kill(sup_pid, signal.SIGKILL)
+                leftovers.append(f"supervisord (pid {sup_pid}) still running after {timeout}s")
+        for pid, name in children.items():
+            members = _group_members(pid)
+            if members:
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+                leftovers.append(f"{name} (pid {pid}, group members {members})")
+        if leftovers:
+            raise SupervisorError(
+                "unclean shutdown, SIGKILLed: " + "; ".join(leftovers) + f"; see {self.log_path}"
+            )
+
+    def _pidfile_pid(self) -> int | None:
+        try:
+            return int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    # -- programs ----------------------------------------------------------
+
+    # supervisord's own wait=True answers only on its next loop wake-up (a 1s
+    # poll), so every stop would cost a second. Instead we ask it not to wait
+    # and poll getProcessInfo: each call wakes the loop, which reaps and
+    # advances the state machine at once.
+
+    def start_program(self, name: str, wait: bool = True) -> None:
+        """Start ``name``; already running is fine. With wait, it has survived startsecs."""
+        try:
+            self._call("supervisor.startProcess", name, False)
+        except xmlrpc.client.Fault as f:
+            if f.faultCode != Faults.ALREADY_STARTED:
+                raise self._fault(f, name, "start") from None
+        if wait:
+            state = self._await(name, lambda s: s != "STARTING", "start")
+            if state != "RUNNING":
+                raise SupervisorError(f"{name} failed to start: {self._describe(name)}")
+
+    def stop_program(self, name: str, wait: bool = True) -> None:
+        """Stop ``name`` (stopsignal, then SIGKILL after stopwaitsecs); stopped is fine."""
+        try:
+            self._call("supervisor.stopProcess", name, False)
+        except xmlrpc.client.Fault as f:
+            if f.faultCode != Faults.NOT_RUNNING:
+                raise self._fault(f, name, "stop") from None
+        if wait:
+            self._await(name, lambda s: s in _STOPPED_STATES, "stop")
+
+    def _await(self, name: str, done: Callable[[str], bool], action: str) -> str:
+        """Poll ``name``'s state until ``done``; supervisord itself enforces
+        startsecs/stopwaitsecs, so the deadline is only a safety net."""
+        deadline = time.monotonic() + _WAIT_TIMEOUT
+        while not done(state := self.info(name)["statename"]):
+            if time.monotonic() > deadline:
+                raise SupervisorError(
+                    f"{name} did not {action} within {_WAIT_TIMEOUT}s (state {state}); "
+                    f"see {self.log_path}"
+                )
+            time.sleep(_POLL)
+        return state
+
+    def signal_program(self, name: str, sig: str) -> None:
+        """Send ``sig`` ("KILL", "STOP", "CONT", ...) to the program's main pid."""
+        try:
+            self._call("supervisor.signalProcess", name, sig)
+        except xmlrpc.client.Fault as f:
+            raise self._fault(f, name, f"send {sig} to") from None
+
+    def info(self, name: str) -> dict[str, Any]:
+        """getProcessInfo: statename, pid, exitstatus, stdout_logfile, ..."""
+        try:
+            return self._call("supervisor.getProcessInfo", name)
+        except xmlrpc.client.Fault as f:
+            raise self._fault(f, name, "inspect") from None
+
+    def all_info(self) -> dict[str, dict[str, Any]]:
+        """getProcessInfo for every program, keyed by name."""
+        try:
+            infos = self._call("supervisor.getAllProcessInfo")
+        except xmlrpc.client.Fault as f:
+            raise SupervisorError(f"cannot list programs: {f.faultString}") from None
+        return {i["name"]: i for i in infos}
+
+    def pids(self) -> list[int]:
+        """Pids of every child supervisord currently has running."""
+        return sorted(i["pid"] for i in self.all_info().values() if i["pid"])
