@@ -1,0 +1,169 @@
+"""The cluster tool end to end through the real CLI, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cluster.supervisor import pid_alive
+from cluster.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cli(tmp_path):
+    env = {**os.environ, "REMESH_HOME": str(tmp_path / "home")}
+
+    def run(*args: str, ok: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
+        p = subprocess.run(
+            [sys.executable, "-m", "cluster.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            input=input,
+            timeout=120,
+        )
+        if ok and p.returncode != 0:
+            raise AssertionError(
+                f"cluster {' '.join(args)} exited {p.returncode}:\n"
+                f"{p.stdout.decode()}\n{p.stderr.decode()}"
+            )
+        return p
+
+    yield run
+    run("down", ok=False)
+
+
+def out(p: subprocess.CompletedProcess) -> str:
+    return p.stdout.decode()
+
+
+def test_cli_end_to_end_mesh3(cli, tmp_path):
+    up = cli("up", str(ROOT / "topology/mesh3.yaml"))
+    assert "cluster mesh3 up" in out(up) and out(up).count("RUNNING") == 3
+    assert cli("up", str(ROOT / "topology/mesh3.yaml"), ok=False).returncode == 2
+
+    # The real supervisor client agrees.
+    conf = tmp_path / "home/mesh3/supervisord.conf"
+    ctl = subprocess.run(
+        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(conf), "status"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    for node in ("node-a", "node-b", "node-c"):
+        assert any(
+            line.startswith(node) and "RUNNING" in line for line in ctl.stdout.splitlines()
+        ), ctl.stdout
+
+    cli("write", "node-a", "k", "v")
+    cli("converge", "--timeout", "20")
+    assert out(cli("read", "node-c", "k")) == "v\n"
+
+    status = json.loads(out(cli("status", "--json")))
+    assert [n["name"] for n in status["nodes"]] == ["node-a", "node-b", "node-c"]
+    assert all(all(n["links"].values()) and len(n["links"]) == 2 for n in status["nodes"])
+
+    # Partition: a write at node-a is not visible at node-c until healed.
+    cli("partition", "node-a", "node-b,node-c")
+    cli("write", "node-a", "cut", "1")
+    cli("write", "node-c", "other-side", "2")
+    assert cli("converge", "--timeout", "3", ok=False).returncode == 1
+    assert cli("read", "node-c", "cut", ok=False).returncode == 1
+    cli("heal")
+    conv = cli("converge", "--timeout", "20")
+    assert "converged in" in out(conv)
+    assert out(cli("read", "node-c", "cut")) == "1\n"
+    assert out(cli("read", "node-a", "other-side")) == "2\n"
+
+    # Kill, write elsewhere, start, converge.
+    cli("kill", "node-b")
+    status = json.loads(out(cli("status", "--json")))
+    assert status["nodes"][1]["state"] != "RUNNING"
+    cli("write", "node-a", "while-b-dead", "3")
+    cli("start", "node-b")
+    cli("converge", "--timeout", "20")
+    assert out(cli("read", "node-b", "while-b-dead")) == "3\n"
+
+    # Pause / resume.
+    cli("pause", "node-c")
+    assert json.loads(out(cli("status", "--json")))["nodes"][2]["state"] == "PAUSED"
+    cli("write", "node-a", "while-c-paused", "4")
+    cli("resume", "node-c")
+    cli("converge", "--timeout", "20")
+    assert out(cli("read", "node-c", "while-c-paused")) == "4\n"
+
+    # Binary value from stdin, delete, scan.
+    cli("write", "node-a", "bin", "--file", "-", input=b"\x00\xff\x01")
+    cli("converge", "--timeout", "20")
+    assert cli("read", "node-b", "bin", "--raw").stdout == b"\x00\xff\x01"
+    cli("delete", "node-b", "k")
+    cli("converge", "--timeout", "20")
+    assert cli("read", "node-a", "k", ok=False).returncode == 1
+    keys = [line.split("\t")[0] for line in out(cli("scan", "node-a")).splitlines()]
+    assert "k" not in keys and "cut" in keys
+
+    pids = [n["pid"] for n in json.loads(out(cli("status", "--json")))["nodes"]]
+    sup_pid = int((tmp_path / "home/mesh3/supervisord.pid").read_text())
+    cli("down")
+    assert not any(pid_alive(p) for p in pids + [sup_pid])
+    logs = "\n".join(
+        (tmp_path / f"home/mesh3/logs/{n}.log").read_text() for n in ("node-a", "node-b", "node-c")
+    )
+    assert "Traceback" not in logs and " ERROR " not in logs
+
+
+def test_cli_bad_usage_exits_2_without_traceback(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nnodes: [a, a]\n")
+    p = cli("validate", str(bad), ok=False)
+    assert p.returncode == 2 and "duplicate" in p.stderr.decode()
+    assert "Traceback" not in p.stderr.decode()
+    p = cli("up", str(bad), ok=False)
+    assert p.returncode == 2 and not (tmp_path / "home/x").exists()
+    p = cli("status", ok=False)
+    assert p.returncode == 2 and "no cluster" in p.stderr.decode()
+    p = cli("frobnicate", ok=False)
+    assert p.returncode == 2
+    assert out(cli("validate", str(ROOT / "topology/ring5.yaml"))).startswith(
+        f"{ROOT / 'topology/ring5.yaml'}: ok"
+    )
+
+
+def test_cli_unknown_node_and_bad_key(cli):
+    cli("up", str(ROOT / "topology/pair.yaml"))
+    p = cli("write", "node-x", "k", "v", ok=False)
+    assert p.returncode == 2 and "no node 'node-x'" in p.stderr.decode()
+    p = cli("write", "node-a", "", "v", ok=False)
+    assert p.returncode == 2 and "key must not be empty" in p.stderr.decode()
+    p = cli("partition", "node-a", ok=False)
+    assert p.returncode == 2
+
+
+def test_down_then_up_keeps_data(cli):
+    cli("up", str(ROOT / "topology/pair.yaml"))
+    cli("write", "node-a", "persist", "yes")
+    cli("converge")
+    cli("down")
+    cli("up", str(ROOT / "topology/pair.yaml"))
+    assert out(cli("read", "node-b", "persist")) == "yes\n"
+    cli("down", "--purge")
+    assert "no clusters" in out(cli("list"))
+
+
+def test_fixture_brings_up_and_tears_down(remesh_cluster):
+    c = remesh_cluster(ROOT / "topology/line4.yaml")
+    c.write("node-a", b"end", b"to-end")
+    c.converge(20)
+    assert c.read("node-d", b"end") == b"to-end"
+    pids = [v.pid for v in c.status()]
+    c.down()
+    wait_for(lambda: not any(pid_alive(p) for p in pids), 5, "no node process left")
