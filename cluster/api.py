@@ -469,7 +469,10 @@ class Cluster:
 
     def isolate(self, node: str, mode: str = "blackhole") -> dict:
         self._known(node)
-        return self.proxy.set_faults(isolate_faults(node, self._links(), mode))
+        try:
+            return self.proxy.set_faults(isolate_faults(node, self._links(), mode))
+        except ValueError as exc:
+            raise ClusterError(str(exc)) from None
 
     def delay(self, src: str, dst: str, ms: int) -> dict:
         self._known(src)
