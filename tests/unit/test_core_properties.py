@@ -70,8 +70,13 @@ class Net:
 
 
 action = st.one_of(
-    st.tuples(st.just("write"), st.integers(0, 4), st.sampled_from(KEYS),
-              st.one_of(st.none(), st.binary(min_size=1, max_size=3)), st.integers(0, 50)),
+    st.tuples(
+        st.just("write"),
+        st.integers(0, 4),
+        st.sampled_from(KEYS),
+        st.one_of(st.none(), st.binary(min_size=1, max_size=3)),
+        st.integers(0, 50),
+    ),
     st.tuples(st.just("send"), st.integers(0, 40), st.integers(1, 4)),
     st.tuples(st.just("deliver"), st.integers(0, 40), st.integers(0, 5), st.booleans()),
     st.tuples(st.just("reset"), st.integers(0, 40)),
@@ -115,7 +120,10 @@ def test_any_delivery_schedule_converges_to_the_lww_maximum(n, use_exclusions, a
         assert node.live() == first.live()
     expected: dict[bytes, object] = {}
     for w in net.written:
-        if w.key not in expected or (w.hlc, w.origin) > (expected[w.key].hlc, expected[w.key].origin):
+        if w.key not in expected or (w.hlc, w.origin) > (
+            expected[w.key].hlc,
+            expected[w.key].origin,
+        ):
             expected[w.key] = w
     assert {k: w.value for k, w in expected.items() if w.op == 1} == first.live()
     assert sum(first.vv.values()) == len(net.written)

@@ -63,8 +63,9 @@ def test_delete_then_older_put_does_not_resurrect(store):
 
 
 def test_digest_matches_full_recomputation(store):
-    store.commit([entry("a", i, 100 + i, b"k%d" % (i % 7), b"v" if i % 3 else None)
-                  for i in range(1, 60)])
+    store.commit(
+        [entry("a", i, 100 + i, b"k%d" % (i % 7), b"v" if i % 3 else None) for i in range(1, 60)]
+    )
     store.commit([entry("b", i, 90 + 2 * i, b"k%d" % (i % 5), b"w") for i in range(1, 30)])
     assert (store.digest, store.keys) == store.recompute_digest()
 
@@ -130,7 +131,9 @@ def test_metadata_survives_reopen(tmp_path):
 
 
 def test_scan_prefix_and_limit(store):
-    store.commit([entry("a", i, i, b"p/%d" % i, b"v") for i in range(1, 6)]
-                 + [entry("a", 6, 6, b"q/1", b"v")])
+    store.commit(
+        [entry("a", i, i, b"p/%d" % i, b"v") for i in range(1, 6)]
+        + [entry("a", 6, 6, b"q/1", b"v")]
+    )
     assert [k for k, _ in store.scan(b"p/")] == [b"p/1", b"p/2", b"p/3", b"p/4", b"p/5"]
     assert len(store.scan(b"p/", limit=2)) == 2

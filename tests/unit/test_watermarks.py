@@ -27,10 +27,17 @@ def test_missing_directory_loads_empty(tmp_path):
     assert Watermarks(tmp_path / "fresh").load() == {}
 
 
-@pytest.mark.parametrize("content", [
-    "", "garbage\n", "remesh-watermark v1 a 12 00000000\n", "remesh-watermark v1 b 12 deadbeef\n",
-    "\xff\xfe", "remesh-watermark v1 a -3 1234\n",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "garbage\n",
+        "remesh-watermark v1 a 12 00000000\n",
+        "remesh-watermark v1 b 12 deadbeef\n",
+        "\xff\xfe",
+        "remesh-watermark v1 a -3 1234\n",
+    ],
+)
 def test_corrupt_file_is_a_warning_not_a_crash(tmp_path, caplog, content):
     w = Watermarks(tmp_path)
     w.save({"a": 12, "b": 3})
