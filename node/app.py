@@ -101,6 +101,7 @@ class Node:
             return
         await self.health.enter_graceful_shutdown()
         await asyncio.gather(*(link.stop() for link in self.links.values()))
+        self.replica.begin_shutdown()
         await self.server.stop(grace)
         await self.replica.close()
         self.server = None

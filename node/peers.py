@@ -127,12 +127,24 @@ class PeerLink:
             )
             replica.set_connected(self.peer, True)
             writer = asyncio.create_task(self._write_loop(call))
+            catching_up = behind > 0
+            started, applied = time.monotonic(), 0
             try:
                 while True:
                     msg = await self._read(call, writer)
                     kind = msg.WhichOneof("msg")
                     if kind == "batch":
-                        replica.apply_remote(msg.batch.entries, self.peer)
+                        applied += replica.apply_remote(msg.batch.entries, self.peer)
+                    elif kind == "heartbeat" and catching_up:
+                        catching_up = False
+                        took = time.monotonic() - started
+                        log.info(
+                            "%s: caught up with %s: %d entries in %.2fs",
+                            replica.node_id,
+                            self.peer,
+                            applied,
+                            took,
+                        )
                     self._dirty.set()  # ack: progress for the server, liveness both ways
             finally:
                 writer.cancel()

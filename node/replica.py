@@ -94,10 +94,22 @@ class Replica:
         self._link_listeners: list = []
         self._checkpointer: asyncio.Task | None = None
         self.closed = False
+        self.stopping = False  # streams end themselves before the server stops
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())
+
+    def begin_shutdown(self) -> None:
+        """Ask every replication and Watch stream to finish, so none is cut mid-call."""
+        self.stopping = True
+        for wake in self.wakers:
+            wake.set()
+        for w in self.watchers:
+            try:
+                w.queue.put_nowait(None)
+            except asyncio.QueueFull:
+                w.overflowed = True
 
     async def close(self) -> None:
         """Flush pending writes, checkpoint, close LevelDB."""

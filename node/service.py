@@ -80,7 +80,10 @@ class KVService(pb_grpc.KVServicer):
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         "watch stream fell too far behind; reconnect",
                     )
-                yield await watcher.queue.get()
+                change = await watcher.queue.get()
+                if change is None:  # the node is shutting down
+                    return
+                yield change
         finally:
             self.replica.watchers.remove(watcher)
 
@@ -171,7 +174,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         replica.wakers.add(wake)
         try:
             yield pb.ServerMessage(welcome=pb.Welcome(node_id=replica.node_id, vv=replica.vv))
-            while not reader.done() and not replica.closed:
+            while not reader.done() and not replica.stopping:
                 wake.clear()
                 batch = self._next_batch(cursor)
                 if batch:
