@@ -349,6 +349,7 @@ class Cluster:
         """Until every given node serves and each of its links to a running peer is up."""
         nodes = nodes or self.topology.names()
         missing: list[str] = []
+        cut = {n for n, f in self.faults().items() if f.get("mode", "ok") != "ok"}
 
         def check() -> bool:
             missing.clear()
@@ -369,7 +370,9 @@ class Cluster:
                     missing.append(f"{n} serving")
                     continue
                 missing.extend(
-                    link for link in self._links_up(n, st) if link.split(">")[1] in running
+                    link
+                    for link in self._links_up(n, st)
+                    if link.split(">")[1] in running and link not in cut
                 )
             if progress:
                 progress(f"waiting for {len(missing)}: {', '.join(missing[:6])}")

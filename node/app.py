@@ -103,6 +103,15 @@ class Node:
         await asyncio.gather(*(link.stop() for link in self.links.values()))
         self.replica.begin_shutdown()
         await self.server.stop(grace)
+        # Let the server's own per-RPC tasks finish sending their final status, so the
+        # loop's shutdown does not cancel (and grpc log) them.
+        rest = [
+            t
+            for t in asyncio.all_tasks()
+            if t.get_name().startswith("HandleExceptions[") or t.get_name() == "rpc_task"
+        ]
+        if rest:
+            await asyncio.wait(rest, timeout=grace)
         await self.replica.close()
         self.server = None
         log.info("%s: stopped (vv %s)", self.config.node_id, self.replica.vv)

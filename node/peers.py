@@ -34,6 +34,12 @@ CHANNEL_OPTIONS = [
 BACKOFF_START_S = 0.05
 
 
+def _retrieve(fut: asyncio.Future) -> None:
+    """Consume the outcome of an abandoned read so asyncio does not log it as lost."""
+    if not fut.cancelled():
+        fut.exception()
+
+
 class LinkDead(Exception):
     """The peer went silent or answered wrongly; reconnect."""
 
@@ -88,7 +94,7 @@ class PeerLink:
             backoff = min(backoff * 2, self.backoff_max_s)
 
     def _exclude(self) -> list[str]:
-        return exclusions(self.peer, self.replica.connected_peers())
+        return exclusions(self.peer, self.replica.direct_sources())
 
     async def _session(self) -> None:
         replica = self.replica
@@ -152,6 +158,7 @@ class PeerLink:
 
     async def _read(self, call, writer: asyncio.Task | None = None) -> pb.ServerMessage:
         read = asyncio.ensure_future(call.read())
+        read.add_done_callback(_retrieve)  # whatever path we leave by, its error is seen
         waits = {read} | ({writer} if writer else set())
         done, _ = await asyncio.wait(
             waits, timeout=self.timeout_s, return_when=asyncio.FIRST_COMPLETED

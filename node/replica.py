@@ -44,6 +44,7 @@ class OutboundStats:
 
     address: str
     connected: bool = False
+    failed: bool = False  # an attempt failed or the link dropped since it was last up
     entries_received: int = 0
     connects: int = 0
     last_error: str = ""
@@ -272,9 +273,10 @@ class Replica:
 
     def set_connected(self, peer: str, connected: bool, error: str = "") -> None:
         stats = self.outbound[peer]
-        if stats.connected == connected:
+        if stats.connected == connected and stats.failed != connected:
             return
         stats.connected = connected
+        stats.failed = not connected
         if connected:
             stats.connects += 1
             stats.last_error = ""
@@ -283,8 +285,12 @@ class Replica:
         for listener in self._link_listeners:
             listener()
 
-    def connected_peers(self) -> list[str]:
-        return [p for p, s in self.outbound.items() if s.connected]
+    def direct_sources(self) -> list[str]:
+        """Peers this node expects to hear from directly: links that are up or still on
+        their first attempt. Optimistic at start, so a restarted node does not pull every
+        origin from every peer while its links come up one by one; a failed attempt drops
+        the peer from the list and relays fill in."""
+        return [p for p, s in self.outbound.items() if s.connected or not s.failed]
 
     # ------------------------------------------------------------------- status
     def status(self) -> pb.StatusResponse:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import grpc
 
@@ -23,6 +24,16 @@ log = logging.getLogger("node.service")
 
 PROTOCOL = 1
 MAX_BATCH_BYTES = 4 << 20
+
+
+async def quietly_cancelled(stream: AsyncIterator) -> AsyncIterator:
+    """Relay a server stream; cancellation (the client left, the server is stopping)
+    is the normal end of a long-lived stream, not an error for grpc to log."""
+    try:
+        async for item in stream:
+            yield item
+    except asyncio.CancelledError:
+        log.debug("stream cancelled")
 
 
 def version_of(rec: Record) -> pb.Version:
@@ -71,6 +82,10 @@ class KVService(pb_grpc.KVServicer):
         return pb.ScanResponse(items=items)
 
     async def Watch(self, request, context):
+        async for change in quietly_cancelled(self._watch(request, context)):
+            yield change
+
+    async def _watch(self, request, context):
         watcher = Watcher(prefix=request.prefix)
         self.replica.watchers.append(watcher)
         try:
@@ -148,6 +163,14 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         return hello
 
     async def Replicate(self, request_iterator, context):
+        async for msg in quietly_cancelled(self._replicate(request_iterator, context)):
+            yield msg
+
+    async def _replicate(self, request_iterator, context):
+        if self.replica.stopping:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"{self.replica.node_id} is shutting down"
+            )
         hello = await self._hello(request_iterator, context)
         peer = hello.node_id
         replica = self.replica
