@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,13 @@ from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 
 HOST = "127.0.0.1"
+# A restarted node is reachable again within a second, not after grpc's default
+# backoff that grows to minutes.
+CLIENT_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.min_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
 PROXY = "proxy"
 
 
@@ -97,6 +105,7 @@ class Cluster:
         )
         self.supervisor = Supervisor(state_dir)
         self._channels: dict[str, grpc.Channel] = {}
+        self._lock = threading.Lock()  # verbs may run from several client threads
 
     # ---------------------------------------------------------------- finding
     @classmethod
@@ -285,9 +294,12 @@ class Cluster:
         atomic_write(self.dir / "cluster.json", json.dumps(self.state, indent=2) + "\n")
 
     def _channel(self, node: str) -> grpc.Channel:
-        if node not in self._channels:
-            self._channels[node] = grpc.insecure_channel(self.address(node))
-        return self._channels[node]
+        with self._lock:
+            if node not in self._channels:
+                self._channels[node] = grpc.insecure_channel(
+                    self.address(node), options=CLIENT_OPTIONS
+                )
+            return self._channels[node]
 
     def kv(self, node: str) -> pb_grpc.KVStub:
         return pb_grpc.KVStub(self._channel(node))
@@ -388,8 +400,8 @@ class Cluster:
             raise ClusterError(str(exc), exit_code=1) from None
 
     # ---------------------------------------------------------------- data verbs
-    def write(self, node: str, key: bytes, value: bytes) -> pb.Version:
-        return self._call(node, "Put", pb.PutRequest(key=key, value=value)).version
+    def write(self, node: str, key: bytes, value: bytes, timeout: float = 10) -> pb.Version:
+        return self._call(node, "Put", pb.PutRequest(key=key, value=value), timeout).version
 
     def write_batch(self, node: str, items: list[tuple[bytes, bytes | None]]) -> list[pb.Version]:
         writes = [
@@ -402,8 +414,8 @@ class Cluster:
         r = self._call(node, "Get", pb.GetRequest(key=key))
         return r.value if r.found else None
 
-    def delete(self, node: str, key: bytes) -> pb.Version:
-        return self._call(node, "Delete", pb.DeleteRequest(key=key)).version
+    def delete(self, node: str, key: bytes, timeout: float = 10) -> pb.Version:
+        return self._call(node, "Delete", pb.DeleteRequest(key=key), timeout).version
 
     def scan(self, node: str, prefix: bytes = b"", limit: int = 0) -> list[pb.KeyValue]:
         return list(self._call(node, "Scan", pb.ScanRequest(prefix=prefix, limit=limit)).items)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cluster.api import Cluster, ClusterError, ConvergeTimeout, NodeView
+from cluster.nemesis import add_nemesis_parser
 from cluster.proxy import ProxyError
 from cluster.supervisor import SupervisorError
 from cluster.topology import TopologyError, load_topology
@@ -401,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("node")
     sp.add_argument("-f", "--follow", action="store_true")
     sp.add_argument("-n", "--lines", type=int, default=0)
+    add_nemesis_parser(sub, common)
     return p
 
 

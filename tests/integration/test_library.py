@@ -26,8 +26,14 @@ async def until(cond, timeout: float, what: str) -> None:
 
 
 def config(tmp: Path, name: str, **kw) -> NodeConfig:
-    return NodeConfig(node_id=name, data_dir=tmp / name, cluster="lib", heartbeat_ms=100,
-                      link_timeout_ms=1000, **kw)
+    return NodeConfig(
+        node_id=name,
+        data_dir=tmp / name,
+        cluster="lib",
+        heartbeat_ms=100,
+        link_timeout_ms=1000,
+        **kw,
+    )
 
 
 def test_two_embedded_nodes_replicate_and_restart(tmp_path):
@@ -43,8 +49,9 @@ def test_two_embedded_nodes_replicate_and_restart(tmp_path):
         assert b.get(b"k").value == b"v1"
         await b.delete(b"k")
         await until(lambda: a.get(b"k") is None, 10, "delete at a")
-        versions = await b.write_batch([pb.Write(op=pb.PUT, key=b"x%d" % i, value=b"y")
-                                        for i in range(100)])
+        versions = await b.write_batch(
+            [pb.Write(op=pb.PUT, key=b"x%d" % i, value=b"y") for i in range(100)]
+        )
         assert [v.seq for v in versions] == list(range(2, 102))
         await until(lambda: len(a.scan(b"x")) == 100, 10, "batch at a")
         assert a.status().digest == b.status().digest
@@ -76,7 +83,9 @@ def test_watch_streams_local_and_replicated_changes(tmp_path):
             got = [await stream.read(), await stream.read()]
             stream.cancel()
         assert sorted((c.entry.key, c.entry.origin, c.won) for c in got) == [
-            (b"w/1", "a", True), (b"w/2", "b", True)]
+            (b"w/1", "a", True),
+            (b"w/2", "b", True),
+        ]
         assert all(c.applied_unix_ns > 0 for c in got)
         await a.stop()
         await b.stop()

@@ -1,0 +1,94 @@
+"""Seeded randomized faults on real clusters; the history checker must find nothing.
+
+A failure message carries the seed and the command that replays its schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cluster.api import Cluster
+from cluster.nemesis import FAULTS, run_nemesis
+
+pytestmark = pytest.mark.chaos
+
+ROOT = Path(__file__).resolve().parents[2]
+DURATION = 8.0
+
+
+def timeline(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "timeline.jsonl").read_text().splitlines()]
+
+
+def assert_sound_run(c: Cluster, s: dict, faults: set[str], out: Path) -> None:
+    why = (
+        f"seed {s['seed']} on {s['cluster']}: replay with `{s['replay']}`; "
+        f"anomalies {s['anomalies'][:5]}; results in {out}"
+    )
+    assert s["valid"] and s["verdict"] == "valid", why
+    assert s["converged"], why
+    assert s["ops"]["ok"] > 0, why
+    actions = {e["action"] for e in timeline(out)}
+    assert actions & set(FAULTS) == faults, (actions, why)  # each allowed kind, no other
+    undo = {"partition": "heal", "kill": "start", "pause": "resume"}
+    assert {undo[f] for f in faults} <= actions, (actions, why)
+    assert (out / "history.jsonl").stat().st_size > 0
+    assert json.loads((out / "summary.json").read_text()) == s
+    assert sorted(c.running_nodes()) == c.topology.names(), "a node was left down"
+    assert c.unexpected_log_lines() == [], why
+
+
+@pytest.mark.parametrize(
+    ("seed", "faults"),
+    [(101, {"partition"}), (202, {"kill"}), (303, {"pause"}), (404, set(FAULTS))],
+)
+def test_nemesis_mesh3(remesh_cluster, tmp_path, seed, faults):
+    c = remesh_cluster(ROOT / "topology/mesh3.yaml")
+    out = tmp_path / "out"
+    s = run_nemesis(c, seed, DURATION, faults, out_dir=out, converge_timeout=90)
+    assert_sound_run(c, s, faults, out)
+
+
+def test_nemesis_mesh5_every_fault(remesh_cluster, tmp_path):
+    c = remesh_cluster(ROOT / "topology/mesh5.yaml")
+    out = tmp_path / "out"
+    s = run_nemesis(c, 505, 10.0, FAULTS, workers=5, out_dir=out, converge_timeout=90)
+    assert_sound_run(c, s, set(FAULTS), out)
+    shapes = {e["detail"]["shape"] for e in timeline(out) if e["action"] == "partition"}
+    assert shapes, "no partition shape recorded"
+
+
+def test_nemesis_cli_verb(remesh_cluster, tmp_path):
+    c = remesh_cluster(ROOT / "topology/mesh3.yaml")
+    env = {**os.environ, "REMESH_HOME": str(c.dir.parent)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "cluster.cli", "nemesis", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+
+    bad = cli("--seed", "1", "--faults", "partition,flood")
+    assert bad.returncode == 2, bad.stderr
+    assert "flood" in bad.stderr and "partition, kill, pause" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+    p = cli("--seed", "606", "--duration", "6s", "--faults", "kill,partition")
+    assert p.returncode == 0, f"seed 606: exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    assert "VALID" in p.stdout and "converged in" in p.stdout
+    (out,) = (tmp_path / "nemesis-results").iterdir()  # the default results dir
+    assert out.name.startswith("mesh3-seed606-")
+    assert {f.name for f in out.iterdir()} >= {"history.jsonl", "timeline.jsonl", "summary.json"}
+    s = json.loads((out / "summary.json").read_text())
+    assert s["valid"] and s["verdict"] == "valid" and s["seed"] == 606, s["anomalies"][:5]
+    assert c.unexpected_log_lines() == []
