@@ -309,6 +309,47 @@ def cmd_converge(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from cluster.bench import SECTIONS, BenchConfig, plot, run_bench, strip_samples, table
+
+    sections = [s for s in args.only.split(",") if s] if args.only else list(SECTIONS)
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise ClusterError(f"--only: unknown {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    cfg = BenchConfig(
+        value_size=args.value_size,
+        keys=args.keys,
+        clients=args.clients,
+        batch=args.batch,
+        rates=[int(r) for r in args.rates.split(",")],
+        latency_seconds=args.latency_seconds,
+        throughput_seconds=args.throughput_seconds,
+        catchup_entries=args.catchup_entries,
+        heal_writes=args.heal_writes,
+    )
+    progress = Progress()
+    owned = None
+    try:
+        needs_cluster = set(sections) - {"startup"}
+        if args.file and needs_cluster:
+            owned = Cluster.up(args.file, home=args.home, progress=progress)
+            c = owned
+        else:
+            c = Cluster.open(args.cluster, args.home) if needs_cluster else None
+        result = run_bench(c, cfg, sections, progress)
+    finally:
+        progress.done()
+        if owned is not None:
+            owned.down(purge=True)
+    if args.plot:
+        plot(result, args.plot)
+    clean = strip_samples(result)
+    if args.out:
+        Path(args.out).write_text(json.dumps(clean, indent=2) + "\n")
+    print(json.dumps(clean, indent=2) if args.json else table(result))
+    return 0
+
+
 def cmd_logs(args) -> int:
     c = Cluster.open(args.cluster, args.home)
     path = c.log_path(args.node)
@@ -398,6 +439,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("ms", type=int)
     sp = verb("converge", cmd_converge, "wait until every running node has the same state")
     sp.add_argument("--timeout", type=float, default=60)
+    sp = verb("bench", cmd_bench, "measure latency, throughput, catch-up, heal, fan-out, startup")
+    sp.add_argument("file", nargs="?", help="bring this topology up for the run (and down after)")
+    sp.add_argument("--only", help="comma list of: latency,throughput,catchup,heal,fanout,startup")
+    sp.add_argument("--value-size", type=int, default=100)
+    sp.add_argument("--keys", type=int, default=100_000)
+    sp.add_argument("--clients", type=int, default=4, help="writer processes")
+    sp.add_argument("--batch", type=int, default=500, help="writes per PutBatch")
+    sp.add_argument("--rates", default="1000,10000", help="offered rates for latency (writes/s)")
+    sp.add_argument("--latency-seconds", type=float, default=3.0)
+    sp.add_argument("--throughput-seconds", type=float, default=10.0)
+    sp.add_argument("--catchup-entries", type=int, default=1_000_000)
+    sp.add_argument("--heal-writes", type=int, default=10_000, help="writes on each side")
+    sp.add_argument("--out", help="also write the JSON result to this file")
+    sp.add_argument("--plot", help="latency CDF per node to this PNG (needs matplotlib)")
     sp = verb("logs", cmd_logs, "print a node's log (or 'proxy')")
     sp.add_argument("node")
     sp.add_argument("-f", "--follow", action="store_true")

@@ -15,6 +15,7 @@ by the LevelDB store and the in-memory replica used by those tests.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -28,15 +29,13 @@ def wins(new: Version, current: Version | None) -> bool:
     return current is None or new > current
 
 
+_HASH_HEAD = struct.Struct(">IQB")
+
+
 def key_hash(key: bytes, hlc: int, origin: str, op: int) -> int:
     """The hash of one key's winning version; the digest XORs these."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(len(key).to_bytes(4, "big"))
-    h.update(key)
-    h.update(hlc.to_bytes(8, "big"))
-    h.update(op.to_bytes(1, "big"))
-    h.update(origin.encode())
-    return int.from_bytes(h.digest(), "big")
+    data = _HASH_HEAD.pack(len(key), hlc, op) + key + origin.encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest(), "big")
 
 
 @dataclass

@@ -30,8 +30,12 @@ log = logging.getLogger("node.store")
 
 LOG, KEY, META = b"l", b"k", b"m"
 LOG_END = b"m"  # first key after every log key
+HEADS_CACHE = 200_000  # keys whose current version is kept in memory
 SEP = b"\x00"
 U64 = struct.Struct(">Q")
+
+
+REC_HEAD = struct.Struct(">QBB")  # hlc, op, len(origin); then origin, seq:8, hash:16, value
 
 
 @dataclass(frozen=True)
@@ -48,17 +52,24 @@ class Record:
     def version(self) -> tuple[int, str]:
         return (self.hlc, self.origin)
 
-    def encode(self) -> bytes:
-        o = self.origin.encode()
-        return U64.pack(self.hlc) + bytes((self.op, len(o))) + o + U64.pack(self.seq) + self.value
-
     @classmethod
     def decode(cls, raw: bytes) -> Record:
-        hlc = U64.unpack_from(raw)[0]
-        op, olen = raw[8], raw[9]
+        hlc, op, olen = REC_HEAD.unpack_from(raw)
         origin = raw[10 : 10 + olen].decode()
         seq = U64.unpack_from(raw, 10 + olen)[0]
-        return cls(hlc, origin, op, raw[18 + olen :], seq)
+        return cls(hlc, origin, op, raw[34 + olen :], seq)
+
+
+def encode_record(hlc: int, origin: str, op: int, seq: int, vhash: int, value: bytes) -> bytes:
+    """The state record; it keeps the version's hash so replacing it needs no rehash."""
+    o = origin.encode()
+    return REC_HEAD.pack(hlc, op, len(o)) + o + U64.pack(seq) + vhash.to_bytes(16, "big") + value
+
+
+def record_head(raw: bytes) -> tuple[int, str, int, int]:
+    """(hlc, origin, op, hash) of a state record, without copying the value."""
+    hlc, op, olen = REC_HEAD.unpack_from(raw)
+    return hlc, raw[10 : 10 + olen].decode(), op, int.from_bytes(raw[18 + olen : 34 + olen], "big")
 
 
 def log_key(origin: str, seq: int) -> bytes:
@@ -71,8 +82,18 @@ class Store:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = plyvel.DB(str(path / "leveldb"), create_if_missing=True)
+        # Bloom filters spare the state lookups of new keys a disk read; a larger
+        # memtable means fewer, larger compactions under a write stream.
+        self.db = plyvel.DB(
+            str(path / "leveldb"),
+            create_if_missing=True,
+            bloom_filter_bits=10,
+            write_buffer_size=32 << 20,
+            lru_cache_size=64 << 20,
+        )
+        self._heads: dict[bytes, tuple[int, str, int, int]] = {}  # recent keys' versions
         self.vv: dict[str, int] = {}
+        self._log_prefix: dict[str, bytes] = {}
         self.digest = int.from_bytes(self.db.get(META + b"digest", b"\0" * 16), "big")
         self.keys = U64.unpack(self.db.get(META + b"keys", U64.pack(0)))[0]
         self.hlc = U64.unpack(self.db.get(META + b"hlc", U64.pack(0)))[0]
@@ -128,41 +149,54 @@ class Store:
     def commit(self, entries: Iterable[pb.Entry], sync: bool = False) -> list[bool]:
         """Store entries already triaged (contiguous per origin) in one WriteBatch.
 
-        Returns, per entry, whether it became its key's winning version.
+        Returns, per entry, whether it became its key's winning version. This is
+        the hot path of every node (it runs for every write in the cluster), so it
+        reads each key's current version once and keeps per-batch state in locals.
         """
-        pending: dict[bytes, Record | None] = {}
+        pending: dict[bytes, tuple[int, str, int, int]] = {}  # key -> (hlc, origin, op, hash)
         won: list[bool] = []
         digest, keys, hlc = self.digest, self.keys, self.hlc
         vv: dict[str, int] = {}
+        get, prefixes, heads = self.db.get, self._log_prefix, self._heads
         # transaction=True: an exception part-way discards the whole batch
         with self.db.write_batch(transaction=True, sync=sync) as batch:
+            put = batch.put
             for e in entries:
-                batch.put(log_key(e.origin, e.seq), e.SerializeToString())
-                vv[e.origin] = e.seq
-                hlc = max(hlc, e.hlc)
-                if e.key in pending:
-                    current = pending[e.key]
-                else:
-                    raw = self.db.get(KEY + e.key)
-                    current = Record.decode(raw) if raw is not None else None
-                if not wins((e.hlc, e.origin), current.version if current else None):
+                origin, key, ehlc, op = e.origin, e.key, e.hlc, e.op
+                prefix = prefixes.get(origin) or self._prefix(origin)
+                put(prefix + U64.pack(e.seq), e.SerializeToString())
+                vv[origin] = e.seq
+                if ehlc > hlc:
+                    hlc = ehlc
+                current = pending.get(key) or heads.get(key)
+                if current is None:
+                    raw = get(KEY + key)
+                    current = record_head(raw) if raw is not None else None
+                if current is not None and not wins((ehlc, origin), current[:2]):
                     won.append(False)
                     continue
-                new = Record(e.hlc, e.origin, e.op, e.value, e.seq)
+                vhash = key_hash(key, ehlc, origin, op)
                 if current is not None:
-                    digest ^= key_hash(e.key, current.hlc, current.origin, current.op)
-                    keys -= current.op == pb.PUT
-                digest ^= key_hash(e.key, e.hlc, e.origin, e.op)
-                keys += e.op == pb.PUT
-                pending[e.key] = new
-                batch.put(KEY + e.key, new.encode())
+                    digest ^= current[3]
+                    keys -= current[2] == pb.PUT
+                digest ^= vhash
+                keys += op == pb.PUT
+                pending[key] = (ehlc, origin, op, vhash)
+                put(KEY + key, encode_record(ehlc, origin, op, e.seq, vhash, e.value))
                 won.append(True)
-            batch.put(META + b"digest", digest.to_bytes(16, "big"))
-            batch.put(META + b"keys", U64.pack(keys))
-            batch.put(META + b"hlc", U64.pack(hlc))
+            put(META + b"digest", digest.to_bytes(16, "big"))
+            put(META + b"keys", U64.pack(keys))
+            put(META + b"hlc", U64.pack(hlc))
         self.digest, self.keys, self.hlc = digest, keys, hlc
         self.vv.update(vv)
+        if len(heads) + len(pending) > HEADS_CACHE:
+            heads.clear()  # crude but O(1) amortised; the cache refills from hot keys
+        heads.update(pending)
         return won
+
+    def _prefix(self, origin: str) -> bytes:
+        self._log_prefix[origin] = prefix = LOG + origin.encode() + SEP
+        return prefix
 
     def sync_barrier(self) -> None:
         """Make every earlier write durable (LevelDB fsyncs its log up to here)."""

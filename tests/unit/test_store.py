@@ -1,7 +1,7 @@
 import pytest
 
 from node.pb import remesh_pb2 as pb
-from node.store import Record, Store
+from node.store import Record, Store, encode_record, record_head
 
 pytestmark = pytest.mark.unit
 
@@ -19,8 +19,9 @@ def store(tmp_path):
 
 
 def test_record_roundtrip():
-    r = Record(hlc=99, origin="node-a", op=pb.PUT, value=b"\x00v", seq=7)
-    assert Record.decode(r.encode()) == r
+    raw = encode_record(99, "node-a", pb.PUT, 7, 12345, b"\x00v")
+    assert Record.decode(raw) == Record(hlc=99, origin="node-a", op=pb.PUT, value=b"\x00v", seq=7)
+    assert record_head(raw) == (99, "node-a", pb.PUT, 12345)
 
 
 def test_commit_stores_log_state_and_vv(store):

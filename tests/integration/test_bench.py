@@ -1,0 +1,64 @@
+"""The bench tool runs end to end on a small workload (figures are printed, not asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_small_run_reports_every_section(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "REMESH_HOME": str(tmp_path / "home")}
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cluster.cli",
+            "bench",
+            str(ROOT / "topology/mesh3.yaml"),
+            "--only",
+            "latency,throughput,catchup,heal,fanout",
+            "--rates",
+            "200",
+            "--latency-seconds",
+            "0.5",
+            "--throughput-seconds",
+            "1",
+            "--catchup-entries",
+            "3000",
+            "--heal-writes",
+            "500",
+            "--clients",
+            "2",
+            "--batch",
+            "100",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    print(p.stdout)
+    r = json.loads(out.read_text())
+    assert r["machine"]["cores"] and r["cluster"]["durability"] == "buffered"
+    assert r["latency"]["200"]["all_ms"]["n"] == 200  # 100 writes x 2 replicas
+    assert r["throughput"]["acked"] > 0
+    assert r["catchup"]["entries_behind"] >= 3000
+    assert r["heal"]["writes_per_side"] == 500
+    # A healthy full mesh sends each write over each link once.
+    assert r["fanout"]["entries_sent_per_write"] == 2.0
+    assert "replication latency" in p.stdout
+    assert not (tmp_path / "home/mesh3").exists()  # brought up for the run, purged after
