@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import platform
+import queue
 import statistics
 import tempfile
 import threading
@@ -25,11 +25,13 @@ from typing import Any
 import grpc
 
 from cluster.api import Cluster
+from cluster.bench_peers import machine_info, percentile
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
+MAX_INFLIGHT = 256  # latency driver: outstanding requests before it waits (reported rate drops)
 SECTIONS = ("latency", "throughput", "catchup", "heal", "fanout", "startup")
 
 
@@ -47,39 +49,18 @@ class BenchConfig:
     fanout_writes: int = 3000
 
 
-def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "cpu": model or platform.processor(),
-        "python": platform.python_version(),
-        "system": platform.platform(),
-    }
+def machine(data_dir: Path | None = None) -> dict[str, Any]:
+    """Cores, CPU, kernel, filesystem and load: part of every result."""
+    return machine_info(data_dir or Path.cwd())
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
+    """Nearest-rank percentiles (the same definition as the etcd/Redis side)."""
     if not values:
         return {"n": 0}
     s = sorted(values)
-
-    def pct(p: float) -> float:
-        return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
-
-    return {
-        "n": len(s),
-        "p50": pct(50),
-        "p90": pct(90),
-        "p99": pct(99),
-        "max": s[-1],
-        "mean": statistics.fmean(s),
-    }
+    out = {f"p{q}": percentile(s, q) for q in (50, 90, 99)}
+    return {"n": len(s), **out, "max": s[-1], "mean": statistics.fmean(s)}
 
 
 # ------------------------------------------------------------------ watchers
@@ -101,8 +82,9 @@ class Watchers:
     def _drain(self, node: str, call) -> None:
         seen = self.applied[node]
         try:
-            for change in call:
-                seen[change.entry.key] = change.applied_unix_ns
+            for msg in call:
+                for change in msg.changes:
+                    seen[change.entry.key] = change.applied_unix_ns
         except grpc.RpcError:
             pass
 
@@ -211,7 +193,21 @@ def load(
     start = time.monotonic()
     for p in procs:
         p.start()
-    acked = sum(out.get(timeout=seconds + 600) for _ in procs)
+    results: list[int] = []
+    deadline = start + seconds + 600
+    while len(results) < len(procs):
+        try:
+            results.append(out.get(timeout=0.5))
+        except queue.Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead or time.monotonic() > deadline:
+                for p in procs:
+                    p.kill()
+                raise RuntimeError(  # noqa: B904 - not caused by the Empty
+                    f"{len(dead)} load client(s) failed (exit codes "
+                    f"{[p.exitcode for p in dead]}); see their stderr above"
+                )
+    acked = sum(results)
     took = time.monotonic() - start
     for p in procs:
         p.join(30)
@@ -256,10 +252,13 @@ def bench_latency(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None])
                     )
                 )
             keys.extend(batch)
+            while len(inflight) > MAX_INFLIGHT:  # the node cannot keep up: back off
+                inflight.pop(0).result()
             if len(keys) % max(1, rate // 2) < per_tick:
                 progress(f"latency @{rate}/s: {len(keys)}/{n} writes")
         for f in inflight:
             f.result()
+        inflight.clear()
         offered = len(keys) / (time.monotonic() - start)
         w.wait_all(keys, 60)
         w.close()
@@ -445,7 +444,10 @@ def table(result: dict[str, Any]) -> str:
     m = result["machine"]
     cl = result.get("cluster", {})
     cfg = result["config"]
-    lines = [f"machine: {m['cores']} cores, {m['cpu']}, Python {m['python']}"]
+    lines = [
+        f"machine: {m['nproc']} cores, {m['cpu_model']}, Python {m['python']}, "
+        f"data on {m['data_dir_fs']}, load at start {m['loadavg_at_start']}"
+    ]
     if cl:
         lines.append(
             f"cluster: {cl['name']} ({cl['nodes']} nodes, {cl['shape']}, "
@@ -531,7 +533,7 @@ def plot(result: dict[str, Any], path: str) -> None:
     cl = result.get("cluster", {})
     ax.set_title(
         f"remesh {cl.get('name', '')} ({cl.get('durability', '')}), "
-        f"{result['machine']['cores']} cores"
+        f"{result['machine']['nproc']} cores"
     )
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
@@ -544,3 +546,93 @@ def strip_samples(result: dict[str, Any]) -> dict[str, Any]:
             for k, v in out["latency"].items()
         }
     return out
+
+
+# ------------------------------------------------------------ side by side
+def _remesh_row(
+    durability: str, batch: int, cfg: BenchConfig, home: str, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """remesh mesh3 in one durability mode: converged throughput and latency at 1,000/s."""
+    topo = Path(home) / f"mesh3-{durability}.yaml"
+    topo.write_text(
+        f"name: mesh3-{durability}\nsettings: {{durability: {durability}}}\n"
+        "nodes: [node-a, node-b, node-c]\n"
+    )
+    c = Cluster.up(topo, home=home)
+    try:
+        run = BenchConfig(**{**asdict(cfg), "batch": batch, "rates": [1000]})
+        tp = bench_throughput(c, run, progress)
+        lat = bench_latency(c, run, progress)["1000"]["all_ms"]
+    finally:
+        c.down(purge=True)
+    fsync = "fsync per group-committed batch" if durability == "sync" else "no fsync"
+    return {
+        "system": f"remesh {durability}" + ("" if batch > 1 else " unbatched"),
+        "durability": f"{fsync}; origin acks alone, replicas apply asynchronously",
+        "client": f"{cfg.clients} processes, PutBatch of {batch}"
+        if batch > 1
+        else f"{cfg.clients} processes, one Put per request",
+        "throughput_converged_per_s": tp["converged_per_s"],
+        "throughput_acked_per_s": tp["acked_per_s"],
+        "latency_ms": {"p50": lat["p50"], "p99": lat["p99"], "max": lat["max"]},
+    }
+
+
+def bench_compare(cfg: BenchConfig, progress: Callable[[str], None], install: bool) -> dict:
+    """remesh (buffered, sync, unbatched) beside etcd and Redis under one workload."""
+    from cluster.bench_peers import run_peers
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="remesh-compare-") as home:
+        for durability, batch in (("buffered", cfg.batch), ("sync", cfg.batch), ("buffered", 1)):
+            progress(f"compare: remesh {durability} batch {batch}")
+            rows.append(_remesh_row(durability, batch, cfg, home, progress))
+    progress("compare: etcd and Redis")
+    peers = run_peers(
+        writes=20_000,
+        value_size=cfg.value_size,
+        keys=min(cfg.keys, 10_000),
+        concurrency=16,
+        install=install,
+        log=progress,
+    )
+    for r in peers["systems"]:
+        rows.append(
+            {
+                **r,
+                "client": "16 threads, one write per request"
+                + (" (pipelines of 100)" if "pipelin" in r["system"] else ""),
+            }
+        )
+    base = rows[0]["throughput_converged_per_s"]
+    for r in rows:
+        tp = r.get("throughput_converged_per_s")
+        r["ratio_vs_remesh_buffered"] = round(tp / base, 2) if tp and base else None
+    return {"rows": rows, "versions": peers["versions"], "peers_workload": peers["workload"]}
+
+
+def compare_table(result: dict[str, Any]) -> str:
+    head = ("system", "converged w/s", "ratio", "lat p50/p99/max ms", "client", "durability")
+    out = [head]
+    for r in result["compare"]["rows"]:
+        lat = r.get("latency_ms") or {}
+        out.append(
+            (
+                r["system"],
+                f"{r.get('throughput_converged_per_s') or 0:,.0f}",
+                f"{r.get('ratio_vs_remesh_buffered') or '-'}",
+                "/".join(f"{lat[k]:.2f}" for k in ("p50", "p99", "max")) if lat else "-",
+                r["client"],
+                r["durability"],
+            )
+        )
+    widths = [max(len(str(row[i])) for row in out) for i in range(len(head))]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in out
+    ]
+    lines.append(
+        "Unlike comparisons are labelled: remesh's batched rows send 500 writes per "
+        "request; etcd fsyncs and waits for a quorum; Redis and remesh buffered do not "
+        "fsync."
+    )
+    return "\n".join(lines)

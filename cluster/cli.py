@@ -312,7 +312,7 @@ def cmd_converge(args) -> int:
 def cmd_bench(args) -> int:
     from cluster.bench import SECTIONS, BenchConfig, plot, run_bench, strip_samples, table
 
-    sections = [s for s in args.only.split(",") if s] if args.only else list(SECTIONS)
+    sections = [s for s in args.only.split(",") if s] if args.only is not None else list(SECTIONS)
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise ClusterError(f"--only: unknown {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
@@ -337,6 +337,10 @@ def cmd_bench(args) -> int:
         else:
             c = Cluster.open(args.cluster, args.home) if needs_cluster else None
         result = run_bench(c, cfg, sections, progress)
+        if args.peers:
+            from cluster.bench import bench_compare
+
+            result["compare"] = bench_compare(cfg, progress, install=args.install)
     finally:
         progress.done()
         if owned is not None:
@@ -346,7 +350,14 @@ def cmd_bench(args) -> int:
     clean = strip_samples(result)
     if args.out:
         Path(args.out).write_text(json.dumps(clean, indent=2) + "\n")
-    print(json.dumps(clean, indent=2) if args.json else table(result))
+    if args.json:
+        print(json.dumps(clean, indent=2))
+    else:
+        print(table(result))
+        if "compare" in result:
+            from cluster.bench import compare_table
+
+            print("\n" + compare_table(result))
     return 0
 
 
@@ -451,6 +462,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--throughput-seconds", type=float, default=10.0)
     sp.add_argument("--catchup-entries", type=int, default=1_000_000)
     sp.add_argument("--heal-writes", type=int, default=10_000, help="writes on each side")
+    sp.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run remesh buffered/sync and etcd and Redis side by side",
+    )
+    sp.add_argument(
+        "--install",
+        action="store_true",
+        help="with --peers: apt-get etcd-server and redis-server if missing (root)",
+    )
     sp.add_argument("--out", help="also write the JSON result to this file")
     sp.add_argument("--plot", help="latency CDF per node to this PNG (needs matplotlib)")
     sp = verb("logs", cmd_logs, "print a node's log (or 'proxy')")

@@ -32,12 +32,7 @@ CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 BACKOFF_START_S = 0.05
-
-
-def _retrieve(fut: asyncio.Future) -> None:
-    """Consume the outcome of an abandoned read so asyncio does not log it as lost."""
-    if not fut.cancelled():
-        fut.exception()
+ACK_INTERVAL_S = 0.02
 
 
 class LinkDead(Exception):
@@ -55,6 +50,7 @@ class PeerLink:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._sent_exclude: list[str] | None = None
+        self._heard = 0.0  # when the peer last sent anything (monotonic)
         replica.on_links_changed(self._dirty.set)
 
     def start(self) -> None:
@@ -82,6 +78,11 @@ class PeerLink:
                 error = f"{exc.code().name}: {exc.details()}"
             except (LinkDead, asyncio.TimeoutError, OSError) as exc:
                 error = str(exc) or type(exc).__name__
+            except Exception as exc:  # noqa: BLE001 - a link must outlive any one stream
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "%s: link to %s failed unexpectedly: %s", self.replica.node_id, self.peer, error
+                )
             was_up = self.replica.outbound[self.peer].connected
             self.replica.set_connected(self.peer, False, error)
             if was_up:
@@ -115,7 +116,7 @@ class PeerLink:
                     )
                 )
             )
-            first = await self._read(call)
+            first = await asyncio.wait_for(self._next(call), self.timeout_s)
             if first.WhichOneof("msg") != "welcome":
                 raise LinkDead(f"expected Welcome, got {first.WhichOneof('msg')}")
             if first.welcome.node_id != self.peer:
@@ -132,56 +133,74 @@ class PeerLink:
                 "%s: link to %s up (%d entries to catch up)", replica.node_id, self.peer, behind
             )
             replica.set_connected(self.peer, True)
-            writer = asyncio.create_task(self._write_loop(call))
-            catching_up = behind > 0
-            started, applied = time.monotonic(), 0
+            self._heard = time.monotonic()
+            tasks = [
+                asyncio.create_task(self._read_loop(call, behind)),
+                asyncio.create_task(self._write_loop(call)),
+                asyncio.create_task(self._watchdog()),
+            ]
             try:
-                while True:
-                    msg = await self._read(call, writer)
-                    kind = msg.WhichOneof("msg")
-                    if kind == "batch":
-                        applied += replica.apply_remote(msg.batch.entries, self.peer)
-                    elif kind == "heartbeat" and catching_up:
-                        catching_up = False
-                        took = time.monotonic() - started
-                        log.info(
-                            "%s: caught up with %s: %d entries in %.2fs",
-                            replica.node_id,
-                            self.peer,
-                            applied,
-                            took,
-                        )
-                    self._dirty.set()  # ack: progress for the server, liveness both ways
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task.cancelled():
+                        raise LinkDead("stream cancelled")
+                    task.result()  # raises why the link ended
             finally:
-                writer.cancel()
+                for task in tasks:
+                    task.cancel()
                 call.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _read(self, call, writer: asyncio.Task | None = None) -> pb.ServerMessage:
-        read = asyncio.ensure_future(call.read())
-        read.add_done_callback(_retrieve)  # whatever path we leave by, its error is seen
-        waits = {read} | ({writer} if writer else set())
-        done, _ = await asyncio.wait(
-            waits, timeout=self.timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
-        if read not in done:
-            read.cancel()
-            if writer in done:
-                writer.result()  # raises the writer's error
-            raise LinkDead(f"no message from {self.peer} in {self.timeout_s:.1f}s")
-        msg = read.result()
+    async def _next(self, call) -> pb.ServerMessage:
+        msg = await call.read()
         if msg is grpc.aio.EOF:
-            await call.wait_for_connection()
             code = await call.code()
             raise LinkDead(f"{self.peer} closed the stream ({code.name}: {await call.details()})")
         return msg
 
-    async def _write_loop(self, call) -> None:
-        """The only writer on the stream: coalesced acks and exclusion changes."""
+    async def _read_loop(self, call, behind: int) -> None:
+        """Apply batches as they come; no per-message timer (the watchdog covers silence)."""
+        replica = self.replica
+        catching_up = behind > 0
+        started, applied = time.monotonic(), 0
         while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            exclude = self._exclude()
-            if exclude != self._sent_exclude:
-                self._sent_exclude = exclude
-                await call.write(pb.SubscriberMessage(want=pb.Want(exclude=exclude)))
-            await call.write(pb.SubscriberMessage(ack=pb.Ack(vv=self.replica.vv)))
+            msg = await self._next(call)
+            self._heard = time.monotonic()
+            kind = msg.WhichOneof("msg")
+            if kind == "batch":
+                applied += replica.apply_remote(msg.batch.entries, self.peer)
+            elif kind == "heartbeat" and catching_up:
+                catching_up = False
+                log.info(
+                    "%s: caught up with %s: %d entries in %.2fs",
+                    replica.node_id,
+                    self.peer,
+                    applied,
+                    time.monotonic() - started,
+                )
+            self._dirty.set()  # ack: progress for the server, liveness both ways
+
+    async def _watchdog(self) -> None:
+        """End the link when the peer has been silent (no batch, no heartbeat) too long:
+        a blackholed connection says nothing at all, so silence is the only signal."""
+        while True:
+            await asyncio.sleep(self.timeout_s / 4)
+            silent = time.monotonic() - self._heard
+            if silent > self.timeout_s:
+                raise LinkDead(f"no message from {self.peer} in {silent:.1f}s")
+
+    async def _write_loop(self, call) -> None:
+        """The only writer on the stream: exclusion changes and acks, at most one ack per
+        ACK_INTERVAL_S, so a busy link does not answer every batch with a message."""
+        try:
+            while True:
+                await self._dirty.wait()
+                self._dirty.clear()
+                exclude = self._exclude()
+                if exclude != self._sent_exclude:
+                    self._sent_exclude = exclude
+                    await call.write(pb.SubscriberMessage(want=pb.Want(exclude=exclude)))
+                await call.write(pb.SubscriberMessage(ack=pb.Ack(vv=self.replica.vv)))
+                await asyncio.sleep(ACK_INTERVAL_S)
+        except asyncio.InvalidStateError:  # the server ended the stream first
+            raise LinkDead(f"{self.peer} ended the stream") from None

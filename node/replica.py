@@ -25,6 +25,7 @@ from node.watermarks import Watermarks
 log = logging.getLogger("node.replica")
 
 WATCH_QUEUE = 65_536
+RECENT_PER_ORIGIN = 8192
 
 
 class BadRequest(ValueError):
@@ -60,6 +61,38 @@ class InboundStats:
     streams: int = 1
 
 
+class Recent:
+    """The newest entries of each origin, in memory.
+
+    Streams at the head of the log (the common case) are served from here instead
+    of reading and parsing LevelDB for every batch and every subscriber. It only
+    accelerates: anything older comes from the log, which stays the queue.
+    """
+
+    def __init__(self, cap: int = RECENT_PER_ORIGIN) -> None:
+        self.cap = cap
+        self.base: dict[str, int] = {}  # seq of items[origin][0]
+        self.items: dict[str, list[pb.Entry]] = {}
+
+    def add(self, entries: list[pb.Entry]) -> None:
+        """Entries just committed: contiguous per origin, so index = seq - base."""
+        for e in entries:
+            items = self.items.setdefault(e.origin, [])
+            if not items:
+                self.base[e.origin] = e.seq
+            items.append(e)
+            if len(items) > 2 * self.cap:
+                del items[: self.cap]
+                self.base[e.origin] += self.cap
+
+    def get(self, origin: str, first: int, last: int) -> list[pb.Entry] | None:
+        items = self.items.get(origin)
+        if not items or first < self.base[origin]:
+            return None
+        base = self.base[origin]
+        return items[first - base : last - base + 1]
+
+
 class Replica:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -89,6 +122,7 @@ class Replica:
             "local_writes": 0,
         }
         self.wakers: set[asyncio.Event] = set()  # one per replication stream
+        self.recent = Recent()
         self._queue: list[tuple[list[pb.Write], asyncio.Future]] = []
         self._commit_task: asyncio.Task | None = None
         self._since_checkpoint = 0
@@ -230,6 +264,7 @@ class Replica:
         return n
 
     def _after_commit(self, entries: list[pb.Entry], won: list[bool]) -> None:
+        self.recent.add(entries)
         for wake in self.wakers:
             wake.set()
         if self.watchers:
@@ -248,6 +283,11 @@ class Replica:
     # -------------------------------------------------------------------- reads
     def get(self, key: bytes) -> Record | None:
         return self.store.get(key)
+
+    def read_log(self, origin: str, first: int, last: int) -> list[pb.Entry]:
+        """Entries ``first..last`` of ``origin``: from memory when recent, else LevelDB."""
+        got = self.recent.get(origin, first, last)
+        return got if got is not None else self.store.read_log(origin, first, last)
 
     # --------------------------------------------------------------- watermarks
     def checkpoint(self) -> None:

@@ -24,6 +24,7 @@ log = logging.getLogger("node.service")
 
 PROTOCOL = 1
 MAX_BATCH_BYTES = 4 << 20
+WATCH_BATCH = 1000  # changes per Watch message at most
 
 
 async def quietly_cancelled(stream: AsyncIterator) -> AsyncIterator:
@@ -95,10 +96,14 @@ class KVService(pb_grpc.KVServicer):
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         "watch stream fell too far behind; reconnect",
                     )
-                change = await watcher.queue.get()
-                if change is None:  # the node is shutting down
+                batch = [await watcher.queue.get()]
+                while not watcher.queue.empty() and len(batch) < WATCH_BATCH:
+                    batch.append(watcher.queue.get_nowait())
+                changes = [c for c in batch if c is not None]
+                if changes:
+                    yield pb.Changes(changes=changes)
+                if len(changes) < len(batch):  # the node is shutting down
                     return
-                yield change
         finally:
             self.replica.watchers.remove(watcher)
 
@@ -197,6 +202,8 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         replica.wakers.add(wake)
         try:
             yield pb.ServerMessage(welcome=pb.Welcome(node_id=replica.node_id, vv=replica.vv))
+            loop = asyncio.get_running_loop()
+            last_sent = time.monotonic()
             while not reader.done() and not replica.stopping:
                 wake.clear()
                 batch = self._next_batch(cursor)
@@ -205,6 +212,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                     stats.entries_sent += len(batch)
                     replica.stats["entries_sent"] += len(batch)
                     yield pb.ServerMessage(batch=pb.Batch(entries=batch))
+                    last_sent = time.monotonic()
                     continue
                 if time.monotonic() - stats.last_ack > self.timeout_s * 2:
                     log.warning(
@@ -214,10 +222,12 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                         time.monotonic() - stats.last_ack,
                     )
                     return
-                try:
-                    await asyncio.wait_for(wake.wait(), self.heartbeat_s)
-                except asyncio.TimeoutError:
+                timer = loop.call_later(self.heartbeat_s, wake.set)  # cheaper than wait_for
+                await wake.wait()
+                timer.cancel()
+                if time.monotonic() - last_sent >= self.heartbeat_s:
                     yield pb.ServerMessage(heartbeat=pb.Heartbeat(vv=replica.vv))
+                    last_sent = time.monotonic()
             if reader.done() and not reader.cancelled() and reader.exception():
                 exc = reader.exception()
                 code = (
@@ -234,11 +244,11 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             log.info("%s: %s unsubscribed", replica.node_id, peer)
 
     def _next_batch(self, cursor: Cursor) -> list[pb.Entry]:
-        store = self.replica.store
+        replica = self.replica
         out: list[pb.Entry] = []
         size = 0
-        for origin, first, last in cursor.ranges(store.vv, self.replica.config.max_batch_entries):
-            for e in store.read_log(origin, first, last):
+        for origin, first, last in cursor.ranges(replica.vv, replica.config.max_batch_entries):
+            for e in replica.read_log(origin, first, last):
                 out.append(e)
                 size += len(e.key) + len(e.value) + 32
                 if size >= MAX_BATCH_BYTES:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14node/pb/remesh.proto\x12\tremesh.v1\"h\n\x05\x45ntry\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0b\n\x03hlc\x18\x03 \x01(\x04\x12\x19\n\x02op\x18\x04 \x01(\x0e\x32\r.remesh.v1.Op\x12\x0b\n\x03key\x18\x05 \x01(\x0c\x12\r\n\x05value\x18\x06 \x01(\x0c\"3\n\x07Version\x12\x0b\n\x03hlc\x18\x01 \x01(\x04\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"(\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\">\n\x05Write\x12\x19\n\x02op\x18\x01 \x01(\x0e\x32\r.remesh.v1.Op\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\"3\n\x0fPutBatchRequest\x12 \n\x06writes\x18\x01 \x03(\x0b\x32\x10.remesh.v1.Write\"4\n\rWriteResponse\x12#\n\x07version\x18\x01 \x01(\x0b\x32\x12.remesh.v1.Version\"8\n\x10PutBatchResponse\x12$\n\x08versions\x18\x01 \x03(\x0b\x32\x12.remesh.v1.Version\"\x19\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\"P\n\x0bGetResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\x0c\x12#\n\x07version\x18\x03 \x01(\x0b\x32\x12.remesh.v1.Version\"\x1c\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\",\n\x0bScanRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\x12\r\n\x05limit\x18\x02 \x01(\r\"K\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12#\n\x07version\x18\x03 \x01(\x0b\x32\x12.remesh.v1.Version\"2\n\x0cScanResponse\x12\"\n\x05items\x18\x01 \x03(\x0b\x32\x13.remesh.v1.KeyValue\"\x1e\n\x0cWatchRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\"O\n\x06\x43hange\x12\x1f\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x10.remesh.v1.Entry\x12\x0b\n\x03won\x18\x02 \x01(\x08\x12\x17\n\x0f\x61pplied_unix_ns\x18\x03 \x01(\x04\"\x0f\n\rStatusRequest\"\xdf\x01\n\nPeerStatus\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\tconnected\x18\x03 \x01(\x08\x12\x18\n\x10\x65ntries_received\x18\x04 \x01(\x04\x12\x10\n\x08\x63onnects\x18\x05 \x01(\x04\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12\x12\n\nsubscribed\x18\x07 \x01(\x08\x12\x14\n\x0c\x65ntries_sent\x18\x08 \x01(\x04\x12\x16\n\x0elast_ack_age_s\x18\t \x01(\x01\x12\x0b\n\x03lag\x18\n \x01(\x04\x12\x10\n\x08\x65xcluded\x18\x0b \x03(\t\"\x99\x04\n\x0eStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63luster\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12-\n\x02vv\x18\x04 \x03(\x0b\x32!.remesh.v1.StatusResponse.VvEntry\x12\x0c\n\x04keys\x18\x05 \x01(\x04\x12\x0e\n\x06\x64igest\x18\x06 \x01(\t\x12$\n\x05peers\x18\x07 \x03(\x0b\x32\x15.remesh.v1.PeerStatus\x12\x18\n\x10\x65ntries_received\x18\x08 \x01(\x04\x12\x1b\n\x13\x64uplicates_received\x18\t \x01(\x04\x12\x15\n\rearly_dropped\x18\n \x01(\x04\x12\x14\n\x0c\x65ntries_sent\x18\x0b \x01(\x04\x12\x14\n\x0clocal_writes\x18\x0c \x01(\x04\x12\x12\n\ndurability\x18\r \x01(\t\x12\x13\n\x0blog_entries\x18\x0e \x01(\x04\x12\x0b\n\x03hlc\x18\x0f \x01(\x04\x12\x0b\n\x03pid\x18\x10 \x01(\r\x12\x44\n\x0erecovered_from\x18\x11 \x03(\x0b\x32,.remesh.v1.StatusResponse.RecoveredFromEntry\x1a)\n\x07VvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x34\n\x12RecoveredFromEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xad\x01\n\x05Hello\x12\x10\n\x08protocol\x18\x01 \x01(\r\x12\x0f\n\x07\x63luster\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12$\n\x02vv\x18\x05 \x03(\x0b\x32\x18.remesh.v1.Hello.VvEntry\x12\x0f\n\x07\x65xclude\x18\x06 \x03(\t\x1a)\n\x07VvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"T\n\x03\x41\x63k\x12\"\n\x02vv\x18\x01 \x03(\x0b\x32\x16.remesh.v1.Ack.VvEntry\x1a)\n\x07VvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x17\n\x04Want\x12\x0f\n\x07\x65xclude\x18\x01 \x03(\t\"}\n\x11SubscriberMessage\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.remesh.v1.HelloH\x00\x12\x1d\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0e.remesh.v1.AckH\x00\x12\x1f\n\x04want\x18\x03 \x01(\x0b\x32\x0f.remesh.v1.WantH\x00\x42\x05\n\x03msg\"m\n\x07Welcome\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12&\n\x02vv\x18\x02 \x03(\x0b\x32\x1a.remesh.v1.Welcome.VvEntry\x1a)\n\x07VvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"*\n\x05\x42\x61tch\x12!\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x10.remesh.v1.Entry\"`\n\tHeartbeat\x12(\n\x02vv\x18\x01 \x03(\x0b\x32\x1c.remesh.v1.Heartbeat.VvEntry\x1a)\n\x07VvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x8b\x01\n\rServerMessage\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.remesh.v1.WelcomeH\x00\x12!\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x10.remesh.v1.BatchH\x00\x12)\n\theartbeat\x18\x03 \x01(\x0b\x32\x14.remesh.v1.HeartbeatH\x00\x42\x05\n\x03msg*-\n\x02Op\x12\x12\n\x0eOP_UNSPECIFIED\x10\x00\x12\x07\n\x03PUT\x10\x01\x12\n\n\x06\x44\x45LETE\x10\x02\x32\xa4\x03\n\x02KV\x12\x36\n\x03Put\x12\x15.remesh.v1.PutRequest\x1a\x18.remesh.v1.WriteResponse\x12\x43\n\x08PutBatch\x12\x1a.remesh.v1.PutBatchRequest\x1a\x1b.remesh.v1.PutBatchResponse\x12\x34\n\x03Get\x12\x15.remesh.v1.GetRequest\x1a\x16.remesh.v1.GetResponse\x12<\n\x06\x44\x65lete\x12\x18.remesh.v1.DeleteRequest\x1a\x18.remesh.v1.WriteResponse\x12\x37\n\x04Scan\x12\x16.remesh.v1.ScanRequest\x1a\x17.remesh.v1.ScanResponse\x12\x35\n\x05Watch\x12\x17.remesh.v1.WatchRequest\x1a\x11.remesh.v1.Change0\x01\x12=\n\x06Status\x12\x18.remesh.v1.StatusRequest\x1a\x19.remesh.v1.StatusResponse2V\n\x0bReplication\x12G\n\tReplicate\x12\x1c.remesh.v1.SubscriberMessage\x1a\x18.remesh.v1.ServerMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14node/pb/remesh.proto\x12\tremesh.v1\"h\n\x05\x45ntry\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0b\n\x03hlc\x18\x03 \x01(\x04\x12\x19\n\x02op\x18\x04 \x01(\x0e\x32\r.remesh.v1.Op\x12\x0b\n\x03key\x18\x05 \x01(\x0c\x12\r\n\x05value\x18\x06 \x01(\x0c\"3\n\x07Version\x12\x0b\n\x03hlc\x18\x01 \x01(\x04\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"(\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\">\n\x05Write\x12\x19\n\x02op\x18\x01 \x01(\x0e\x32\r.remesh.v1.Op\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\"3\n\x0fPutBatchRequest\x12 \n\x06writes\x18\x01 \x03(\x0b\x32\x10.remesh.v1.Write\"4\n\rWriteResponse\x12#\n\x07version\x18\x01 \x01(\x0b\x32\x12.remesh.v1.Version\"8\n\x10PutBatchResponse\x12$\n\x08versions\x18\x01 \x03(\x0b\x32\x12.remesh.v1.Version\"\x19\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\"P\n\x0bGetResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\x0c\x12#\n\x07version\x18\x03 \x01(\x0b\x32\x12.remesh.v1.Version\"\x1c\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\",\n\x0bScanRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\x12\r\n\x05limit\x18\x02 \x01(\r\"K\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12#\n\x07version\x18\x03 \x01(\x0b\x32\x12.remesh.v1.Version\"2\n\x0cScanResponse\x12\"\n\x05items\x18\x01 \x03(\x0b\x32\x13.remesh.v1.KeyValue\"\x1e\n\x0cWatchRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\"O\n\x06\x43hange\x12\x1f\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x10.remesh.v1.Entry\x12\x0b\n\x03won\x18\x02 \x01(\x08\x12\x17\n\x0f\x61pplied_unix_ns\x18\x03 \x01(\x04\"-\n\x07\x43hanges\x12\"\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x11.remesh.v1.Change\"\x0f\n\rStatusRequest\"\xdf\x01\n\nPeerStatus\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\tconnected\x18\x03 \x01(\x08\x12\x18\n\x10\x65ntries_received\x18\x04 \x01(\x04\x12\x10\n\x08\x63onnects\x18\x05 \x01(\x04\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12\x12\n\nsubscribed\x18\x07 \x01(\x08\x12\x14\n\x0c\x65ntries_sent\x18\x08 \x01(\x04\x12\x16\n\x0elast_ack_age_s\x18\t \x01(\x01\x12\x0b\n\x03lag\x18\n \x01(\x04\x12\x10\n\x08\x65xcluded\x18\x0b \x03(\t\"\x99\x04\n\x0eStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63luster\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12-\n\x02vv\x18\x04 \x03(\x0b\x32!.remesh.v1.StatusResponse.VvEntry\x12\x0c\n\x04keys\x18\x05 \x01(\x04\x12\x0e\n\x06\x64igest\x18\x06 \x01(\t\x12$\n\x05peers\x18\x07 \x03(\x0b\x32\x15.remesh.v1.PeerStatus\x12\x18\n\x10\x65ntries_received\x18\x08 \x01(\x04\x12\x1b\n\x13\x64uplicates_received\x18\t \x01(\x04\x12\x15\n\rearly_dropped\x18\n \x01(\x04\x12\x14\n\x0c\x65ntries_sent\x18\x0b \x01(\x04\x12\x14\n\x0clocal_writes\x18\x0c \x01(\x04\x12\x12\n\ndurability\x18\r \x01(\t\x12\x13\n\x0blog_entries\x18\x0e \x01(\x04\x12\x0b\n\x03hlc\x18\x0f \x01(\x04\x12\x0b\n\x03pid\x18\x10 \x01(\r\x12\x44\n\x0erecovered_from\x18\x11 \x03(\x0b\x32,.remesh.v1.StatusResponse.RecoveredFromEntry\x1a)\n\x07VvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x34\n\x12RecoveredFromEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xad\x01\n\x05Hello\x12\x10\n\x08protocol\x18\x01 \x01(\r\x12\x0f\n\x07\x63luster\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12$\n\x02vv\x18\x05 \x03(\x0b\x32\x18.remesh.v1.Hello.VvEntry\x12\x0f\n\x07\x65xclude\x18\x06 \x03(\t\x1a)\n\x07VvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"T\n\x03\x41\x63k\x12\"\n\x02vv\x18\x01 \x03(\x0b\x32\x16.remesh.v1.Ack.VvEntry\x1a)\n\x07VvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x17\n\x04Want\x12\x0f\n\x07\x65xclude\x18\x01 \x03(\t\"}\n\x11SubscriberMessage\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.remesh.v1.HelloH\x00\x12\x1d\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0e.remesh.v1.AckH\x00\x12\x1f\n\x04want\x18\x03 \x01(\x0b\x32\x0f.remesh.v1.WantH\x00\x42\x05\n\x03msg\"m\n\x07Welcome\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12&\n\x02vv\x18\x02 \x03(\x0b\x32\x1a.remesh.v1.Welcome.VvEntry\x1a)\n\x07VvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"*\n\x05\x42\x61tch\x12!\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x10.remesh.v1.Entry\"`\n\tHeartbeat\x12(\n\x02vv\x18\x01 \x03(\x0b\x32\x1c.remesh.v1.Heartbeat.VvEntry\x1a)\n\x07VvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x8b\x01\n\rServerMessage\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.remesh.v1.WelcomeH\x00\x12!\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x10.remesh.v1.BatchH\x00\x12)\n\theartbeat\x18\x03 \x01(\x0b\x32\x14.remesh.v1.HeartbeatH\x00\x42\x05\n\x03msg*-\n\x02Op\x12\x12\n\x0eOP_UNSPECIFIED\x10\x00\x12\x07\n\x03PUT\x10\x01\x12\n\n\x06\x44\x45LETE\x10\x02\x32\xa5\x03\n\x02KV\x12\x36\n\x03Put\x12\x15.remesh.v1.PutRequest\x1a\x18.remesh.v1.WriteResponse\x12\x43\n\x08PutBatch\x12\x1a.remesh.v1.PutBatchRequest\x1a\x1b.remesh.v1.PutBatchResponse\x12\x34\n\x03Get\x12\x15.remesh.v1.GetRequest\x1a\x16.remesh.v1.GetResponse\x12<\n\x06\x44\x65lete\x12\x18.remesh.v1.DeleteRequest\x1a\x18.remesh.v1.WriteResponse\x12\x37\n\x04Scan\x12\x16.remesh.v1.ScanRequest\x1a\x17.remesh.v1.ScanResponse\x12\x36\n\x05Watch\x12\x17.remesh.v1.WatchRequest\x1a\x12.remesh.v1.Changes0\x01\x12=\n\x06Status\x12\x18.remesh.v1.StatusRequest\x1a\x19.remesh.v1.StatusResponse2V\n\x0bReplication\x12G\n\tReplicate\x12\x1c.remesh.v1.SubscriberMessage\x1a\x18.remesh.v1.ServerMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,8 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WELCOME_VVENTRY']._serialized_options = b'8\001'
   _globals['_HEARTBEAT_VVENTRY']._loaded_options = None
   _globals['_HEARTBEAT_VVENTRY']._serialized_options = b'8\001'
-  _globals['_OP']._serialized_start=2484
-  _globals['_OP']._serialized_end=2529
+  _globals['_OP']._serialized_start=2531
+  _globals['_OP']._serialized_end=2576
   _globals['_ENTRY']._serialized_start=35
   _globals['_ENTRY']._serialized_end=139
   _globals['_VERSION']._serialized_start=141
@@ -75,42 +75,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHREQUEST']._serialized_end=809
   _globals['_CHANGE']._serialized_start=811
   _globals['_CHANGE']._serialized_end=890
-  _globals['_STATUSREQUEST']._serialized_start=892
-  _globals['_STATUSREQUEST']._serialized_end=907
-  _globals['_PEERSTATUS']._serialized_start=910
-  _globals['_PEERSTATUS']._serialized_end=1133
-  _globals['_STATUSRESPONSE']._serialized_start=1136
-  _globals['_STATUSRESPONSE']._serialized_end=1673
-  _globals['_STATUSRESPONSE_VVENTRY']._serialized_start=1578
-  _globals['_STATUSRESPONSE_VVENTRY']._serialized_end=1619
-  _globals['_STATUSRESPONSE_RECOVEREDFROMENTRY']._serialized_start=1621
-  _globals['_STATUSRESPONSE_RECOVEREDFROMENTRY']._serialized_end=1673
-  _globals['_HELLO']._serialized_start=1676
-  _globals['_HELLO']._serialized_end=1849
-  _globals['_HELLO_VVENTRY']._serialized_start=1578
-  _globals['_HELLO_VVENTRY']._serialized_end=1619
-  _globals['_ACK']._serialized_start=1851
-  _globals['_ACK']._serialized_end=1935
-  _globals['_ACK_VVENTRY']._serialized_start=1578
-  _globals['_ACK_VVENTRY']._serialized_end=1619
-  _globals['_WANT']._serialized_start=1937
-  _globals['_WANT']._serialized_end=1960
-  _globals['_SUBSCRIBERMESSAGE']._serialized_start=1962
-  _globals['_SUBSCRIBERMESSAGE']._serialized_end=2087
-  _globals['_WELCOME']._serialized_start=2089
-  _globals['_WELCOME']._serialized_end=2198
-  _globals['_WELCOME_VVENTRY']._serialized_start=1578
-  _globals['_WELCOME_VVENTRY']._serialized_end=1619
-  _globals['_BATCH']._serialized_start=2200
-  _globals['_BATCH']._serialized_end=2242
-  _globals['_HEARTBEAT']._serialized_start=2244
-  _globals['_HEARTBEAT']._serialized_end=2340
-  _globals['_HEARTBEAT_VVENTRY']._serialized_start=1578
-  _globals['_HEARTBEAT_VVENTRY']._serialized_end=1619
-  _globals['_SERVERMESSAGE']._serialized_start=2343
-  _globals['_SERVERMESSAGE']._serialized_end=2482
-  _globals['_KV']._serialized_start=2532
-  _globals['_KV']._serialized_end=2952
-  _globals['_REPLICATION']._serialized_start=2954
-  _globals['_REPLICATION']._serialized_end=3040
+  _globals['_CHANGES']._serialized_start=892
+  _globals['_CHANGES']._serialized_end=937
+  _globals['_STATUSREQUEST']._serialized_start=939
+  _globals['_STATUSREQUEST']._serialized_end=954
+  _globals['_PEERSTATUS']._serialized_start=957
+  _globals['_PEERSTATUS']._serialized_end=1180
+  _globals['_STATUSRESPONSE']._serialized_start=1183
+  _globals['_STATUSRESPONSE']._serialized_end=1720
+  _globals['_STATUSRESPONSE_VVENTRY']._serialized_start=1625
+  _globals['_STATUSRESPONSE_VVENTRY']._serialized_end=1666
+  _globals['_STATUSRESPONSE_RECOVEREDFROMENTRY']._serialized_start=1668
+  _globals['_STATUSRESPONSE_RECOVEREDFROMENTRY']._serialized_end=1720
+  _globals['_HELLO']._serialized_start=1723
+  _globals['_HELLO']._serialized_end=1896
+  _globals['_HELLO_VVENTRY']._serialized_start=1625
+  _globals['_HELLO_VVENTRY']._serialized_end=1666
+  _globals['_ACK']._serialized_start=1898
+  _globals['_ACK']._serialized_end=1982
+  _globals['_ACK_VVENTRY']._serialized_start=1625
+  _globals['_ACK_VVENTRY']._serialized_end=1666
+  _globals['_WANT']._serialized_start=1984
+  _globals['_WANT']._serialized_end=2007
+  _globals['_SUBSCRIBERMESSAGE']._serialized_start=2009
+  _globals['_SUBSCRIBERMESSAGE']._serialized_end=2134
+  _globals['_WELCOME']._serialized_start=2136
+  _globals['_WELCOME']._serialized_end=2245
+  _globals['_WELCOME_VVENTRY']._serialized_start=1625
+  _globals['_WELCOME_VVENTRY']._serialized_end=1666
+  _globals['_BATCH']._serialized_start=2247
+  _globals['_BATCH']._serialized_end=2289
+  _globals['_HEARTBEAT']._serialized_start=2291
+  _globals['_HEARTBEAT']._serialized_end=2387
+  _globals['_HEARTBEAT_VVENTRY']._serialized_start=1625
+  _globals['_HEARTBEAT_VVENTRY']._serialized_end=1666
+  _globals['_SERVERMESSAGE']._serialized_start=2390
+  _globals['_SERVERMESSAGE']._serialized_end=2529
+  _globals['_KV']._serialized_start=2579
+  _globals['_KV']._serialized_end=3000
+  _globals['_REPLICATION']._serialized_start=3002
+  _globals['_REPLICATION']._serialized_end=3088
 # @@protoc_insertion_point(module_scope)

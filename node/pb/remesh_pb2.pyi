@@ -140,6 +140,12 @@ class Change(_message.Message):
     applied_unix_ns: int
     def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., won: _Optional[bool] = ..., applied_unix_ns: _Optional[int] = ...) -> None: ...
 
+class Changes(_message.Message):
+    __slots__ = ("changes",)
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[Change]
+    def __init__(self, changes: _Optional[_Iterable[_Union[Change, _Mapping]]] = ...) -> None: ...
+
 class StatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

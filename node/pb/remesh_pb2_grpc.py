@@ -62,7 +62,7 @@ class KVStub:
         self.Watch = channel.unary_stream(
                 '/remesh.v1.KV/Watch',
                 request_serializer=node_dot_pb_dot_remesh__pb2.WatchRequest.SerializeToString,
-                response_deserializer=node_dot_pb_dot_remesh__pb2.Change.FromString,
+                response_deserializer=node_dot_pb_dot_remesh__pb2.Changes.FromString,
                 _registered_method=True)
         self.Status = channel.unary_unary(
                 '/remesh.v1.KV/Status',
@@ -147,7 +147,7 @@ def add_KVServicer_to_server(servicer, server):
             'Watch': grpc.unary_stream_rpc_method_handler(
                     servicer.Watch,
                     request_deserializer=node_dot_pb_dot_remesh__pb2.WatchRequest.FromString,
-                    response_serializer=node_dot_pb_dot_remesh__pb2.Change.SerializeToString,
+                    response_serializer=node_dot_pb_dot_remesh__pb2.Changes.SerializeToString,
             ),
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
@@ -316,7 +316,7 @@ class KV:
             target,
             '/remesh.v1.KV/Watch',
             node_dot_pb_dot_remesh__pb2.WatchRequest.SerializeToString,
-            node_dot_pb_dot_remesh__pb2.Change.FromString,
+            node_dot_pb_dot_remesh__pb2.Changes.FromString,
             options,
             channel_credentials,
             insecure,

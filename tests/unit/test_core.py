@@ -57,3 +57,14 @@ def test_memory_replica_write_and_receive():
     assert y.hlc > x.hlc
     a.receive([y])
     assert a.live() == b.live() == {b"k": b"2"} and a.digest == b.digest
+
+
+def test_recent_entries_serve_the_head_and_refuse_what_they_dropped():
+    from node.replica import Recent
+
+    r = Recent(cap=4)
+    r.add([e("a", s) for s in range(1, 10)])  # over 2*cap: the oldest 4 dropped
+    assert r.get("a", 1, 3) is None  # older than what is kept: read the log
+    assert [x.seq for x in r.get("a", 5, 7)] == [5, 6, 7]
+    assert [x.seq for x in r.get("a", 8, 20)] == [8, 9]
+    assert r.get("b", 1, 1) is None
