@@ -53,7 +53,7 @@ def test_bench_small_run_reports_every_section(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     print(p.stdout)
     r = json.loads(out.read_text())
-    assert r["machine"]["cores"] and r["cluster"]["durability"] == "buffered"
+    assert r["machine"]["nproc"] and r["cluster"]["durability"] == "buffered"
     assert r["latency"]["200"]["all_ms"]["n"] == 200  # 100 writes x 2 replicas
     assert r["throughput"]["acked"] > 0
     assert r["catchup"]["entries_behind"] >= 3000
