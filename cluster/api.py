@@ -348,7 +348,8 @@ class Cluster:
         ]
 
     # ------------------------------------------------------------- readiness
-    def _serving(self, node: str) -> bool:
+    def serving(self, node: str) -> bool:
+        """Does the node answer the standard gRPC health check with SERVING?"""
         stub = health_pb2_grpc.HealthStub(self._channel(node))
         r = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
         return r.status == health_pb2.HealthCheckResponse.SERVING
@@ -374,7 +375,7 @@ class Cluster:
                         exit_code=1,
                     )
                 try:
-                    if not self._serving(n):
+                    if not self.serving(n):
                         missing.append(f"{n} serving")
                         continue
                     st = self.kv(n).Status(pb.StatusRequest(), timeout=2)

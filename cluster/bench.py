@@ -325,7 +325,7 @@ def bench_catchup(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None])
     progress(f"catch-up: starting {laggard}")
     start = time.monotonic()
     c.supervisor.start_program(laggard, wait=False)
-    wait_for(lambda: c._serving(laggard), 60, f"{laggard} to serve")
+    wait_for(lambda: c.serving(laggard), 60, f"{laggard} to serve")
     serving = time.monotonic() - start
     lag_start = before - had
     conv = c.converge(600)  # from serving to converged: the catch-up proper

@@ -23,7 +23,7 @@ from node.config import NodeConfig, parse_address
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.peers import MAX_MESSAGE, PeerLink
-from node.replica import Replica
+from node.replica import OutboundStats, Replica
 from node.service import KVService, ReplicationService
 from node.store import Record
 
@@ -85,8 +85,6 @@ class Node:
         """Subscribe to one more peer (at runtime or before start)."""
         self.config.peers[peer] = address
         if self.replica is not None:
-            from node.replica import OutboundStats
-
             self.replica.outbound[peer] = OutboundStats(address)
             self._start_link(peer, address)
 
