@@ -386,14 +386,27 @@ def cmd_logs(args) -> int:
 
 # -------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    def add_common(parser: argparse.ArgumentParser, default) -> None:
+        """--home/--cluster/--json work before or after the verb."""
+        parser.add_argument(
+            "--home",
+            default=default(None),
+            help="state directory root (default ./.cluster or $REMESH_HOME)",
+        )
+        parser.add_argument(
+            "--cluster", default=default(None), help="cluster name, when there are several"
+        )
+        parser.add_argument(
+            "--json", action="store_true", default=default(False), help="machine-readable output"
+        )
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", help="state directory root (default ./.cluster or $REMESH_HOME)")
-    common.add_argument("--cluster", help="cluster name, when there are several")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
+    add_common(common, lambda _: argparse.SUPPRESS)  # a verb's copy wins only when given
     p = argparse.ArgumentParser(
         prog="cluster",
         description="Run remesh topologies as real processes, inject faults, check convergence.",
     )
+    add_common(p, lambda value: value)
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, func: Callable, help: str) -> argparse.ArgumentParser:

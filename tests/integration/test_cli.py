@@ -155,6 +155,8 @@ def test_down_then_up_keeps_data(cli):
     cli("down")
     cli("up", str(ROOT / "topology/pair.yaml"))
     assert out(cli("read", "node-b", "persist")) == "yes\n"
+    # Shared options work before the verb too.
+    assert json.loads(out(cli("--json", "list")))[0]["cluster"] == "pair"
     cli("down", "--purge")
     assert "no clusters" in out(cli("list"))
 
