@@ -396,6 +396,7 @@ class Cluster:
                 check,
                 timeout,
                 lambda: "the cluster to be ready; still missing: " + ", ".join(missing),
+                fatal=(ClusterError,),  # a node that exited will not become ready
             )
         except WaitTimeout as exc:
             raise ClusterError(str(exc), exit_code=1) from None

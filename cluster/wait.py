@@ -19,12 +19,14 @@ def wait_for(
     what: str | Callable[[], str],
     interval: float = 0.02,
     max_interval: float = 0.2,
+    fatal: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Poll ``check`` until it returns something truthy; return that.
 
     ``what`` describes what is awaited (or is called for a description of what
     is still missing, evaluated at timeout). Exceptions from ``check`` count as
-    "not yet" and the last one is reported on timeout.
+    "not yet" and the last one is reported on timeout, except those in ``fatal``:
+    they mean waiting is pointless and propagate at once.
     """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -33,6 +35,8 @@ def wait_for(
             result = check()
             if result:
                 return result
+        except fatal:
+            raise
         except Exception as exc:  # noqa: BLE001 - not ready yet
             last_error = exc
         if time.monotonic() >= deadline:

@@ -169,3 +169,24 @@ def test_fixture_brings_up_and_tears_down(remesh_cluster):
     pids = [v.pid for v in c.status()]
     c.down()
     wait_for(lambda: not any(pid_alive(p) for p in pids), 5, "no node process left")
+
+
+def test_up_with_a_node_that_cannot_start_fails_fast_and_cleans_up(cli, tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        topo = tmp_path / "clash.yaml"
+        topo.write_text(f"name: clash\nnodes:\n  - {{name: node-a, port: {port}}}\n  - node-b\n")
+        start = time.monotonic()
+        p = cli("up", str(topo), ok=False)
+        took = time.monotonic() - start
+    err = p.stderr.decode()
+    assert p.returncode == 1 and "node-a failed to start" in err and "port in use" in err
+    assert took < 30, f"gave up only after {took:.0f}s"
+    assert not (tmp_path / "home/clash/supervisord.pid").exists() or not pid_alive(
+        int((tmp_path / "home/clash/supervisord.pid").read_text())
+    )
