@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from node.clock import HLC
@@ -126,7 +126,7 @@ class Replica:
         self._queue: list[tuple[list[pb.Write], asyncio.Future]] = []
         self._commit_task: asyncio.Task | None = None
         self._since_checkpoint = 0
-        self._link_listeners: list = []
+        self._link_listeners: list[Callable[[], None]] = []
         self._checkpointer: asyncio.Task | None = None
         self.closed = False
         self.stopping = False  # streams end themselves before the server stops
@@ -249,8 +249,8 @@ class Replica:
     def apply_remote(self, entries: Sequence[pb.Entry], peer: str) -> int:
         """Store what is next in line from a peer's batch; returns how many were new."""
         result = triage(self.vv, entries)
-        for e in result.accepted:
-            self.clock.observe(e.hlc)
+        if result.accepted:
+            self.clock.observe(max(e.hlc for e in result.accepted))
         self.stats["duplicates_received"] += result.duplicates
         self.stats["early_dropped"] += result.early
         if not result.accepted:
@@ -308,7 +308,7 @@ class Replica:
                 log.exception("%s watermark checkpoint failed; will retry", self.node_id)
 
     # ------------------------------------------------------------- link states
-    def on_links_changed(self, listener) -> None:
+    def on_links_changed(self, listener: Callable[[], None]) -> None:
         self._link_listeners.append(listener)
 
     def set_connected(self, peer: str, connected: bool, error: str = "") -> None:
