@@ -64,6 +64,15 @@ def test_nemesis_mesh5_every_fault(remesh_cluster, tmp_path):
     assert shapes, "no partition shape recorded"
 
 
+@pytest.mark.parametrize(("topology", "seed"), [("ring5", 707), ("star5", 808)])
+def test_nemesis_relay_topologies(remesh_cluster, tmp_path, topology, seed):
+    """Where nodes depend on relays, faults on one node cut others off from each other."""
+    c = remesh_cluster(ROOT / f"topology/{topology}.yaml")
+    out = tmp_path / "out"
+    s = run_nemesis(c, seed, DURATION, FAULTS, out_dir=out, converge_timeout=90)
+    assert_sound_run(c, s, set(FAULTS), out)
+
+
 def test_nemesis_cli_verb(remesh_cluster, tmp_path):
     c = remesh_cluster(ROOT / "topology/mesh3.yaml")
     env = {**os.environ, "REMESH_HOME": str(c.dir.parent)}
