@@ -63,6 +63,7 @@ class NodeSettings(BaseModel):
     backoff_max_ms: int = Field(1000, ge=10)
     watermark_every_entries: int = Field(10000, ge=1)
     watermark_every_ms: int = Field(500, ge=10)
+    linger_ms: float = Field(1.0, ge=0, le=100)
 
     @model_validator(mode="after")
     def _timeout_exceeds_heartbeat(self) -> NodeSettings:
@@ -374,8 +375,9 @@ def _from_pydantic(
         message = "expected at least one node, found an empty list"
     elif loc[-1] == "port" and kind in ("greater_than_equal", "less_than_equal"):
         message = f"expected a port between 1024 and 65535, found {value}"
-    elif kind == "greater_than_equal":
-        message = f"expected an integer >= {ctx['ge']}, found {value}"
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        bound = f">= {ctx['ge']}" if "ge" in ctx else f"<= {ctx['le']}"
+        message = f"expected a number {bound}, found {value}"
     elif kind == "literal_error":
         message = f"expected {ctx['expected']}, found {_describe(value)}"
     elif kind in _EXPECTED:

@@ -24,7 +24,7 @@ from node.watermarks import Watermarks
 
 log = logging.getLogger("node.replica")
 
-WATCH_QUEUE = 65_536
+WATCH_QUEUE = 16_384  # commits a Watch stream may fall behind before it is ended
 RECENT_PER_ORIGIN = 8192
 
 
@@ -268,14 +268,20 @@ class Replica:
         for wake in self.wakers:
             wake.set()
         if self.watchers:
+            # One queue item per commit; the Watch handler builds the messages, so a
+            # commit costs a watcher a tuple, not a protobuf copy per entry.
             now = time.time_ns()
-            for w in list(self.watchers):
-                for e, ok in zip(entries, won, strict=True):
-                    if e.key.startswith(w.prefix) and not w.overflowed:
-                        try:
-                            w.queue.put_nowait(pb.Change(entry=e, won=ok, applied_unix_ns=now))
-                        except asyncio.QueueFull:
-                            w.overflowed = True  # the Watch handler ends that stream
+            for w in self.watchers:
+                picked = [
+                    (e, ok)
+                    for e, ok in zip(entries, won, strict=True)
+                    if e.key.startswith(w.prefix)
+                ]
+                if picked and not w.overflowed:
+                    try:
+                        w.queue.put_nowait((picked, now))
+                    except asyncio.QueueFull:
+                        w.overflowed = True  # the Watch handler ends that stream
         self._since_checkpoint += len(entries)
         if self._since_checkpoint >= self.config.watermark_every_entries:
             self.checkpoint()

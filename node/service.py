@@ -24,7 +24,7 @@ log = logging.getLogger("node.service")
 
 PROTOCOL = 1
 MAX_BATCH_BYTES = 4 << 20
-WATCH_BATCH = 1000  # changes per Watch message at most
+WATCH_BATCH = 64  # commits per Watch message at most
 
 
 async def quietly_cancelled(stream: AsyncIterator) -> AsyncIterator:
@@ -96,13 +96,20 @@ class KVService(pb_grpc.KVServicer):
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         "watch stream fell too far behind; reconnect",
                     )
-                batch = [await watcher.queue.get()]
-                while not watcher.queue.empty() and len(batch) < WATCH_BATCH:
-                    batch.append(watcher.queue.get_nowait())
-                changes = [c for c in batch if c is not None]
-                if changes:
-                    yield pb.Changes(changes=changes)
-                if len(changes) < len(batch):  # the node is shutting down
+                items = [await watcher.queue.get()]
+                while not watcher.queue.empty() and len(items) < WATCH_BATCH:
+                    items.append(watcher.queue.get_nowait())
+                msg = pb.Changes()
+                for item in items:
+                    if item is None:  # the node is shutting down
+                        break
+                    picked, applied_ns = item
+                    for entry, won in picked:
+                        change = msg.changes.add(won=won, applied_unix_ns=applied_ns)
+                        change.entry.CopyFrom(entry)
+                if msg.changes:
+                    yield msg
+                if None in items:
                     return
         finally:
             self.replica.watchers.remove(watcher)
@@ -123,6 +130,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         cfg = replica.config
         self.heartbeat_s = cfg.heartbeat_ms / 1000
         self.timeout_s = cfg.link_timeout_ms / 1000
+        self.linger_s = cfg.linger_ms / 1000
 
     async def _hello(self, requests, context) -> pb.Hello:
         try:
@@ -213,6 +221,8 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                     replica.stats["entries_sent"] += len(batch)
                     yield pb.ServerMessage(batch=pb.Batch(entries=batch))
                     last_sent = time.monotonic()
+                    if self.linger_s and len(batch) < replica.config.max_batch_entries:
+                        await asyncio.sleep(self.linger_s)  # the next commits share a message
                     continue
                 if time.monotonic() - stats.last_ack > self.timeout_s * 2:
                     log.warning(

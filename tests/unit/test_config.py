@@ -64,3 +64,9 @@ def test_missing_file(tmp_path):
 def test_validate_dataclass_directly(tmp_path):
     with pytest.raises(ConfigError, match="listen"):
         NodeConfig(node_id="a", data_dir=tmp_path, listen="nope").validate()
+
+
+@pytest.mark.parametrize("value", [-1, 101, "fast", True])
+def test_linger_must_be_milliseconds_from_0_to_100(tmp_path, value):
+    with pytest.raises(ConfigError, match="linger_ms"):
+        NodeConfig(node_id="a", data_dir=tmp_path, linger_ms=value).validate()

@@ -21,7 +21,7 @@ TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topology"
 VALID_KEYS = "name, tenant, links, hub, proxies, settings, nodes"
 SETTING_KEYS = (
     "durability, max_key_bytes, max_value_bytes, max_batch_entries, heartbeat_ms, "
-    "link_timeout_ms, backoff_max_ms, watermark_every_entries, watermark_every_ms"
+    "link_timeout_ms, backoff_max_ms, watermark_every_entries, watermark_every_ms, linger_ms"
 )
 
 
@@ -466,7 +466,7 @@ BAD = [
         "name: t\nsettings:\n  heartbeat_ms: 5\nnodes: [a]\n",
         3,
         "settings.heartbeat_ms",
-        "expected an integer >= 10, found 5",
+        "expected a number >= 10, found 5",
         id="heartbeat-too-small",
     ),
     pytest.param(
@@ -501,7 +501,7 @@ BAD = [
         "name: t\nnodes:\n  - a\n  - name: b\n    settings: {max_key_bytes: 0}\n",
         5,
         "nodes[1].settings.max_key_bytes",
-        "expected an integer >= 1, found 0",
+        "expected a number >= 1, found 0",
         id="bad-node-setting",
     ),
     pytest.param(
@@ -569,3 +569,10 @@ def test_load_error_names_the_file(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"{path}:4: nodes[0].port: expected a port between 1024 and 65535, found 1"
     )
+
+
+def test_linger_is_a_bounded_number_of_milliseconds():
+    t = parse_topology("name: x\nsettings: {linger_ms: 0.5}\nnodes: [a]\n")
+    assert t.nodes[0].settings.linger_ms == 0.5
+    with pytest.raises(TopologyError, match=r"linger_ms: expected a number <= 100.0, found 500"):
+        parse_topology("name: x\nsettings: {linger_ms: 500}\nnodes: [a]\n")
