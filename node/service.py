@@ -44,6 +44,7 @@ def version_of(rec: Record) -> pb.Version:
 class KVService(pb_grpc.KVServicer):
     def __init__(self, replica: Replica) -> None:
         self.replica = replica
+        self.linger_s = replica.config.linger_ms / 1000
 
     async def _write(self, writes: list[pb.Write], context) -> list[pb.Version]:
         try:
@@ -111,6 +112,8 @@ class KVService(pb_grpc.KVServicer):
                     yield msg
                 if None in items:
                     return
+                if self.linger_s:
+                    await asyncio.sleep(self.linger_s)  # like replication: fewer messages
         finally:
             self.replica.watchers.remove(watcher)
 
