@@ -172,8 +172,9 @@ def test_fixture_brings_up_and_tears_down(remesh_cluster):
 
 
 def test_up_with_a_node_that_cannot_start_fails_fast_and_cleans_up(cli, tmp_path):
+    """A node that exits during start ends the wait at once: with a 600 s readiness
+    timeout, only failing fast returns within the CLI helper's 120 s limit."""
     import socket
-    import time
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -181,12 +182,9 @@ def test_up_with_a_node_that_cannot_start_fails_fast_and_cleans_up(cli, tmp_path
         port = busy.getsockname()[1]
         topo = tmp_path / "clash.yaml"
         topo.write_text(f"name: clash\nnodes:\n  - {{name: node-a, port: {port}}}\n  - node-b\n")
-        start = time.monotonic()
-        p = cli("up", str(topo), ok=False)
-        took = time.monotonic() - start
+        p = cli("up", str(topo), "--timeout", "600", ok=False)
     err = p.stderr.decode()
     assert p.returncode == 1 and "node-a failed to start" in err and "port in use" in err
-    assert took < 30, f"gave up only after {took:.0f}s"
     assert not (tmp_path / "home/clash/supervisord.pid").exists() or not pid_alive(
         int((tmp_path / "home/clash/supervisord.pid").read_text())
     )

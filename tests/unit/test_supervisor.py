@@ -11,13 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from cluster.supervisor import Program, Supervisor, SupervisorError, pid_alive
+from cluster.wait import wait_for as shared_wait_for
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
@@ -45,11 +45,7 @@ def start_ready(sup: Supervisor, name: str) -> int:
 
 def wait_for(cond: Callable[[], object], what: str, timeout: float = 10) -> None:
     """Poll ``cond`` until true or fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+    shared_wait_for(cond, timeout, what)
 
 
 def proc_state(pid: int) -> str:
