@@ -76,15 +76,31 @@ def status_table(rows: list[NodeView]) -> str:
     )
 
 
+def faults_line(faults: dict[str, dict]) -> str:
+    """Active link faults, grouped by kind: what `partition`/`isolate`/`delay` left in place."""
+    if not faults:
+        return "links: no faults"
+    kinds: dict[str, list[str]] = {}
+    for link, f in sorted(faults.items()):
+        kind = f.get("mode", "ok")
+        if kind == "ok" and f.get("delay_ms"):
+            kind = f"delay {f['delay_ms']} ms"
+        elif f.get("delay_ms"):
+            kind += f" + delay {f['delay_ms']} ms"
+        kinds.setdefault(kind, []).append(link)
+    return "links: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in kinds.items())
+
+
 def _print_status(c: Cluster, as_json: bool) -> None:
     rows = c.status()
+    faults = c.faults() if c.state["proxy"] and c.supervisor.is_running() else {}
     if as_json:
         print(
             json.dumps(
                 {
                     "cluster": c.name,
                     "state_dir": str(c.dir),
-                    "faults": c.faults() if c.supervisor.is_running() else {},
+                    "faults": faults,
                     "nodes": [r.as_dict() for r in rows],
                 },
                 indent=2,
@@ -92,6 +108,8 @@ def _print_status(c: Cluster, as_json: bool) -> None:
         )
     else:
         print(status_table(rows))
+        if c.state["proxy"]:
+            print(faults_line(faults))
 
 
 # --------------------------------------------------------------------- verbs

@@ -74,11 +74,15 @@ def test_cli_end_to_end_mesh3(cli, tmp_path):
 
     # Partition: a write at node-a is not visible at node-c until healed.
     cli("partition", "node-a", "node-b,node-c")
+    assert "blackhole: node-a>node-b node-a>node-c node-b>node-a node-c>node-a" in out(
+        cli("status")
+    )
     cli("write", "node-a", "cut", "1")
     cli("write", "node-c", "other-side", "2")
     assert cli("converge", "--timeout", "3", ok=False).returncode == 1
     assert cli("read", "node-c", "cut", ok=False).returncode == 1
     cli("heal")
+    assert "links: no faults" in out(cli("status"))
     conv = cli("converge", "--timeout", "20")
     assert "converged in" in out(conv)
     assert out(cli("read", "node-c", "cut")) == "1\n"
