@@ -576,17 +576,3 @@ def test_linger_is_a_bounded_number_of_milliseconds():
     assert t.nodes[0].settings.linger_ms == 0.5
     with pytest.raises(TopologyError, match=r"linger_ms: expected a number <= 100.0, found 500"):
         parse_topology("name: x\nsettings: {linger_ms: 500}\nnodes: [a]\n")
-
-
-def test_status_faults_line_groups_links_by_kind():
-    from cluster.cli import faults_line
-
-    assert faults_line({}) == "links: no faults"
-    line = faults_line(
-        {
-            "a>b": {"mode": "blackhole"},
-            "b>a": {"mode": "blackhole"},
-            "a>c": {"mode": "ok", "delay_ms": 50},
-        }
-    )
-    assert line == "links: blackhole: a>b b>a; delay 50 ms: a>c"

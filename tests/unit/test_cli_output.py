@@ -1,0 +1,50 @@
+import pytest
+
+from cluster.api import NodeView
+from cluster.cli import faults_line, status_table
+
+pytestmark = pytest.mark.unit
+
+
+def test_faults_line_groups_links_by_kind():
+    assert faults_line({}) == "links: no faults"
+    line = faults_line(
+        {
+            "a>b": {"mode": "blackhole"},
+            "b>a": {"mode": "blackhole"},
+            "a>c": {"mode": "ok", "delay_ms": 50},
+        }
+    )
+    assert line == "links: blackhole: a>b b>a; delay 50 ms: a>c"
+
+
+def test_status_table_shows_down_links_lag_and_stopped_nodes():
+    rows = [
+        NodeView(
+            "node-a",
+            "RUNNING",
+            11,
+            "127.0.0.1:1",
+            keys=3,
+            vv={"node-a": 3},
+            digest="abcdef0123456789",
+            links={"node-b": False, "node-c": True},
+            lag={"node-b": 2, "node-c": 0},
+        ),
+        NodeView("node-b", "EXITED", 0, "127.0.0.1:2"),
+    ]
+    table = status_table(rows).splitlines()
+    assert table[0].split() == [
+        "NODE",
+        "STATE",
+        "PID",
+        "ADDRESS",
+        "KEYS",
+        "DIGEST",
+        "LINKS",
+        "LAG",
+        "VV",
+    ]
+    assert "1/2 up (down: node-b)" in table[1] and "node-b:2" in table[1]
+    assert "abcdef012345" in table[1] and "node-a:3" in table[1]
+    assert table[2].split()[:3] == ["node-b", "EXITED", "-"]
