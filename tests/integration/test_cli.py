@@ -39,7 +39,21 @@ def cli(tmp_path):
         return p
 
     yield run
-    run("down", ok=False)
+    # Every cluster a test left is brought down; no process may survive and no node
+    # log may hold an ERROR or traceback (unless the test provoked one on purpose).
+    from cluster.api import Cluster
+
+    home, problems = tmp_path / "home", []
+    for name in Cluster.list(home):
+        c = Cluster(home / name)
+        pids = []
+        if c.supervisor.is_running():
+            pids = c.supervisor.pids() + [int(c.supervisor.pid_path.read_text())]
+        run("down", "--cluster", name, ok=False)
+        problems += [f"pid {p} of {name} still alive" for p in pids if pid_alive(p)]
+        if not getattr(run, "expect_errors", False):
+            problems += c.unexpected_log_lines()
+    assert not problems, "\n".join(problems)
 
 
 def out(p: subprocess.CompletedProcess) -> str:
@@ -179,6 +193,8 @@ def test_up_with_a_node_that_cannot_start_fails_fast_and_cleans_up(cli, tmp_path
     """A node that exits during start ends the wait at once: with a 600 s readiness
     timeout, only failing fast returns within the CLI helper's 120 s limit."""
     import socket
+
+    cli.expect_errors = True  # node-a logs why it could not listen
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
