@@ -49,15 +49,21 @@ class Triage:
 def triage(vv: Mapping[str, int], entries: Iterable[pb.Entry]) -> Triage:
     """Split received entries into the ones to store, duplicates and early ones."""
     out = Triage()
+    accepted, seen = out.accepted, out.vv
+    dups = early = 0
     for entry in entries:
-        have = out.vv.get(entry.origin, vv.get(entry.origin, 0))
-        if entry.seq == have + 1:
-            out.accepted.append(entry)
-            out.vv[entry.origin] = entry.seq
-        elif entry.seq <= have:
-            out.duplicates += 1
+        origin, seq = entry.origin, entry.seq
+        have = seen.get(origin)
+        if have is None:
+            have = vv.get(origin, 0)
+        if seq == have + 1:
+            accepted.append(entry)
+            seen[origin] = seq
+        elif seq <= have:
+            dups += 1
         else:
-            out.early += 1
+            early += 1
+    out.duplicates, out.early = dups, early
     return out
 
 

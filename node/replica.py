@@ -76,14 +76,17 @@ class Recent:
 
     def add(self, entries: list[pb.Entry]) -> None:
         """Entries just committed: contiguous per origin, so index = seq - base."""
+        items_of, base = self.items, self.base
         for e in entries:
-            items = self.items.setdefault(e.origin, [])
+            origin = e.origin
+            items = items_of.get(origin)
             if not items:
-                self.base[e.origin] = e.seq
+                items = items_of[origin] = []
+                base[origin] = e.seq
             items.append(e)
             if len(items) > 2 * self.cap:
                 del items[: self.cap]
-                self.base[e.origin] += self.cap
+                base[origin] += self.cap
 
     def get(self, origin: str, first: int, last: int) -> list[pb.Entry] | None:
         items = self.items.get(origin)
