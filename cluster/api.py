@@ -271,7 +271,17 @@ class Cluster:
         self.supervisor.start()
         if self.state["proxy"]:
             self.supervisor.start_program(PROXY)
-            wait_for(self.proxy.ping, 10, "the link proxy to answer")
+
+            def proxy_answers() -> bool:
+                self._check_alive(PROXY)
+                return self.proxy.ping()
+
+            try:
+                wait_for(proxy_answers, 10, "the link proxy to answer", fatal=(ClusterError,))
+            except WaitTimeout as exc:
+                raise ClusterError(
+                    f"{exc}; see {self.log_path(PROXY)}:\n" + self.tail(PROXY), exit_code=1
+                ) from None
         for name in self.topology.names():
             self.supervisor.start_program(name, wait=False)
         self.wait_ready(timeout, progress=progress)
@@ -338,6 +348,19 @@ class Cluster:
             return f"unknown ({exc})"
         return "PAUSED" if state == "RUNNING" and node in self.state["paused"] else state
 
+    def _check_alive(self, program: str) -> None:
+        """Raise with the log's tail if ``program`` has exited: waiting on it is pointless."""
+        try:
+            state = self.supervisor.info(program)["statename"]
+        except SupervisorError:
+            return  # supervisord busy or restarting: the caller's wait decides
+        if state in ("FATAL", "EXITED", "BACKOFF"):
+            raise ClusterError(
+                f"{program} failed to start ({state}); see {self.log_path(program)}:\n"
+                + self.tail(program),
+                exit_code=1,
+            )
+
     def running_nodes(self) -> list[str]:
         """Nodes whose process runs and is not paused."""
         infos = self.supervisor.all_info()
@@ -368,12 +391,7 @@ class Cluster:
             missing.clear()
             running = set(self.running_nodes())
             for n in nodes:
-                state = self.process_state(n)
-                if state in ("FATAL", "EXITED", "BACKOFF"):
-                    raise ClusterError(
-                        f"{n} failed to start ({state}); see {self.log_path(n)}:\n" + self.tail(n),
-                        exit_code=1,
-                    )
+                self._check_alive(n)
                 try:
                     if not self.serving(n):
                         missing.append(f"{n} serving")

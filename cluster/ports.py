@@ -1,16 +1,58 @@
-"""Free TCP ports on loopback, so clusters and parallel tests never collide."""
+"""Free TCP ports on loopback, so clusters and parallel tests never collide.
+
+Two races make "bind port 0, close, hand the number out" flaky on a busy machine:
+
+- the kernel gives the same ephemeral range to outgoing connections, so a port
+  probed free can be taken as the local end of some connect() before the node or
+  proxy binds it (and again whenever a killed node restarts on its old port);
+- two processes picking ports at once (parallel ``cluster up``, xdist workers)
+  can probe the same free port before either binds it.
+
+So ports are picked from below the kernel's ephemeral range, where connect()
+never lands, and each pick is recorded for a while in a small registry shared
+by every process on the machine, under an exclusive file lock.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import random
 import socket
+import tempfile
+import time
+from pathlib import Path
+
+LOW = 10000  # below this sit well-known service ports
+RESERVE_SECONDS = 120.0  # long enough for the picker to bind what it got
+REGISTRY = Path(
+    os.environ.get("REMESH_PORTS_FILE")
+    or Path(tempfile.gettempdir()) / f"remesh-ports-{os.getuid()}"  # one per user: no EACCES
+)
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports that were free a moment ago.
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
-    All sockets stay bound until every port is picked, so the kernel hands out
-    distinct ones; the window before the caller binds them is small.
-    """
+
+def _bindable(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _kernel_ports(count: int, host: str) -> list[int]:
+    """Fallback when no range below the ephemeral one is usable."""
     socks = []
     try:
         for _ in range(count):
@@ -21,3 +63,43 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+@contextlib.contextmanager
+def _registry():
+    """The shared reservations ``{port: expiry}``, read and rewritten under a lock."""
+    REGISTRY.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(REGISTRY, os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            reserved = {int(p): float(t) for p, t in json.loads(f.read() or "{}").items()}
+        except (ValueError, AttributeError):
+            reserved = {}  # a torn or foreign file: start over, the bind probe still guards
+        now = time.time()
+        reserved = {p: t for p, t in reserved.items() if t > now}
+        yield reserved
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(reserved))
+        f.flush()
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports, free now and not handed to anyone else recently."""
+    low, high = LOW, ephemeral_range()[0] - 1
+    if high - low < 1000:
+        return _kernel_ports(count, host)
+    picked: list[int] = []
+    with _registry() as reserved:
+        candidates = random.sample(range(low, high + 1), min(high - low + 1, 50 * count + 200))
+        for port in candidates:
+            if port not in reserved and _bindable(port, host):
+                picked.append(port)
+                if len(picked) == count:
+                    break
+        else:
+            raise OSError(f"no {count} free TCP ports on {host} in {low}-{high}")
+        expiry = time.time() + RESERVE_SECONDS
+        reserved.update(dict.fromkeys(picked, expiry))
+    return picked

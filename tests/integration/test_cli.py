@@ -208,3 +208,25 @@ def test_up_with_a_node_that_cannot_start_fails_fast_and_cleans_up(cli, tmp_path
     assert not (tmp_path / "home/clash/supervisord.pid").exists() or not pid_alive(
         int((tmp_path / "home/clash/supervisord.pid").read_text())
     )
+
+
+def test_up_with_a_proxy_that_cannot_listen_fails_fast_with_its_log(tmp_path, monkeypatch):
+    """The link proxy exiting at start is reported at once, with the reason from its log."""
+    import socket
+
+    from cluster import api
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        real = api.free_ports
+        # nodes take the first ports, the proxy's control and link ports the rest
+        monkeypatch.setattr(api, "free_ports", lambda n: [*real(n - 1), taken])
+        with pytest.raises(api.ClusterError) as info:
+            api.Cluster.up(ROOT / "topology/pair.yaml", home=tmp_path / "home", timeout=600)
+    msg = str(info.value)
+    # "failed to start" (not "timed out"): the wait ended as soon as the proxy exited
+    assert "proxy failed to start" in msg and f":{taken}" in msg and "in use" in msg, msg
+    pid_file = tmp_path / "home/pair/supervisord.pid"
+    assert not pid_file.exists() or not pid_alive(int(pid_file.read_text()))

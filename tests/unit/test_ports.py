@@ -1,0 +1,78 @@
+"""Port picking: outside the ephemeral range, distinct across concurrent pickers."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import socket
+
+import pytest
+
+from cluster import ports
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def own_registry(tmp_path, monkeypatch):
+    monkeypatch.setattr(ports, "REGISTRY", tmp_path / "ports")
+    return tmp_path / "ports"
+
+
+def test_ports_are_distinct_bindable_and_below_the_ephemeral_range():
+    got = ports.free_ports(20)
+    assert len(set(got)) == 20
+    low, _ = ports.ephemeral_range()
+    assert all(ports.LOW <= p < low for p in got)
+    for p in got:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", p))
+
+
+def test_a_reserved_port_is_not_handed_out_again(own_registry):
+    first = set(ports.free_ports(30))
+    second = set(ports.free_ports(30))
+    assert not first & second
+    assert first | second <= {int(p) for p in json.loads(own_registry.read_text())}
+
+
+def test_a_port_in_use_is_skipped(monkeypatch):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        taken = busy.getsockname()[1]
+        monkeypatch.setattr(ports, "LOW", taken)
+        monkeypatch.setattr(ports, "ephemeral_range", lambda: (taken + 1002, 65535))
+        monkeypatch.setattr(ports.random, "sample", lambda pop, k: list(pop)[:k])
+        assert taken not in ports.free_ports(3)
+
+
+def test_expired_reservations_are_dropped(own_registry, monkeypatch):
+    own_registry.write_text(json.dumps({"12345": 0.0}))  # expired long ago
+    ports.free_ports(1)
+    assert "12345" not in json.loads(own_registry.read_text())
+
+
+def test_a_corrupt_registry_is_replaced_not_fatal(own_registry):
+    own_registry.write_text("{not json")
+    assert len(ports.free_ports(2)) == 2
+    assert len(json.loads(own_registry.read_text())) == 2
+
+
+def _pick(registry: str, queue) -> None:
+    ports.REGISTRY = ports.Path(registry)
+    queue.put(ports.free_ports(50))
+
+
+def test_concurrent_processes_get_disjoint_ports(own_registry):
+    queue = multiprocessing.get_context("fork").Queue()
+    procs = [
+        multiprocessing.get_context("fork").Process(target=_pick, args=(str(own_registry), queue))
+        for _ in range(4)
+    ]
+    for p in procs:
+        p.start()
+    picks = [queue.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    flat = [port for pick in picks for port in pick]
+    assert len(flat) == len(set(flat)) == 200
