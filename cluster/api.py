@@ -605,13 +605,17 @@ class Cluster:
         return out
 
     # ------------------------------------------------------------------ down
-    def down(self, purge: bool = False) -> None:
-        """Stop every process this cluster started and check none is left."""
+    def down(self, purge: bool = False) -> list[str]:
+        """Stop every process this cluster started and check none is left.
+
+        Returns the processes found running without their supervisord (which
+        had died) and stopped; normally none.
+        """
         for ch in self._channels.values():
             ch.close()
         self._channels.clear()
         try:
-            self.supervisor.shutdown()
+            orphans = self.supervisor.shutdown()
         except SupervisorError as exc:
             raise ClusterError(str(exc), exit_code=1) from None
         if self.state.get("paused"):
@@ -619,6 +623,7 @@ class Cluster:
             self._save()
         if purge:
             shutil.rmtree(self.dir)
+        return orphans
 
 
 def _spread(snap: list[dict]) -> int:

@@ -131,7 +131,8 @@ def cmd_up(args) -> int:
 
 def cmd_down(args) -> int:
     c = Cluster.open(args.cluster, args.home)
-    c.down(purge=args.purge)
+    for orphan in c.down(purge=args.purge):
+        print(f"warning: supervisord was gone; stopped its leftover {orphan}", file=sys.stderr)
     print(f"cluster {c.name} down" + (" and purged" if args.purge else f"; data kept in {c.dir}"))
     return 0
 

@@ -146,6 +146,35 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [os.fsdecode(a) for a in raw.split(b"\0") if a]
+
+
+def processes_under(directory: Path) -> dict[int, str]:
+    """Live processes whose command line names a path inside ``directory``.
+
+    Every program of a cluster (and its supervisord) is started with a config
+    path in the cluster's state directory, so this finds them even when
+    supervisord is gone and they were reparented to init.
+    """
+    if not Path("/proc/self/stat").exists():
+        return {}
+    inside = str(directory).rstrip("/") + "/"
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        args = _cmdline(pid)
+        if any(a.startswith(inside) for a in args) and pid_alive(pid):
+            found[pid] = " ".join(args)
+    return found
+
+
 class _UnixTransport(SupervisorTransport):
     """SupervisorTransport whose unix socket honours a timeout (upstream's does not)."""
 
@@ -359,6 +388,7 @@ class Supervisor:
             raise SupervisorError(f"{self.conf_path} does not exist: render the cluster first")
         if self.is_running():
             return
+        self.reap_orphans()  # leftovers of a supervisord that died would hold the ports
         self.log_dir.mkdir(parents=True, exist_ok=True)
         startup_log = self.log_dir / "supervisord.startup.log"
         deadline = time.monotonic() + timeout
@@ -398,7 +428,7 @@ class Supervisor:
             f"(last: {last}); see {self.log_path}"
         )
 
-    def shutdown(self, timeout: float = 20) -> None:
+    def shutdown(self, timeout: float = 20) -> list[str]:
         """Stop every program and supervisord, then prove nothing survived.
 
         Resumes (SIGCONT) each child's process group first: a SIGSTOPped node
@@ -407,7 +437,7 @@ class Supervisor:
         supervisord exited are SIGKILLed and reported. No-op if not running.
         """
         if not self.is_running():
-            return
+            return self.reap_orphans()
         deadline = time.monotonic() + timeout
         try:
             sup_pid: int | None = int(self._call("supervisor.getPID"))
@@ -449,6 +479,29 @@ class Supervisor:
             raise SupervisorError(
                 "unclean shutdown, SIGKILLed: " + "; ".join(leftovers) + f"; see {self.log_path}"
             )
+        return []
+
+    def reap_orphans(self, timeout: float = 10) -> list[str]:
+        """Stop processes of this cluster that outlived their supervisord.
+
+        A supervisord killed with SIGKILL (or OOM-killed) cannot stop its
+        children; they keep running and hold their ports. Each is resumed and
+        sent SIGTERM (a node checkpoints and exits), then SIGKILL if it lingers.
+        Returns a description of each process stopped.
+        """
+        found = processes_under(self.state_dir)
+        for pid in found:
+            for sig in (signal.SIGCONT, signal.SIGTERM):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(pid_alive(p) for p in found):
+            time.sleep(_POLL)
+        for pid in found:
+            if pid_alive(pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        return [f"pid {pid}: {cmd}" for pid, cmd in found.items()]
 
     def _pidfile_pid(self) -> int | None:
         try:

@@ -230,3 +230,32 @@ def test_up_with_a_proxy_that_cannot_listen_fails_fast_with_its_log(tmp_path, mo
     assert "proxy failed to start" in msg and f":{taken}" in msg and "in use" in msg, msg
     pid_file = tmp_path / "home/pair/supervisord.pid"
     assert not pid_file.exists() or not pid_alive(int(pid_file.read_text()))
+
+
+def test_down_and_up_after_supervisord_was_killed_leave_no_orphan(cli, tmp_path):
+    """supervisord SIGKILLed cannot stop its children: `down` finds and stops them,
+    and `up` clears such leftovers before it starts (they would hold the ports)."""
+    import signal
+
+    from cluster.api import Cluster
+
+    cli("up", str(ROOT / "topology/pair.yaml"))
+    cli("write", "node-a", "k", "before")
+    c = Cluster(tmp_path / "home/pair")
+    children = c.supervisor.pids()
+    os.kill(int(c.supervisor.pid_path.read_text()), signal.SIGKILL)
+    wait_for(lambda: not c.supervisor.is_running(), 10, "supervisord to die")
+    assert all(pid_alive(p) for p in children), "the children outlive a SIGKILLed supervisord"
+
+    p = cli("down")
+    assert all(f"pid {pid}:" in p.stderr.decode() for pid in children), p.stderr.decode()
+    assert not any(pid_alive(pid) for pid in children)
+
+    cli("up", str(ROOT / "topology/pair.yaml"))
+    assert out(cli("read", "node-b", "k")) == "before\n"
+    children = Cluster(tmp_path / "home/pair").supervisor.pids()
+    os.kill(int(c.supervisor.pid_path.read_text()), signal.SIGKILL)
+    wait_for(lambda: not c.supervisor.is_running(), 10, "supervisord to die")
+    cli("up", str(ROOT / "topology/pair.yaml"))  # same ports: works only if leftovers went
+    assert not any(pid_alive(pid) for pid in children)
+    assert out(cli("read", "node-a", "k")) == "before\n"
