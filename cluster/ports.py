@@ -9,8 +9,9 @@ Two races make "bind port 0, close, hand the number out" flaky on a busy machine
   can probe the same free port before either binds it.
 
 So ports are picked from below the kernel's ephemeral range, where connect()
-never lands, and each pick is recorded for a while in a small registry shared
-by every process on the machine, under an exclusive file lock.
+never lands (when the range leaves room below it), and each pick is recorded
+for a while in a small registry shared by every process on the machine, under
+an exclusive file lock.
 """
 
 from __future__ import annotations
@@ -51,18 +52,11 @@ def _bindable(port: int, host: str) -> bool:
     return True
 
 
-def _kernel_ports(count: int, host: str) -> list[int]:
-    """Fallback when no range below the ephemeral one is usable."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+def _kernel_port(host: str) -> int:
+    """A port the kernel calls free now (from the ephemeral range)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -88,18 +82,20 @@ def _registry():
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """``count`` distinct ports, free now and not handed to anyone else recently."""
     low, high = LOW, ephemeral_range()[0] - 1
-    if high - low < 1000:
-        return _kernel_ports(count, host)
+    tries = 50 * count + 200
+    if high - low >= 1000:
+        candidates = iter(random.sample(range(low, high + 1), min(high - low + 1, tries)))
+    else:  # no room below the ephemeral range (it was widened): let the kernel pick
+        candidates = (_kernel_port(host) for _ in range(tries))
     picked: list[int] = []
     with _registry() as reserved:
-        candidates = random.sample(range(low, high + 1), min(high - low + 1, 50 * count + 200))
         for port in candidates:
-            if port not in reserved and _bindable(port, host):
+            if port not in reserved and port not in picked and _bindable(port, host):
                 picked.append(port)
                 if len(picked) == count:
                     break
         else:
-            raise OSError(f"no {count} free TCP ports on {host} in {low}-{high}")
+            raise OSError(f"no {count} free TCP ports on {host}")
         expiry = time.time() + RESERVE_SECONDS
         reserved.update(dict.fromkeys(picked, expiry))
     return picked

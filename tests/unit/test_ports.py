@@ -76,3 +76,10 @@ def test_concurrent_processes_get_disjoint_ports(own_registry):
         p.join(timeout=30)
     flat = [port for pick in picks for port in pick]
     assert len(flat) == len(set(flat)) == 200
+
+
+def test_without_room_below_the_ephemeral_range_the_kernel_picks(monkeypatch, own_registry):
+    monkeypatch.setattr(ports, "ephemeral_range", lambda: (1024, 65535))
+    got = ports.free_ports(10)
+    assert len(set(got)) == 10
+    assert set(got) == {int(p) for p in json.loads(own_registry.read_text())}
