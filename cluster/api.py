@@ -37,7 +37,7 @@ from cluster.proxy import (
     link_name,
     partition_faults,
 )
-from cluster.supervisor import Program, Supervisor, SupervisorError
+from cluster.supervisor import Program, Supervisor, SupervisorError, processes_under
 from cluster.topology import Topology, load_topology, parse_topology
 from cluster.wait import WaitTimeout, wait_for
 from node.pb import remesh_pb2 as pb
@@ -52,6 +52,10 @@ CLIENT_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 500),
 ]
 PROXY = "proxy"
+
+
+# The state of a node process left running by a supervisord that died.
+UNSUPERVISED = "UNSUPERVISED"
 
 
 class ClusterError(Exception):
@@ -560,8 +564,26 @@ class Cluster:
         return time.monotonic() - start
 
     # -------------------------------------------------------------- status
+    def unsupervised(self) -> dict[str, int]:
+        """Node processes that run although supervisord does not (it died): name -> pid."""
+        configs = {
+            str(self.supervisor.state_dir / "nodes" / n / "node.yaml"): n
+            for n in self.topology.names()
+        }
+        return {
+            configs[arg]: pid
+            for pid, cmd in processes_under(self.supervisor.state_dir).items()
+            for arg in cmd.split()
+            if arg in configs
+        }
+
     def status(self) -> list[NodeView]:
-        infos = {} if not self.supervisor.is_running() else self.supervisor.all_info()
+        if self.supervisor.is_running():
+            infos = self.supervisor.all_info()
+        else:  # still show (and reach) nodes a dead supervisord left running
+            infos = {
+                n: {"statename": UNSUPERVISED, "pid": p} for n, p in self.unsupervised().items()
+            }
         rows = []
         for n in self.topology.names():
             info = infos.get(n, {})
@@ -569,7 +591,7 @@ class Cluster:
             if state == "RUNNING" and n in self.state["paused"]:
                 state = "PAUSED"
             view = NodeView(n, state, info.get("pid", 0) if state != "DOWN" else 0, self.address(n))
-            if state == "RUNNING":
+            if state in ("RUNNING", UNSUPERVISED):
                 try:
                     st = self.node_status(n)
                     view.keys, view.vv, view.digest = st.keys, dict(st.vv), st.digest

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster.api import Cluster, ClusterError, ConvergeTimeout, NodeView
+from cluster.api import UNSUPERVISED, Cluster, ClusterError, ConvergeTimeout, NodeView
 from cluster.nemesis import add_nemesis_parser
 from cluster.proxy import ProxyError
 from cluster.supervisor import SupervisorError
@@ -110,6 +110,12 @@ def _print_status(c: Cluster, as_json: bool) -> None:
         print(status_table(rows))
         if c.state["proxy"]:
             print(faults_line(faults))
+        if any(r.state == UNSUPERVISED for r in rows):
+            print(
+                "warning: supervisord is not running, but the nodes marked UNSUPERVISED are;"
+                " `cluster down` stops them",
+                file=sys.stderr,
+            )
 
 
 # --------------------------------------------------------------------- verbs

@@ -241,11 +241,16 @@ def test_down_and_up_after_supervisord_was_killed_leave_no_orphan(cli, tmp_path)
 
     cli("up", str(ROOT / "topology/pair.yaml"))
     cli("write", "node-a", "k", "before")
+    cli("converge")
     c = Cluster(tmp_path / "home/pair")
     children = c.supervisor.pids()
     os.kill(int(c.supervisor.pid_path.read_text()), signal.SIGKILL)
     wait_for(lambda: not c.supervisor.is_running(), 10, "supervisord to die")
     assert all(pid_alive(p) for p in children), "the children outlive a SIGKILLed supervisord"
+    st = json.loads(out(cli("status", "--json")))["nodes"]
+    assert {n["state"] for n in st} == {"UNSUPERVISED"} and {n["pid"] for n in st} < set(children)
+    assert all(n["keys"] == 1 for n in st), st  # still reached over gRPC
+    assert "UNSUPERVISED" in cli("status").stderr.decode()
 
     p = cli("down")
     assert all(f"pid {pid}:" in p.stderr.decode() for pid in children), p.stderr.decode()
