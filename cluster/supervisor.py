@@ -155,11 +155,12 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def processes_under(directory: Path) -> dict[int, str]:
-    """Live processes whose command line names a path inside ``directory``.
+    """Live Python processes started with a config file inside ``directory``.
 
-    Every program of a cluster (and its supervisord) is started with a config
-    path in the cluster's state directory, so this finds them even when
-    supervisord is gone and they were reparented to init.
+    Every program of a cluster (and its supervisord) is ``python ... --config
+    FILE`` (``-c`` for supervisord) with FILE in the cluster's state directory,
+    so this finds them even when supervisord is gone and they were reparented
+    to init, and never a pager or ``tail -f`` a person has open on a log there.
     """
     if not Path("/proc/self/stat").exists():
         return {}
@@ -170,7 +171,9 @@ def processes_under(directory: Path) -> dict[int, str]:
             continue
         pid = int(entry.name)
         args = _cmdline(pid)
-        if any(a.startswith(inside) for a in args) and pid_alive(pid):
+        ours = args and Path(args[0]).name.startswith("python")
+        configs = [b for a, b in zip(args, args[1:], strict=False) if a in ("--config", "-c")]
+        if ours and any(c.startswith(inside) for c in configs) and pid_alive(pid):
             found[pid] = " ".join(args)
     return found
 

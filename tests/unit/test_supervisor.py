@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from cluster.supervisor import Program, Supervisor, SupervisorError, pid_alive
+from cluster.supervisor import (
+    Program,
+    Supervisor,
+    SupervisorError,
+    pid_alive,
+    processes_under,
+)
 from cluster.wait import wait_for as shared_wait_for
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
@@ -281,3 +287,24 @@ def test_calls_without_supervisord_say_it_is_not_answering(tmp_path: Path) -> No
     assert not sup.is_running()
     with pytest.raises(SupervisorError, match="not answering"):
         sup.start_program("node-a")
+
+
+def test_processes_under_finds_our_programs_not_a_reader_of_a_log(tmp_path: Path) -> None:
+    """Leftovers are found by ``--config FILE`` in the state directory; a ``tail -f``
+    on a log there (or a program of another directory) is never taken for one."""
+    state, other = tmp_path / "mesh3", tmp_path / "mesh3x"
+    for d in (state, other):
+        (d / "logs").mkdir(parents=True)
+        (d / "logs/node-a.log").write_text("")
+    forever = "import time\nwhile True: time.sleep(1)"
+    ours = subprocess.Popen([sys.executable, "-c", forever, "--config", str(state / "n.yaml")])
+    theirs = subprocess.Popen([sys.executable, "-c", forever, "--config", str(other / "n.yaml")])
+    reader = subprocess.Popen(["tail", "-f", str(state / "logs/node-a.log")])
+    try:
+        shared_wait_for(lambda: ours.pid in processes_under(state), 10, "our program found")
+        found = processes_under(state)
+        assert theirs.pid not in found and reader.pid not in found
+    finally:
+        for p in (ours, theirs, reader):
+            p.kill()
+            p.wait()
