@@ -27,7 +27,7 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cluster.ports import free_ports
+from cluster.ports import bindable, free_ports
 from cluster.proxy import (
     ProxyConfig,
     ProxyControl,
@@ -165,7 +165,7 @@ class Cluster:
                     f"{state_dir} holds data of a different topology named {topo.name}; "
                     f"`cluster down --purge --cluster {topo.name}` to start afresh"
                 )
-            state = old  # same topology again: keep ports, data and faults
+            state = cls._keep_ports(topo, old)  # same topology again: keep data and faults
         else:
             state = cls._plan(topo, Path(path))
         state["paused"] = []
@@ -182,12 +182,34 @@ class Cluster:
         return cluster
 
     @staticmethod
+    def _keep_ports(topo: Topology, state: dict[str, Any]) -> dict[str, Any]:
+        """The ports of a cluster brought back up: the old ones, except that an
+        allocated port something else took while it was down is swapped for a
+        free one (nodes learn every address from the configs rendered at up)."""
+        fixed = {n.name for n in topo.nodes if n.port}
+        nodes, proxy = state["nodes"], state["proxy"]
+        # (where the port is kept, key there, address)
+        places: list[tuple[dict, str, str]] = [
+            (v, "port", f"{HOST}:{v['port']}") for n, v in nodes.items() if n not in fixed
+        ]
+        if proxy:
+            places.append((proxy, "control", proxy["control"]))
+            places += [(proxy["links"], link, a) for link, a in proxy["links"].items()]
+        ports = [(d, k, int(a.rsplit(":", 1)[1])) for d, k, a in places]
+        stale = [(d, k) for d, k, port in ports if not bindable(port)]
+        kept = {port for _, _, port in ports} | {n.port for n in topo.nodes if n.port}
+        fresh = free_ports(len(stale), avoid=kept) if stale else []
+        for (d, k), port in zip(stale, fresh, strict=True):
+            d[k] = port if k == "port" else f"{HOST}:{port}"
+        return state
+
+    @staticmethod
     def _plan(topo: Topology, path: Path) -> dict[str, Any]:
         names = topo.names()
         wanted = [n.port for n in topo.nodes if n.port]
         extra = len([n for n in topo.nodes if not n.port])
         links = topo.directed_links() if topo.proxies else []
-        fresh = iter(free_ports(extra + len(links) + (1 if topo.proxies else 0)))
+        fresh = iter(free_ports(extra + len(links) + (1 if topo.proxies else 0), avoid=wanted))
         ports = {n.name: n.port or next(fresh) for n in topo.nodes}
         if len(set(ports.values())) != len(ports) or set(wanted) & set(ports.values()) - set(
             wanted

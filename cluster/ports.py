@@ -24,6 +24,7 @@ import random
 import socket
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 LOW = 10000  # below this sit well-known service ports
@@ -43,7 +44,8 @@ def ephemeral_range() -> tuple[int, int]:
         return 32768, 60999  # Linux's default
 
 
-def _bindable(port: int, host: str) -> bool:
+def bindable(port: int, host: str = "127.0.0.1") -> bool:
+    """True if nothing holds ``port`` now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))
@@ -79,8 +81,9 @@ def _registry():
         f.flush()
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports, free now and not handed to anyone else recently."""
+def free_ports(count: int, host: str = "127.0.0.1", avoid: Collection[int] = ()) -> list[int]:
+    """``count`` distinct ports, free now, not handed to anyone else recently and
+    not in ``avoid`` (ports the caller keeps but has not bound yet)."""
     low, high = LOW, ephemeral_range()[0] - 1
     tries = 50 * count + 200
     if high - low >= 1000:
@@ -90,7 +93,12 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     picked: list[int] = []
     with _registry() as reserved:
         for port in candidates:
-            if port not in reserved and port not in picked and _bindable(port, host):
+            if (
+                port not in reserved
+                and port not in picked
+                and port not in avoid
+                and bindable(port, host)
+            ):
                 picked.append(port)
                 if len(picked) == count:
                     break

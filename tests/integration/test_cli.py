@@ -264,3 +264,37 @@ def test_down_and_up_after_supervisord_was_killed_leave_no_orphan(cli, tmp_path)
     cli("up", str(ROOT / "topology/pair.yaml"))  # same ports: works only if leftovers went
     assert not any(pid_alive(pid) for pid in children)
     assert out(cli("read", "node-a", "k")) == "before\n"
+
+
+def test_up_again_moves_off_ports_taken_while_the_cluster_was_down(cli, tmp_path):
+    """`down` keeps the ports, but something else may take one meanwhile: `up` swaps
+    such a port for a free one instead of failing, and the data is still there."""
+    import socket
+
+    from cluster.api import Cluster
+
+    cli("up", str(ROOT / "topology/pair.yaml"))
+    cli("write", "node-a", "k", "kept")
+    cli("converge")
+    cli("down")
+    before = json.loads((tmp_path / "home/pair/cluster.json").read_text())
+    link_port = int(before["proxy"]["links"]["node-b>node-a"].rsplit(":", 1)[1])
+    with socket.socket() as node_sock, socket.socket() as link_sock:
+        node_sock.bind(("127.0.0.1", before["nodes"]["node-a"]["port"]))
+        node_sock.listen()
+        link_sock.bind(("127.0.0.1", link_port))
+        link_sock.listen()
+        cli("up", str(ROOT / "topology/pair.yaml"))
+        c = Cluster(tmp_path / "home/pair")
+        assert c.port("node-a") != before["nodes"]["node-a"]["port"]
+        assert c.port("node-b") == before["nodes"]["node-b"]["port"]
+        assert (
+            c.state["proxy"]["links"]["node-b>node-a"] != before["proxy"]["links"]["node-b>node-a"]
+        )
+        assert (
+            c.state["proxy"]["links"]["node-a>node-b"] == before["proxy"]["links"]["node-a>node-b"]
+        )
+        cli("write", "node-b", "k2", "new")
+        cli("converge")
+        assert out(cli("read", "node-a", "k2")) == "new\n"
+        assert out(cli("read", "node-b", "k")) == "kept\n"

@@ -83,3 +83,12 @@ def test_without_room_below_the_ephemeral_range_the_kernel_picks(monkeypatch, ow
     got = ports.free_ports(10)
     assert len(set(got)) == 10
     assert set(got) == {int(p) for p in json.loads(own_registry.read_text())}
+
+
+def test_ports_to_avoid_are_never_picked(monkeypatch):
+    low = ports.LOW
+    monkeypatch.setattr(ports, "ephemeral_range", lambda: (low + 1001, 65535))
+    # 1001 ports, 450 of them tried (50 per port + 200): at least 10 are not avoided
+    avoid = set(range(low, low + 440))
+    got = ports.free_ports(5, avoid=avoid)
+    assert not set(got) & avoid and all(low <= p <= low + 1000 for p in got)
