@@ -222,7 +222,7 @@ def test_up_with_a_proxy_that_cannot_listen_fails_fast_with_its_log(tmp_path, mo
         taken = busy.getsockname()[1]
         real = api.free_ports
         # nodes take the first ports, the proxy's control and link ports the rest
-        monkeypatch.setattr(api, "free_ports", lambda n: [*real(n - 1), taken])
+        monkeypatch.setattr(api, "free_ports", lambda n, **kw: [*real(n - 1, **kw), taken])
         with pytest.raises(api.ClusterError) as info:
             api.Cluster.up(ROOT / "topology/pair.yaml", home=tmp_path / "home", timeout=600)
     msg = str(info.value)
