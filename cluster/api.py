@@ -594,8 +594,8 @@ class Cluster:
         }
         return {
             configs[arg]: pid
-            for pid, cmd in processes_under(self.supervisor.state_dir).items()
-            for arg in cmd.split()
+            for pid, args in processes_under(self.supervisor.state_dir).items()
+            for arg in args
             if arg in configs
         }
 

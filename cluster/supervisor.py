@@ -154,7 +154,7 @@ def _cmdline(pid: int) -> list[str]:
     return [os.fsdecode(a) for a in raw.split(b"\0") if a]
 
 
-def processes_under(directory: Path) -> dict[int, str]:
+def processes_under(directory: Path) -> dict[int, list[str]]:
     """Live Python processes started with a config file inside ``directory``.
 
     Every program of a cluster (and its supervisord) is ``python ... --config
@@ -174,7 +174,7 @@ def processes_under(directory: Path) -> dict[int, str]:
         ours = args and Path(args[0]).name.startswith("python")
         configs = [b for a, b in zip(args, args[1:], strict=False) if a in ("--config", "-c")]
         if ours and any(c.startswith(inside) for c in configs) and pid_alive(pid):
-            found[pid] = " ".join(args)
+            found[pid] = args
     return found
 
 
@@ -504,7 +504,7 @@ class Supervisor:
             if pid_alive(pid):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-        return [f"pid {pid}: {cmd}" for pid, cmd in found.items()]
+        return [f"pid {pid}: {shlex.join(args)}" for pid, args in found.items()]
 
     def _pidfile_pid(self) -> int | None:
         try:
