@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.ports import free_ports
 from cluster.proxy import (
     ProxyConfig,
     ProxyControl,
@@ -38,12 +39,6 @@ def wait_for(cond: Callable[[], object], timeout: float = 10.0, msg: str = "cond
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {msg}")
         time.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class EchoServer(socketserver.ThreadingTCPServer):
@@ -80,8 +75,9 @@ class ProxyProcess:
 
     def allocate(self) -> None:
         """Pick free ports and write the config (again, if another process took one)."""
-        self.control = f"127.0.0.1:{free_port()}"
-        self.listen = {AB: f"127.0.0.1:{free_port()}", BA: f"127.0.0.1:{free_port()}"}
+        control, ab, ba = free_ports(3)  # distinct, and out of connect()'s range
+        self.control = f"127.0.0.1:{control}"
+        self.listen = {AB: f"127.0.0.1:{ab}", BA: f"127.0.0.1:{ba}"}
         links = [{"name": n, "listen": a, "target": self.echo} for n, a in self.listen.items()]
         raw = {"control": self.control, "faults_file": str(self.faults_file), "links": links}
         ProxyConfig.from_dict(raw).write(self.config_path)
@@ -332,7 +328,7 @@ def test_raw_control_protocol(proxy: ProxyProcess) -> None:
 
 
 def test_client_says_what_to_do_when_proxy_is_down() -> None:
-    ctl = ProxyControl(f"127.0.0.1:{free_port()}", timeout=1.0)
+    ctl = ProxyControl(f"127.0.0.1:{free_ports(1)[0]}", timeout=1.0)
     assert ctl.ping() is False
     with pytest.raises(ProxyError, match="is not answering.*is the cluster up"):
         ctl.get()
