@@ -572,10 +572,7 @@ class Cluster:
             if progress:
                 lag = _spread(last)
                 progress(f"converging: {len(last)} nodes, {lag} entries apart")
-            return bool(last) and all(
-                "error" not in s and (s["digest"], s["vv"]) == (last[0]["digest"], last[0]["vv"])
-                for s in last
-            )
+            return converged(last)
 
         try:
             wait_for(same, timeout, "convergence", interval=0.01, max_interval=0.05)
@@ -676,6 +673,19 @@ def _spread(snap: list[dict]) -> int:
         return 0
     origins = {o for vv in vvs for o in vv}
     return sum(max(vv.get(o, 0) for vv in vvs) - min(vv.get(o, 0) for vv in vvs) for o in origins)
+
+
+def converged(snap: list[dict]) -> bool:
+    """Every node answered with the same digest *and* the same version vector.
+
+    The digest alone is not enough: two nodes can hold the same winning versions
+    while one still lacks entries that lost to them (its vv is behind), and those
+    would be missing from its log and from everything it relays.
+    """
+    return bool(snap) and all(
+        "error" not in s and (s["digest"], s["vv"]) == (snap[0]["digest"], snap[0]["vv"])
+        for s in snap
+    )
 
 
 def describe_difference(snap: list[dict]) -> str:

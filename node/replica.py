@@ -32,6 +32,11 @@ class BadRequest(ValueError):
     """Input the node refuses; nothing was written. Maps to INVALID_ARGUMENT."""
 
 
+class CommitFailed(RuntimeError):
+    """The WriteBatch of a group of local writes failed (disk full, I/O error): none of
+    them was written or acknowledged. Maps to UNAVAILABLE; the client may retry."""
+
+
 @dataclass
 class Watcher:
     prefix: bytes
@@ -230,9 +235,14 @@ class Replica:
             won = self.store.commit(entries, sync=self.config.durability == "sync")
         except Exception as exc:  # disk full, closed DB...: fail the writers, keep serving
             log.error("%s commit of %d local writes failed: %s", self.node_id, len(entries), exc)
+            failure = CommitFailed(
+                f"{self.node_id}: storage commit failed ({exc}); nothing was written"
+            )
             for _, fut in queue:
                 if not fut.done():
-                    fut.set_exception(exc)
+                    fut.set_exception(failure)
+            if self._queue:
+                self._schedule_commit()
             return
         self.stats["local_writes"] += len(entries)
         i = 0

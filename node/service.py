@@ -17,7 +17,7 @@ from node.config import NAME_RE
 from node.core import Cursor
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from node.replica import BadRequest, InboundStats, Replica, Watcher
+from node.replica import BadRequest, CommitFailed, InboundStats, Replica, Watcher
 from node.store import Record
 
 log = logging.getLogger("node.service")
@@ -51,6 +51,8 @@ class KVService(pb_grpc.KVServicer):
             return await self.replica.write(writes)
         except BadRequest as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except CommitFailed as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
 
     async def Put(self, request, context):
         versions = await self._write(

@@ -93,3 +93,40 @@ def test_watch_streams_local_and_replicated_changes(tmp_path):
         await b.stop()
 
     asyncio.run(main())
+
+
+def test_a_failed_commit_fails_put_and_putbatch_with_unavailable(tmp_path, caplog):
+    """Disk full at commit time: the client sees UNAVAILABLE saying nothing was written,
+    nothing is acknowledged or readable, and the node serves again once the disk does."""
+
+    async def main():
+        a = Node(config(tmp_path, "a"))
+        await a.start()
+        commit = a.replica.store.commit
+
+        def disk_full(entries, sync=False):
+            raise OSError(28, "No space left on device")
+
+        a.replica.store.commit = disk_full
+        async with grpc.aio.insecure_channel(a.address) as ch:
+            kv = pb_grpc.KVStub(ch)
+            calls = [
+                kv.Put(pb.PutRequest(key=b"k", value=b"v"), timeout=5),
+                kv.PutBatch(pb.PutBatchRequest(writes=[pb.Write(key=b"j", value=b"w")]), timeout=5),
+            ]
+            for call in calls:
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await call
+                assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert "No space left on device" in err.value.details()
+                assert "nothing was written" in err.value.details()
+            for key in (b"k", b"j"):
+                assert not (await kv.Get(pb.GetRequest(key=key), timeout=5)).found
+            assert dict(a.status().vv) == {}
+            a.replica.store.commit = commit
+            r = await kv.Put(pb.PutRequest(key=b"k", value=b"v"), timeout=5)
+            assert r.version.seq == 1
+        await a.stop()
+
+    asyncio.run(main())
+    assert "local writes failed: [Errno 28] No space left on device" in caplog.text

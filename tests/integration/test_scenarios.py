@@ -8,6 +8,7 @@ import pytest
 
 from cluster.api import ConvergeTimeout
 from cluster.wait import wait_for
+from node.watermarks import Watermarks
 from tests.integration.workload import assert_lww, links_down, set_links, write_load
 
 pytestmark = pytest.mark.integration
@@ -104,11 +105,16 @@ def test_kill9_mid_stream_resumes_from_watermark(clean_cluster):
     acked = write_load(c, ["node-a", "node-b"], per_node=500, keys=50, seed=8, batch=50)
     c.converge(TIMEOUT)
     c.wait_ready()
-    wait_for(
-        lambda: (c.dir / "nodes/node-c/data/.watermarks/node-a.wm").exists(),
-        10,
-        "node-c's watermark for node-a",
-    )
+    # The kill must find checkpoints covering this first phase: wait on their content
+    # (a checkpoint comes every watermark_every_ms), not on the files merely existing.
+    want = {o: s for o, s in c.node_status("node-c").vv.items() if o != "node-c"}
+    wm = Watermarks(c.dir / "nodes/node-c/data")
+
+    def covered() -> bool:
+        saved = wm.load()
+        return all(saved.get(o, 0) >= s for o, s in want.items())
+
+    wait_for(covered, 20, lambda: f"node-c's watermarks {wm.load()} to cover {want}")
     results: list = []
 
     def stream() -> None:

@@ -48,3 +48,4 @@ def test_status_table_shows_down_links_lag_and_stopped_nodes():
     assert "1/2 up (down: node-b)" in table[1] and "node-b:2" in table[1]
     assert "abcdef012345" in table[1] and "node-a:3" in table[1]
     assert table[2].split()[:3] == ["node-b", "EXITED", "-"]
+
