@@ -23,7 +23,7 @@ from node.config import NodeConfig, parse_address
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.peers import MAX_MESSAGE, PeerLink
-from node.replica import OutboundStats, Replica
+from node.replica import Replica
 from node.service import KVService, ReplicationService
 from node.store import Record
 
@@ -44,16 +44,22 @@ SERVER_OPTIONS = [
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config.validate()
-        self.replica: Replica | None = None
+        self._replica: Replica | None = None
         self.server: grpc.aio.Server | None = None
-        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else None
+        self.health = health.aio.HealthServicer()
         self.links: dict[str, PeerLink] = {}
         self.address = ""
+
+    @property
+    def replica(self) -> Replica:
+        if self._replica is None:
+            raise RuntimeError(f"node {self.config.node_id} is not started: await start() first")
+        return self._replica
 
     async def start(self) -> None:
         cfg = self.config
         host, _ = parse_address(cfg.listen, "listen")
-        self.replica = Replica(cfg)
+        self._replica = Replica(cfg)
         self.server = grpc.aio.server(options=SERVER_OPTIONS)
         pb_grpc.add_KVServicer_to_server(KVService(self.replica), self.server)
         pb_grpc.add_ReplicationServicer_to_server(ReplicationService(self.replica), self.server)
@@ -84,8 +90,8 @@ class Node:
     def add_peer(self, peer: str, address: str) -> None:
         """Subscribe to one more peer (at runtime or before start)."""
         self.config.peers[peer] = address
-        if self.replica is not None:
-            self.replica.outbound[peer] = OutboundStats(address)
+        if self._replica is not None:
+            self._replica.links.add_peer(peer, address)
             self._start_link(peer, address)
 
     def _start_link(self, peer: str, address: str) -> None:

@@ -11,21 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from node.clock import HLC
 from node.config import NodeConfig
-from node.core import Cursor, triage
+from node.links import Links
 from node.pb import remesh_pb2 as pb
+from node.protocol import Identity, triage
+from node.recent import Recent
 from node.store import Record, Store
+from node.watch import Watchers
 from node.watermarks import Watermarks
 
 log = logging.getLogger("node.replica")
-
-WATCH_QUEUE = 16_384  # commits a Watch stream may fall behind before it is ended
-RECENT_PER_ORIGIN = 8192
 
 
 class BadRequest(ValueError):
@@ -35,70 +33,6 @@ class BadRequest(ValueError):
 class CommitFailed(RuntimeError):
     """The WriteBatch of a group of local writes failed (disk full, I/O error): none of
     them was written or acknowledged. Maps to UNAVAILABLE; the client may retry."""
-
-
-@dataclass
-class Watcher:
-    prefix: bytes
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(WATCH_QUEUE))
-    overflowed: bool = False
-
-
-@dataclass
-class OutboundStats:
-    """This node subscribed to a peer."""
-
-    address: str
-    connected: bool = False
-    failed: bool = False  # an attempt failed or the link dropped since it was last up
-    entries_received: int = 0
-    connects: int = 0
-    last_error: str = ""
-
-
-@dataclass
-class InboundStats:
-    """A peer subscribed to this node."""
-
-    cursor: Cursor
-    entries_sent: int = 0
-    last_ack: float = 0.0
-    streams: int = 1
-
-
-class Recent:
-    """The newest entries of each origin, in memory.
-
-    Streams at the head of the log (the common case) are served from here instead
-    of reading and parsing LevelDB for every batch and every subscriber. It only
-    accelerates: anything older comes from the log, which stays the queue.
-    """
-
-    def __init__(self, cap: int = RECENT_PER_ORIGIN) -> None:
-        self.cap = cap
-        self.base: dict[str, int] = {}  # seq of items[origin][0]
-        self.items: dict[str, list[pb.Entry]] = {}
-
-    def add(self, entries: list[pb.Entry]) -> None:
-        """Entries just committed: contiguous per origin, so index = seq - base."""
-        items_of, base = self.items, self.base
-        for e in entries:
-            origin = e.origin
-            items = items_of.get(origin)
-            if not items:
-                items = items_of[origin] = []
-                base[origin] = e.seq
-            items.append(e)
-            if len(items) > 2 * self.cap:
-                del items[: self.cap]
-                base[origin] += self.cap
-
-    def get(self, origin: str, first: int, last: int) -> list[pb.Entry] | None:
-        items = self.items.get(origin)
-        if not items or first < self.base[origin]:
-            return None
-        base = self.base[origin]
-        return items[first - base : last - base + 1]
 
 
 class Replica:
@@ -117,11 +51,9 @@ class Replica:
                 scanned,
             )
         self.clock = HLC(last=self.store.hlc)
-        self.outbound: dict[str, OutboundStats] = {
-            p: OutboundStats(a) for p, a in config.peers.items()
-        }
-        self.inbound: dict[str, InboundStats] = {}
-        self.watchers: list[Watcher] = []
+        self.identity = Identity(config.node_id, config.cluster, config.tenant)
+        self.links = Links(config.peers)
+        self.watchers = Watchers()
         self.stats = {
             "entries_received": 0,
             "duplicates_received": 0,
@@ -134,7 +66,6 @@ class Replica:
         self._queue: list[tuple[list[pb.Write], asyncio.Future]] = []
         self._commit_task: asyncio.Task | None = None
         self._since_checkpoint = 0
-        self._link_listeners: list[Callable[[], None]] = []
         self._checkpointer: asyncio.Task | None = None
         self.closed = False
         self.stopping = False  # streams end themselves before the server stops
@@ -148,11 +79,7 @@ class Replica:
         self.stopping = True
         for wake in self.wakers:
             wake.set()
-        for w in self.watchers:
-            try:
-                w.queue.put_nowait(None)
-            except asyncio.QueueFull:
-                w.overflowed = True
+        self.watchers.close_all()
 
     async def close(self) -> None:
         """Flush pending writes, checkpoint, close LevelDB."""
@@ -271,8 +198,7 @@ class Replica:
         won = self.store.commit(result.accepted)
         n = len(result.accepted)
         self.stats["entries_received"] += n
-        if peer in self.outbound:
-            self.outbound[peer].entries_received += n
+        self.links.received(peer, n)
         self._after_commit(result.accepted, won)
         return n
 
@@ -280,21 +206,7 @@ class Replica:
         self.recent.add(entries)
         for wake in self.wakers:
             wake.set()
-        if self.watchers:
-            # One queue item per commit; the Watch handler builds the messages, so a
-            # commit costs a watcher a tuple, not a protobuf copy per entry.
-            now = time.time_ns()
-            for w in self.watchers:
-                picked = [
-                    (e, ok)
-                    for e, ok in zip(entries, won, strict=True)
-                    if e.key.startswith(w.prefix)
-                ]
-                if picked and not w.overflowed:
-                    try:
-                        w.queue.put_nowait((picked, now))
-                    except asyncio.QueueFull:
-                        w.overflowed = True  # the Watch handler ends that stream
+        self.watchers.publish(entries, won)
         self._since_checkpoint += len(entries)
         if self._since_checkpoint >= self.config.watermark_every_entries:
             self.checkpoint()
@@ -326,53 +238,8 @@ class Replica:
             except Exception:
                 log.exception("%s watermark checkpoint failed; will retry", self.node_id)
 
-    # ------------------------------------------------------------- link states
-    def on_links_changed(self, listener: Callable[[], None]) -> None:
-        self._link_listeners.append(listener)
-
-    def set_connected(self, peer: str, connected: bool, error: str = "") -> None:
-        stats = self.outbound[peer]
-        if stats.connected == connected and stats.failed != connected:
-            return
-        stats.connected = connected
-        stats.failed = not connected
-        if connected:
-            stats.connects += 1
-            stats.last_error = ""
-        elif error:
-            stats.last_error = error
-        for listener in self._link_listeners:
-            listener()
-
-    def direct_sources(self) -> list[str]:
-        """Peers this node expects to hear from directly: links that are up or still on
-        their first attempt. Optimistic at start, so a restarted node does not pull every
-        origin from every peer while its links come up one by one; a failed attempt drops
-        the peer from the list and relays fill in."""
-        return [p for p, s in self.outbound.items() if s.connected or not s.failed]
-
     # ------------------------------------------------------------------- status
     def status(self) -> pb.StatusResponse:
-        peers = []
-        now = time.monotonic()
-        for name in sorted(set(self.outbound) | set(self.inbound)):
-            out = self.outbound.get(name)
-            inb = self.inbound.get(name)
-            peers.append(
-                pb.PeerStatus(
-                    peer=name,
-                    address=out.address if out else "",
-                    connected=bool(out and out.connected),
-                    entries_received=out.entries_received if out else 0,
-                    connects=out.connects if out else 0,
-                    last_error=out.last_error if out else "",
-                    subscribed=inb is not None and inb.streams > 0,
-                    entries_sent=inb.entries_sent if inb else 0,
-                    last_ack_age_s=(now - inb.last_ack) if inb and inb.last_ack else -1.0,
-                    lag=inb.cursor.lag(self.vv) if inb else 0,
-                    excluded=sorted(inb.cursor.exclude) if inb else [],
-                )
-            )
         return pb.StatusResponse(
             node_id=self.node_id,
             cluster=self.config.cluster,
@@ -380,7 +247,7 @@ class Replica:
             vv=self.vv,
             keys=self.store.keys,
             digest=f"{self.store.digest:032x}",
-            peers=peers,
+            peers=self.links.peer_status(self.vv),
             durability=self.config.durability,
             log_entries=sum(self.vv.values()),
             hlc=self.clock.last,

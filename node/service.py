@@ -1,7 +1,8 @@
 """gRPC servicers: the client-facing KV service and the server side of replication.
 
-Both are thin: they translate messages to and from the replica and map bad
-input onto gRPC status codes with messages a person can act on.
+Both are thin pumps: they translate messages to and from the replica and the
+protocol sessions, and ``status_of`` is the one place where a refusal becomes a
+gRPC status code with a message a person can act on.
 """
 
 from __future__ import annotations
@@ -10,24 +11,26 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any, NoReturn, TypeAlias
 
 import grpc
 
-from node.config import NAME_RE
-from node.core import Cursor
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from node.replica import BadRequest, CommitFailed, InboundStats, Replica, Watcher
+from node.protocol import PeerFailed, ProtocolError, ServerLimits, ServerSession
+from node.replica import BadRequest, CommitFailed, Replica
 from node.store import Record
 
 log = logging.getLogger("node.service")
 
-PROTOCOL = 1
 MAX_BATCH_BYTES = 4 << 20
 WATCH_BATCH = 64  # commits per Watch message at most
 
 
-async def quietly_cancelled(stream: AsyncIterator) -> AsyncIterator:
+Context: TypeAlias = grpc.aio.ServicerContext  # untyped: grpc ships no stubs
+
+
+async def quietly_cancelled(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """Relay a server stream; cancellation (the client left, the server is stopping)
     is the normal end of a long-lived stream, not an error for grpc to log."""
     try:
@@ -35,6 +38,30 @@ async def quietly_cancelled(stream: AsyncIterator) -> AsyncIterator:
             yield item
     except asyncio.CancelledError:
         log.debug("stream cancelled")
+
+
+_KINDS = {
+    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+    "precondition": grpc.StatusCode.FAILED_PRECONDITION,
+    "permission": grpc.StatusCode.PERMISSION_DENIED,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status for a refusal: the only place errors become status codes."""
+    if isinstance(exc, BadRequest):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, CommitFailed):
+        return grpc.StatusCode.UNAVAILABLE, str(exc)
+    if isinstance(exc, ProtocolError):
+        return _KINDS[exc.kind], str(exc)
+    return grpc.StatusCode.UNAVAILABLE, f"{type(exc).__name__}: {exc}"
+
+
+async def abort(context: Context, exc: BaseException) -> NoReturn:
+    await context.abort(*status_of(exc))
+    raise AssertionError("unreachable: abort raises")
 
 
 def version_of(rec: Record) -> pb.Version:
@@ -46,31 +73,29 @@ class KVService(pb_grpc.KVServicer):
         self.replica = replica
         self.linger_s = replica.config.linger_ms / 1000
 
-    async def _write(self, writes: list[pb.Write], context) -> list[pb.Version]:
+    async def _write(self, writes: list[pb.Write], context: Context) -> list[pb.Version]:
         try:
             return await self.replica.write(writes)
-        except BadRequest as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except CommitFailed as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except (BadRequest, CommitFailed) as exc:
+            await abort(context, exc)
 
-    async def Put(self, request, context):
+    async def Put(self, request: pb.PutRequest, context: Context) -> pb.WriteResponse:
         versions = await self._write(
             [pb.Write(op=pb.PUT, key=request.key, value=request.value)], context
         )
         return pb.WriteResponse(version=versions[0])
 
-    async def Delete(self, request, context):
+    async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.WriteResponse:
         versions = await self._write([pb.Write(op=pb.DELETE, key=request.key)], context)
         return pb.WriteResponse(version=versions[0])
 
-    async def PutBatch(self, request, context):
+    async def PutBatch(self, request: pb.PutBatchRequest, context: Context) -> pb.PutBatchResponse:
         writes = [
             w if w.op else pb.Write(op=pb.PUT, key=w.key, value=w.value) for w in request.writes
         ]
         return pb.PutBatchResponse(versions=await self._write(writes, context))
 
-    async def Get(self, request, context):
+    async def Get(self, request: pb.GetRequest, context: Context) -> pb.GetResponse:
         if not request.key:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "key must not be empty")
         rec = self.replica.get(request.key)
@@ -78,20 +103,19 @@ class KVService(pb_grpc.KVServicer):
             return pb.GetResponse(found=False)
         return pb.GetResponse(found=rec.op == pb.PUT, value=rec.value, version=version_of(rec))
 
-    async def Scan(self, request, context):
+    async def Scan(self, request: pb.ScanRequest, context: Context) -> pb.ScanResponse:
         items = [
             pb.KeyValue(key=k, value=r.value, version=version_of(r))
             for k, r in self.replica.store.scan(request.prefix, request.limit)
         ]
         return pb.ScanResponse(items=items)
 
-    async def Watch(self, request, context):
+    async def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.Changes]:
         async for change in quietly_cancelled(self._watch(request, context)):
             yield change
 
-    async def _watch(self, request, context):
-        watcher = Watcher(prefix=request.prefix)
-        self.replica.watchers.append(watcher)
+    async def _watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.Changes]:
+        watcher = self.replica.watchers.add(request.prefix)
         try:
             while True:
                 if watcher.overflowed:
@@ -119,153 +143,85 @@ class KVService(pb_grpc.KVServicer):
         finally:
             self.replica.watchers.remove(watcher)
 
-    async def Status(self, request, context):
+    async def Status(self, request: pb.StatusRequest, context: Context) -> pb.StatusResponse:
         return self.replica.status()
 
 
 class ReplicationService(pb_grpc.ReplicationServicer):
-    """Serves one subscriber per stream from the log at the subscriber's cursor.
-
-    The log is the queue: nothing is buffered per subscriber beyond one batch,
-    so a slow or absent peer costs disk, not memory.
-    """
+    """Pumps one ``ServerSession`` per Replicate stream between gRPC and the replica."""
 
     def __init__(self, replica: Replica) -> None:
         self.replica = replica
         cfg = replica.config
-        self.heartbeat_s = cfg.heartbeat_ms / 1000
-        self.timeout_s = cfg.link_timeout_ms / 1000
+        self.limits = ServerLimits(
+            max_batch_entries=cfg.max_batch_entries,
+            max_batch_bytes=MAX_BATCH_BYTES,
+            heartbeat_s=cfg.heartbeat_ms / 1000,
+            timeout_s=cfg.link_timeout_ms / 1000,
+        )
         self.linger_s = cfg.linger_ms / 1000
 
-    async def _hello(self, requests, context) -> pb.Hello:
-        try:
-            first = await asyncio.wait_for(requests.__anext__(), self.timeout_s * 4)
-        except (StopAsyncIteration, asyncio.TimeoutError):
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "a Replicate stream must start with Hello"
-            )
-        cfg = self.replica.config
-        if first.WhichOneof("msg") != "hello":
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"a Replicate stream must start with Hello, got "
-                f"{first.WhichOneof('msg') or 'an empty message'}",
-            )
-        hello = first.hello
-        if hello.protocol != PROTOCOL:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"protocol {hello.protocol} not supported; this node speaks {PROTOCOL}",
-            )
-        if not NAME_RE.match(hello.node_id):
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"bad node id {hello.node_id!r} in Hello"
-            )
-        if hello.node_id == self.replica.node_id:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"node {hello.node_id} connected to itself: check its peers",
-            )
-        if hello.cluster != cfg.cluster:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"{hello.node_id} is in cluster {hello.cluster!r}, "
-                f"{cfg.node_id} in {cfg.cluster!r}: check the peer addresses",
-            )
-        if hello.tenant != cfg.tenant:
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"{hello.node_id} belongs to tenant {hello.tenant!r}, "
-                f"{cfg.node_id} to {cfg.tenant!r}",
-            )
-        return hello
-
-    async def Replicate(self, request_iterator, context):
+    async def Replicate(
+        self, request_iterator: AsyncIterator[pb.SubscriberMessage], context: Context
+    ) -> AsyncIterator[pb.ServerMessage]:
         async for msg in quietly_cancelled(self._replicate(request_iterator, context)):
             yield msg
 
-    async def _replicate(self, request_iterator, context):
-        if self.replica.stopping:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, f"{self.replica.node_id} is shutting down"
-            )
-        hello = await self._hello(request_iterator, context)
-        peer = hello.node_id
+    async def _replicate(
+        self, requests: AsyncIterator[pb.SubscriberMessage], context: Context
+    ) -> AsyncIterator[pb.ServerMessage]:
         replica = self.replica
-        stats = InboundStats(Cursor(peer, hello.vv, hello.exclude), last_ack=time.monotonic())
-        replica.inbound[peer] = stats
-        cursor = stats.cursor
+        if replica.stopping:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{replica.node_id} is shutting down")
+        session = ServerSession(replica.identity, self.limits)
+        try:
+            first = await asyncio.wait_for(requests.__anext__(), self.limits.timeout_s * 4)
+        except (StopAsyncIteration, asyncio.TimeoutError):
+            first = None
+        try:
+            welcome = session.on_hello(first, replica.vv, time.monotonic())
+        except ProtocolError as exc:
+            await abort(context, exc)
+        peer = session.peer
+        inbound = replica.links.subscribed(session)
         wake = asyncio.Event()  # set on every commit, on Want and when the reader ends
-        log.info("%s: %s subscribed (its vv %s)", replica.node_id, peer, dict(hello.vv))
+        log.info("%s: %s subscribed (its vv %s)", replica.node_id, peer, dict(session.cursor.pos))
 
         async def read_requests() -> None:
-            async for msg in request_iterator:
-                kind = msg.WhichOneof("msg")
-                if kind == "ack":
-                    cursor.on_ack(msg.ack.vv)
-                elif kind == "want":
-                    cursor.set_exclude(msg.want.exclude)
+            async for msg in requests:
+                if session.on_message(msg, time.monotonic()):
                     wake.set()
-                else:
-                    raise BadRequest(f"unexpected {kind or 'empty'} message after Hello")
-                stats.last_ack = time.monotonic()
 
         reader = asyncio.create_task(read_requests())
         reader.add_done_callback(lambda _: wake.set())
         replica.wakers.add(wake)
         try:
-            yield pb.ServerMessage(welcome=pb.Welcome(node_id=replica.node_id, vv=replica.vv))
+            yield welcome
             loop = asyncio.get_running_loop()
-            last_sent = time.monotonic()
             while not reader.done() and not replica.stopping:
                 wake.clear()
-                batch = self._next_batch(cursor)
-                if batch:
-                    cursor.on_sent(batch)
-                    stats.entries_sent += len(batch)
-                    replica.stats["entries_sent"] += len(batch)
-                    yield pb.ServerMessage(batch=pb.Batch(entries=batch))
-                    last_sent = time.monotonic()
-                    if self.linger_s and len(batch) < replica.config.max_batch_entries:
+                batch = session.next_batch(replica.vv, replica.read_log, time.monotonic())
+                if batch is not None:
+                    replica.stats["entries_sent"] += len(batch.batch.entries)
+                    yield batch
+                    if self.linger_s and not session.full(batch):
                         await asyncio.sleep(self.linger_s)  # the next commits share a message
                     continue
-                if time.monotonic() - stats.last_ack > self.timeout_s * 2:
-                    log.warning(
-                        "%s: %s silent for %.1fs; closing its stream",
-                        replica.node_id,
-                        peer,
-                        time.monotonic() - stats.last_ack,
-                    )
+                try:
+                    beat = session.tick(time.monotonic(), replica.vv)
+                except PeerFailed as exc:
+                    log.warning("%s: %s", replica.node_id, exc)
                     return
-                timer = loop.call_later(self.heartbeat_s, wake.set)  # cheaper than wait_for
+                if beat is not None:
+                    yield beat
+                timer = loop.call_later(self.limits.heartbeat_s, wake.set)  # cheaper than wait_for
                 await wake.wait()
                 timer.cancel()
-                if time.monotonic() - last_sent >= self.heartbeat_s:
-                    yield pb.ServerMessage(heartbeat=pb.Heartbeat(vv=replica.vv))
-                    last_sent = time.monotonic()
-            if reader.done() and not reader.cancelled() and reader.exception():
-                exc = reader.exception()
-                code = (
-                    grpc.StatusCode.INVALID_ARGUMENT
-                    if isinstance(exc, BadRequest)
-                    else grpc.StatusCode.UNAVAILABLE
-                )
-                await context.abort(code, str(exc))
+            failure = reader.exception() if reader.done() and not reader.cancelled() else None
+            if failure is not None:
+                await abort(context, failure)
         finally:
             replica.wakers.discard(wake)
             reader.cancel()
-            if replica.inbound.get(peer) is stats:
-                stats.streams = 0
+            replica.links.unsubscribed(inbound)
             log.info("%s: %s unsubscribed", replica.node_id, peer)
-
-    def _next_batch(self, cursor: Cursor) -> list[pb.Entry]:
-        replica = self.replica
-        out: list[pb.Entry] = []
-        size = 0
-        for origin, first, last in cursor.ranges(replica.vv, replica.config.max_batch_entries):
-            for e in replica.read_log(origin, first, last):
-                out.append(e)
-                size += len(e.key) + len(e.value) + 32
-                if size >= MAX_BATCH_BYTES:
-                    return out
-        return out

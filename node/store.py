@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import plyvel
 
-from node.core import key_hash, wins
 from node.pb import remesh_pb2 as pb
+from node.protocol.apply import Head, key_hash, plan_commit
 
 log = logging.getLogger("node.store")
 
@@ -66,7 +66,7 @@ def encode_record(hlc: int, origin: str, op: int, seq: int, vhash: int, value: b
     return REC_HEAD.pack(hlc, op, len(o)) + o + U64.pack(seq) + vhash.to_bytes(16, "big") + value
 
 
-def record_head(raw: bytes) -> tuple[int, str, int, int]:
+def record_head(raw: bytes) -> Head:
     """(hlc, origin, op, hash) of a state record, without copying the value."""
     hlc, op, olen = REC_HEAD.unpack_from(raw)
     return hlc, raw[10 : 10 + olen].decode(), op, int.from_bytes(raw[18 + olen : 34 + olen], "big")
@@ -91,7 +91,7 @@ class Store:
             write_buffer_size=32 << 20,
             lru_cache_size=64 << 20,
         )
-        self._heads: dict[bytes, tuple[int, str, int, int]] = {}  # recent keys' versions
+        self._heads: dict[bytes, Head] = {}  # recent keys' versions
         self.vv: dict[str, int] = {}
         self._log_prefix: dict[str, bytes] = {}
         self.digest = int.from_bytes(self.db.get(META + b"digest", b"\0" * 16), "big")
@@ -146,53 +146,41 @@ class Store:
         return scanned
 
     # -------------------------------------------------------------------- writes
-    def commit(self, entries: Iterable[pb.Entry], sync: bool = False) -> list[bool]:
+    def commit(self, entries: Sequence[pb.Entry], sync: bool = False) -> list[bool]:
         """Store entries already triaged (contiguous per origin) in one WriteBatch.
 
-        Returns, per entry, whether it became its key's winning version. This is
-        the hot path of every node (it runs for every write in the cluster), so it
-        reads each key's current version once and keeps per-batch state in locals.
+        ``plan_commit`` decides which entries win their keys and how the digest
+        moves; this only persists that plan. Returns, per entry, whether it won.
         """
-        pending: dict[bytes, tuple[int, str, int, int]] = {}  # key -> (hlc, origin, op, hash)
-        won: list[bool] = []
-        digest, keys, hlc = self.digest, self.keys, self.hlc
-        vv: dict[str, int] = {}
-        get, prefixes, heads = self.db.get, self._log_prefix, self._heads
+        plan = plan_commit(entries, self._head, self.digest, self.keys, self.hlc)
+        prefixes = self._log_prefix
         # transaction=True: an exception part-way discards the whole batch
         with self.db.write_batch(transaction=True, sync=sync) as batch:
             put = batch.put
             for e in entries:
-                origin, key, ehlc, op = e.origin, e.key, e.hlc, e.op
-                prefix = prefixes.get(origin) or self._prefix(origin)
+                prefix = prefixes.get(e.origin) or self._prefix(e.origin)
                 put(prefix + U64.pack(e.seq), e.SerializeToString())
-                vv[origin] = e.seq
-                if ehlc > hlc:
-                    hlc = ehlc
-                current = pending.get(key) or heads.get(key)
-                if current is None:
-                    raw = get(KEY + key)
-                    current = record_head(raw) if raw is not None else None
-                if current is not None and not wins((ehlc, origin), current[:2]):
-                    won.append(False)
-                    continue
-                vhash = key_hash(key, ehlc, origin, op)
-                if current is not None:
-                    digest ^= current[3]
-                    keys -= current[2] == pb.PUT
-                digest ^= vhash
-                keys += op == pb.PUT
-                pending[key] = (ehlc, origin, op, vhash)
-                put(KEY + key, encode_record(ehlc, origin, op, e.seq, vhash, e.value))
-                won.append(True)
-            put(META + b"digest", digest.to_bytes(16, "big"))
-            put(META + b"keys", U64.pack(keys))
-            put(META + b"hlc", U64.pack(hlc))
-        self.digest, self.keys, self.hlc = digest, keys, hlc
-        self.vv.update(vv)
-        if len(heads) + len(pending) > HEADS_CACHE:
+            for e, vhash in plan.winners:
+                put(KEY + e.key, encode_record(e.hlc, e.origin, e.op, e.seq, vhash, e.value))
+            put(META + b"digest", plan.digest.to_bytes(16, "big"))
+            put(META + b"keys", U64.pack(plan.keys))
+            put(META + b"hlc", U64.pack(plan.hlc))
+        self.digest, self.keys, self.hlc = plan.digest, plan.keys, plan.hlc
+        self.vv.update(plan.vv)
+        heads = self._heads
+        if len(heads) + len(plan.heads) > HEADS_CACHE:
             heads.clear()  # crude but O(1) amortised; the cache refills from hot keys
-        heads.update(pending)
-        return won
+        heads.update(plan.heads)
+        return plan.won
+
+    def _head(self, key: bytes) -> Head | None:
+        """A key's current winning version: from the recent-heads cache, else LevelDB."""
+        head = self._heads.get(key)
+        if head is None:
+            raw = self.db.get(KEY + key)
+            if raw is not None:
+                head = record_head(raw)
+        return head
 
     def _prefix(self, origin: str) -> bytes:
         self._log_prefix[origin] = prefix = LOG + origin.encode() + SEP

@@ -76,7 +76,7 @@ def test_watch_streams_local_and_replicated_changes(tmp_path):
         b.add_peer("a", a.address)
         async with grpc.aio.insecure_channel(b.address) as ch:
             stream = pb_grpc.KVStub(ch).Watch(pb.WatchRequest(prefix=b"w/"))
-            await until(lambda: b.replica.watchers, 5, "watch registered")
+            await until(lambda: b.replica.watchers.active, 5, "watch registered")
             await a.put(b"w/1", b"remote")
             await b.put(b"w/2", b"local")
             await b.put(b"other", b"ignored")

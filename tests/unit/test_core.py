@@ -1,7 +1,9 @@
 import pytest
 
-from node.core import Cursor, MemoryReplica, exclusions, triage, wins
 from node.pb import remesh_pb2 as pb
+from node.protocol import Cursor, exclusions, triage, wins
+from node.recent import Recent
+from tests.memreplica import MemoryReplica
 
 pytestmark = pytest.mark.unit
 
@@ -60,8 +62,6 @@ def test_memory_replica_write_and_receive():
 
 
 def test_recent_entries_serve_the_head_and_refuse_what_they_dropped():
-    from node.replica import Recent
-
     r = Recent(cap=4)
     r.add([e("a", s) for s in range(1, 10)])  # over 2*cap: the oldest 4 dropped
     assert r.get("a", 1, 3) is None  # older than what is kept: read the log

@@ -93,7 +93,16 @@ def test_batch_is_atomic_one_writebatch(store, monkeypatch):
 
     import node.store as store_mod
 
-    monkeypatch.setattr(store_mod, "key_hash", lambda *a: (_ for _ in ()).throw(Boom()))
+    calls = []
+
+    def encode_then_fail(*args):
+        calls.append(args)
+        if len(calls) == 2:  # the log and the first state record are already in the batch
+            raise Boom()
+        return real_encode(*args)
+
+    real_encode = store_mod.encode_record
+    monkeypatch.setattr(store_mod, "encode_record", encode_then_fail)
     with pytest.raises(Boom):
         store.commit(entries)
     assert store.get(b"k") is None and store.vv == {} and store.read_log("a", 1, 2) == []

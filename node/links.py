@@ -1,0 +1,110 @@
+"""The state of a node's replication links, both ways, and the policy built on it.
+
+Outbound: this node subscribed to a peer (connected or not, why it last failed).
+Inbound: a peer subscribed to this node (its session: cursor, lag, last message).
+The policy "which origins do I get directly" (``direct_sources``) lives here
+because it is a function of the outbound link states alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from node.pb import remesh_pb2 as pb
+from node.protocol import ServerSession
+
+
+@dataclass
+class OutboundStats:
+    """This node subscribed to a peer."""
+
+    address: str
+    connected: bool = False
+    failed: bool = False  # an attempt failed or the link dropped since it was last up
+    entries_received: int = 0
+    connects: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class Inbound:
+    """A peer subscribed to this node: its live session, or the last one while it is gone."""
+
+    session: ServerSession
+    open: bool = True
+
+
+class Links:
+    def __init__(self, peers: Mapping[str, str]) -> None:
+        self.outbound: dict[str, OutboundStats] = {p: OutboundStats(a) for p, a in peers.items()}
+        self.inbound: dict[str, Inbound] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_peer(self, peer: str, address: str) -> None:
+        self.outbound[peer] = OutboundStats(address)
+
+    # ------------------------------------------------------------------ outbound
+    def on_changed(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever an outbound link goes up or down."""
+        self._listeners.append(listener)
+
+    def set_connected(self, peer: str, connected: bool, error: str = "") -> None:
+        stats = self.outbound[peer]
+        if stats.connected == connected and stats.failed != connected:
+            return
+        stats.connected = connected
+        stats.failed = not connected
+        if connected:
+            stats.connects += 1
+            stats.last_error = ""
+        elif error:
+            stats.last_error = error
+        for listener in self._listeners:
+            listener()
+
+    def received(self, peer: str, n: int) -> None:
+        if peer in self.outbound:
+            self.outbound[peer].entries_received += n
+
+    def direct_sources(self) -> list[str]:
+        """Peers this node expects to hear from directly: links that are up or still on
+        their first attempt. Optimistic at start, so a restarted node does not pull every
+        origin from every peer while its links come up one by one; a failed attempt drops
+        the peer from the list and relays fill in."""
+        return [p for p, s in self.outbound.items() if s.connected or not s.failed]
+
+    # ------------------------------------------------------------------- inbound
+    def subscribed(self, session: ServerSession) -> Inbound:
+        entry = self.inbound[session.peer] = Inbound(session)
+        return entry
+
+    def unsubscribed(self, entry: Inbound) -> None:
+        if self.inbound.get(entry.session.peer) is entry:
+            entry.open = False
+
+    # -------------------------------------------------------------------- status
+    def peer_status(self, have: Mapping[str, int]) -> list[pb.PeerStatus]:
+        now = time.monotonic()
+        out = []
+        for name in sorted(set(self.outbound) | set(self.inbound)):
+            o = self.outbound.get(name)
+            i = self.inbound.get(name)
+            s = i.session if i else None
+            out.append(
+                pb.PeerStatus(
+                    peer=name,
+                    address=o.address if o else "",
+                    connected=bool(o and o.connected),
+                    entries_received=o.entries_received if o else 0,
+                    connects=o.connects if o else 0,
+                    last_error=o.last_error if o else "",
+                    subscribed=bool(i and i.open),
+                    entries_sent=s.entries_sent if s else 0,
+                    last_ack_age_s=(now - s.last_heard) if s and s.last_heard else -1.0,
+                    lag=s.lag(have) if s else 0,
+                    excluded=sorted(s.cursor.exclude) if s else [],
+                )
+            )
+        return out

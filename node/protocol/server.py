@@ -1,0 +1,112 @@
+"""The server end of one replication stream, as a state machine.
+
+No sockets, no clock, no disk: the caller passes the time, the log's top and a
+reader of the log, and sends what comes back. The log is the queue: nothing is
+buffered per subscriber beyond one batch, so a slow or absent peer costs disk,
+not memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from node.pb import remesh_pb2 as pb
+from node.protocol.cursor import Cursor
+from node.protocol.errors import PeerFailed, Refused
+from node.protocol.hello import Identity, check_hello
+
+ReadLog = Callable[[str, int, int], list[pb.Entry]]
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    max_batch_entries: int
+    max_batch_bytes: int
+    heartbeat_s: float
+    timeout_s: float  # a subscriber silent for twice this long is gone
+
+
+class ServerSession:
+    """Serve one subscriber from the log at its cursor.
+
+    ``on_hello`` -> Welcome (or ``Refused``); then ``on_message`` for each Ack or
+    Want, ``next_batch`` while it returns something, ``tick`` when idle.
+    """
+
+    def __init__(self, me: Identity, limits: ServerLimits) -> None:
+        self.me = me
+        self.limits = limits
+        self.peer = ""
+        self.cursor = Cursor("", {})
+        self.entries_sent = 0
+        self.last_heard = 0.0
+        self.last_sent = 0.0
+
+    def on_hello(
+        self, msg: pb.SubscriberMessage | None, vv: Mapping[str, int], now: float
+    ) -> pb.ServerMessage:
+        hello = check_hello(self.me, msg)
+        self.peer = hello.node_id
+        self.cursor = Cursor(hello.node_id, hello.vv, hello.exclude)
+        self.last_heard = self.last_sent = now
+        return pb.ServerMessage(welcome=pb.Welcome(node_id=self.me.node_id, vv=vv))
+
+    def on_message(self, msg: pb.SubscriberMessage, now: float) -> bool:
+        """Take an Ack or a Want; True when what to send changed (wake the sender)."""
+        kind = msg.WhichOneof("msg")
+        if kind == "ack":
+            self.cursor.on_ack(msg.ack.vv)
+            changed = False
+        elif kind == "want":
+            self.cursor.set_exclude(msg.want.exclude)
+            changed = True
+        else:
+            raise Refused(f"unexpected {kind or 'empty'} message after Hello")
+        self.last_heard = now
+        return changed
+
+    def next_batch(
+        self, have: Mapping[str, int], read: ReadLog, now: float
+    ) -> pb.ServerMessage | None:
+        """The next Batch for the subscriber, or None when it has everything.
+
+        At most ``max_batch_entries`` entries and ``max_batch_bytes`` bytes (an entry
+        larger than that alone goes in a batch of its own).
+        """
+        out: list[pb.Entry] = []
+        size = 0
+        limit = self.limits.max_batch_bytes
+        for origin, first, last in self.cursor.ranges(have, self.limits.max_batch_entries):
+            for e in read(origin, first, last):
+                esize = len(e.key) + len(e.value) + 32
+                if out and size + esize > limit:  # full: the rest goes in the next batch
+                    break
+                out.append(e)
+                size += esize
+            else:
+                continue
+            break
+        if not out:
+            return None
+        self.cursor.on_sent(out)
+        self.entries_sent += len(out)
+        self.last_sent = now
+        return pb.ServerMessage(batch=pb.Batch(entries=out))
+
+    def full(self, msg: pb.ServerMessage) -> bool:
+        """A batch at the entry limit: more is waiting, send again without lingering."""
+        return len(msg.batch.entries) >= self.limits.max_batch_entries
+
+    def tick(self, now: float, vv: Mapping[str, int]) -> pb.ServerMessage | None:
+        """When idle: a Heartbeat if one is due; ``PeerFailed`` if the subscriber is gone."""
+        silent = now - self.last_heard
+        if silent > 2 * self.limits.timeout_s:
+            raise PeerFailed(f"{self.peer} silent for {silent:.1f}s; closing its stream")
+        if now - self.last_sent >= self.limits.heartbeat_s:
+            self.last_sent = now
+            return pb.ServerMessage(heartbeat=pb.Heartbeat(vv=vv))
+        return None
+
+    def lag(self, have: Mapping[str, int]) -> int:
+        return self.cursor.lag(have)

@@ -1,0 +1,77 @@
+"""The subscriber end of one replication stream, as a state machine.
+
+No sockets, no clock, no disk: the caller sends ``hello()``, feeds every message
+it reads to ``on_welcome`` then ``on_message``, applies the entries that come
+back, sends what ``outgoing`` returns when its vv or its live links change, and
+calls ``check_alive`` now and then. A link that hears nothing (no batch, no
+heartbeat) for ``timeout_s`` is dead even if TCP is silent rather than reset (a
+blackholed partition): silence is the only signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from node.pb import remesh_pb2 as pb
+from node.protocol.errors import PeerFailed
+from node.protocol.hello import Identity, check_welcome, make_hello
+
+
+@dataclass(frozen=True)
+class Received:
+    entries: Sequence[pb.Entry] = ()
+    caught_up: bool = False  # the first heartbeat after a catch-up: the backlog is in
+
+
+class SubscriberSession:
+    def __init__(self, me: Identity, peer: str, address: str, timeout_s: float) -> None:
+        self.me = me
+        self.peer = peer
+        self.address = address
+        self.timeout_s = timeout_s
+        self.sent_exclude: list[str] = []
+        self.last_heard = 0.0
+        self.catching_up = False
+        self.welcomed = False
+
+    def hello(self, vv: Mapping[str, int], exclude: list[str]) -> pb.SubscriberMessage:
+        self.sent_exclude = list(exclude)
+        return make_hello(self.me, vv, self.sent_exclude)
+
+    def on_welcome(self, msg: pb.ServerMessage, vv: Mapping[str, int], now: float) -> int:
+        """Check the server is the peer we dialled; returns how many entries it has for us."""
+        welcome = check_welcome(msg, self.peer, self.address)
+        behind = sum(
+            max(0, s - vv.get(o, 0)) for o, s in welcome.vv.items() if o != self.me.node_id
+        )
+        self.catching_up = behind > 0
+        self.welcomed = True
+        self.last_heard = now
+        return behind
+
+    def on_message(self, msg: pb.ServerMessage, now: float) -> Received:
+        kind = msg.WhichOneof("msg")
+        if not self.welcomed or kind == "welcome" or kind is None:
+            raise PeerFailed(f"unexpected {kind or 'empty'} message from {self.peer}")
+        self.last_heard = now
+        if kind == "batch":
+            return Received(entries=msg.batch.entries)
+        if self.catching_up:  # a heartbeat: the server has nothing more for us
+            self.catching_up = False
+            return Received(caught_up=True)
+        return Received()
+
+    def outgoing(self, vv: Mapping[str, int], exclude: list[str]) -> list[pb.SubscriberMessage]:
+        """What to tell the server now: a Want if our live links changed, then an Ack."""
+        out = []
+        if exclude != self.sent_exclude:
+            self.sent_exclude = list(exclude)
+            out.append(pb.SubscriberMessage(want=pb.Want(exclude=exclude)))
+        out.append(pb.SubscriberMessage(ack=pb.Ack(vv=vv)))
+        return out
+
+    def check_alive(self, now: float) -> None:
+        silent = now - self.last_heard
+        if silent > self.timeout_s:
+            raise PeerFailed(f"no message from {self.peer} in {silent:.1f}s")
