@@ -27,16 +27,11 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cluster.faults.config import ProxyConfig
+from cluster.faults.control import ProxyControl
+from cluster.faults.model import ProxyError, isolate_faults, link_name, partition_faults
+from cluster.files import atomic_write
 from cluster.ports import bindable, free_ports
-from cluster.proxy import (
-    ProxyConfig,
-    ProxyControl,
-    ProxyError,
-    atomic_write,
-    isolate_faults,
-    link_name,
-    partition_faults,
-)
 from cluster.supervisor import Program, Supervisor, SupervisorError, processes_under
 from cluster.topology import Topology, load_topology, parse_topology
 from cluster.wait import WaitTimeout, wait_for
@@ -255,7 +250,7 @@ class Cluster:
                     [
                         sys.executable,
                         "-m",
-                        "cluster.proxy",
+                        "cluster.faults.proxy",
                         "--config",
                         str(self.dir / "proxy.json"),
                     ],

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cluster.api import UNSUPERVISED, Cluster, ClusterError, ConvergeTimeout, NodeView
+from cluster.faults.model import ProxyError
 from cluster.nemesis import add_nemesis_parser
-from cluster.proxy import ProxyError
 from cluster.supervisor import SupervisorError
 from cluster.topology import TopologyError, load_topology
 

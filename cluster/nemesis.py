@@ -32,8 +32,8 @@ import grpc
 
 from cluster.api import Cluster, ClusterError, ConvergeTimeout
 from cluster.checker import FinalState, Verdict, check
+from cluster.faults.model import partition_faults, split_link
 from cluster.history import History, Op, count_types, dump
-from cluster.proxy import partition_faults, split_link
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 
