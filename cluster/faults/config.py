@@ -124,4 +124,3 @@ def load_faults(path: Path, links: Iterable[str]) -> dict[str, Fault]:
 def save_faults(path: Path, faults: Mapping[str, Fault]) -> None:
     active = {name: f.to_dict() for name, f in sorted(faults.items()) if not f.is_ok}
     atomic_write(path, json.dumps({"faults": active}, indent=2) + "\n")
-

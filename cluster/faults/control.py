@@ -60,4 +60,3 @@ class ProxyControl:
 
     def heal(self) -> dict[str, Any]:
         return self.request({"op": "heal"})
-

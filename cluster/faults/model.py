@@ -128,4 +128,3 @@ def mode_faults(links: Iterable[str], mode: str) -> FaultRequest:
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
     return {name: {"mode": mode} for name in links}
-

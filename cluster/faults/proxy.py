@@ -334,7 +334,6 @@ async def serve(config: ProxyConfig) -> None:
         await proxy.close()
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cluster.faults.proxy", description=__doc__)
     parser.add_argument("--config", required=True, help="proxy JSON config file")
