@@ -45,6 +45,9 @@ from cluster.wait import WaitTimeout, wait_for
 from node.pb import remesh_pb2 as pb
 
 Progress = Callable[[str], None] | None
+# ``Cluster.list`` shadows the builtin inside the class: these name its methods' types.
+Names = list[str]
+Lines = list[str]
 
 
 class Cluster:
@@ -66,7 +69,7 @@ class Cluster:
         return cls(find(name, Path(home) if home else default_home()))
 
     @staticmethod
-    def list(home: Path | str | None = None) -> list[str]:
+    def list(home: Path | str | None = None) -> Names:
         return cluster_names(Path(home) if home else default_home())
 
     # ------------------------------------------------------------------- up
@@ -166,7 +169,7 @@ class Cluster:
                 f"{name} failed to start ({state}); see {self.log_path(name)}:\n" + self.tail(name)
             )
 
-    def running_nodes(self) -> list[str]:
+    def running_nodes(self) -> Names:
         """Nodes whose process runs and is not paused."""
         procs = self._backend.processes()
         return [
@@ -180,11 +183,11 @@ class Cluster:
         return self.client(node).serving()
 
     def wait_ready(
-        self, timeout: float = 60, nodes: list[str] | None = None, progress: Progress = None
+        self, timeout: float = 60, nodes: Sequence[str] | None = None, progress: Progress = None
     ) -> None:
         """Until every given node serves and each of its links to a running peer is up."""
         nodes = nodes or self.topology.names()
-        missing: list[str] = []
+        missing: Lines = []
         cut = {n for n, f in self.faults().items() if f.get("mode", "ok") != "ok"}
 
         def check() -> bool:
@@ -213,7 +216,7 @@ class Cluster:
 
     def write_batch(
         self, node: str, items: Sequence[tuple[bytes, bytes | None]]
-    ) -> list[pb.Version]:
+    ) -> Sequence[pb.Version]:
         """Puts and (value None) deletes committed as one batch."""
         return self._answering(node).put_batch(items)
 
@@ -224,7 +227,7 @@ class Cluster:
     def delete(self, node: str, key: bytes, timeout: float = 10) -> pb.Version:
         return self._answering(node).delete(key, timeout)
 
-    def scan(self, node: str, prefix: bytes = b"", limit: int = 0) -> list[pb.KeyValue]:
+    def scan(self, node: str, prefix: bytes = b"", limit: int = 0) -> Sequence[pb.KeyValue]:
         return self._answering(node).scan(prefix, limit)
 
     def node_status(self, node: str) -> pb.StatusResponse:
@@ -279,7 +282,7 @@ class Cluster:
         """Every process of the cluster (nodes and the link proxy) by name, with state and pid."""
         return self._backend.processes()
 
-    def pids(self) -> list[int]:
+    def pids(self) -> Sequence[int]:
         """Every OS process running for this cluster, its supervisor included."""
         return self._backend.pids()
 
@@ -293,7 +296,7 @@ class Cluster:
         """Do the links go through the fault proxy (topology ``proxies: true``)?"""
         return self._state.has_proxy
 
-    def links(self) -> list[str]:
+    def links(self) -> Names:
         """Every directed link ``src>dst`` that faults can act on."""
         return list(self._state.link_addresses)
 
@@ -313,7 +316,7 @@ class Cluster:
         """Set these links' faults (``{link: {mode, delay_ms}}``), others unchanged."""
         return self._proxy().set_faults(faults)
 
-    def partition(self, groups: list[list[str]], mode: str = "blackhole") -> dict[str, Any]:
+    def partition(self, groups: Sequence[Sequence[str]], mode: str = "blackhole") -> dict[str, Any]:
         """Cut every link between different groups, both ways."""
         for group in groups:
             for node in group:
@@ -347,7 +350,7 @@ class Cluster:
         return self._proxy().get().get("faults", {}) if self.has_proxy else {}
 
     # ------------------------------------------------------------- convergence
-    def snapshot(self, nodes: list[str] | None = None) -> Snapshot:
+    def snapshot(self, nodes: Sequence[str] | None = None) -> Snapshot:
         out: Snapshot = []
         for n in nodes or self.running_nodes():
             try:
@@ -377,7 +380,7 @@ class Cluster:
         return time.monotonic() - start
 
     # -------------------------------------------------------------- status
-    def status(self) -> list[NodeView]:
+    def status(self) -> Sequence[NodeView]:
         """One row per node; nodes a dead supervisor left running show as UNSUPERVISED."""
         procs = self._backend.processes()
         rows = []
@@ -401,12 +404,12 @@ class Cluster:
     def tail(self, node: str, lines: int = 20) -> str:
         return tail(self.log_path(node), lines)
 
-    def unexpected_log_lines(self) -> list[str]:
+    def unexpected_log_lines(self) -> Lines:
         """ERROR, CRITICAL or traceback lines in any node log (tests assert there are none)."""
         return unexpected_lines((n, self.log_path(n)) for n in self.topology.names())
 
     # ------------------------------------------------------------------ down
-    def down(self, purge: bool = False) -> list[str]:
+    def down(self, purge: bool = False) -> Lines:
         """Stop every process this cluster started and check none is left.
 
         Returns the processes found running without their supervisor (which

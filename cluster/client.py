@@ -65,7 +65,7 @@ class NodeClient:
             raise self._error(exc) from None
 
     def _error(self, exc: grpc.RpcError) -> NodeRefused | NodeUnreachable:
-        call: grpc.Call = exc  # type: ignore[assignment]  # a failed sync call is its Call
+        call: grpc.Call = exc  # a failed sync call is also its Call
         code, details = call.code(), call.details() or ""
         if code == grpc.StatusCode.INVALID_ARGUMENT:
             return NodeRefused(f"{self.name} refused: {details}", code.name, details)

@@ -93,7 +93,7 @@ def _client(
     batch: int,
     seconds: float,
     total: int,
-    out,
+    out: Any,  # a multiprocessing Queue
 ) -> None:
     """A closed-loop writer: PutBatch until ``seconds`` pass or ``total`` writes are acked.
 

@@ -131,6 +131,7 @@ def run_peers(
     """
     ensure_servers(install, log)
     redis = import_redis() if only != "etcd" else None
+    redis_error = redis.RedisError if redis is not None else OSError
     root = Path(tempfile.mkdtemp(prefix="remesh-peers-", dir=tmp))
     workload = {
         "writes": writes,
@@ -167,7 +168,7 @@ def run_peers(
         if only in (None, "redis"):
             try:
                 result["systems"] += bench_redis(group, root, workload, redis, log)
-            except (BenchFailed, WaitTimeout, OSError, redis.RedisError) as exc:
+            except (BenchFailed, WaitTimeout, OSError, redis_error) as exc:
                 result["systems"].append(failed_row("redis", REDIS_DURABILITY, exc))
     finally:
         result["leftovers"] += group.stop()

@@ -147,13 +147,12 @@ def bench_redis(
             raise BenchFailed("Redis replicas did not catch up after FLUSHALL")
         load = run_load(connect, w["writes"], w["concurrency"], batch, w["timeout"])
         log(f"{label}: {load.acked:,} writes acked in {load.seconds:.2f} s; waiting for replicas")
-        top = clients[0].info("replication")["master_repl_offset"]
-        converged = wait_converged(
-            lambda top=top: all(
-                c.info("replication")["slave_repl_offset"] >= top for c in clients[1:]
-            ),
-            w["timeout"],
-        )
+        top: int = clients[0].info("replication")["master_repl_offset"]
+
+        def caught_up(top: int = top) -> bool:
+            return all(c.info("replication")["slave_repl_offset"] >= top for c in clients[1:])
+
+        converged = wait_converged(caught_up, w["timeout"])
         how = (
             f"pipelines of {PIPELINE} SETs (no MULTI) per round trip; a write's ack is its batch's"
             if batch > 1

@@ -38,7 +38,10 @@ def bench_latency(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None])
         w = Watchers(c, nodes, prefix)
         # A Watch stream sends nothing until a change: write a marker and wait for it
         # everywhere, so every stream is registered before the measured writes.
-        w.ready(lambda i, p=prefix: c.write(origin, p + b"ready-%d" % i, b""), prefix + b"ready-")
+        def marker(i: int, p: bytes = prefix) -> object:
+            return c.write(origin, p + b"ready-%d" % i, b"")
+
+        w.ready(marker, prefix + b"ready-")
         stub = c.client(origin).kv
         n = int(rate * cfg.latency_seconds)
         per_tick = max(1, round(rate * 0.001))  # open loop: one request per ms at most

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 from cluster.api import Cluster
 from cluster.backends.base import UNSUPERVISED
@@ -30,7 +32,7 @@ class Progress:
             sys.stderr.flush()
 
 
-def status_table(rows: list[NodeView]) -> str:
+def status_table(rows: Sequence[NodeView]) -> str:
     """One line per node: process, keys, digest, links, lag, vv."""
     head = ["NODE", "STATE", "PID", "ADDRESS", "KEYS", "DIGEST", "LINKS", "LAG", "VV"]
     table = [head]
@@ -68,7 +70,7 @@ def status_table(rows: list[NodeView]) -> str:
     )
 
 
-def faults_line(faults: dict[str, dict[str, int | str]]) -> str:
+def faults_line(faults: dict[str, dict[str, Any]]) -> str:
     """Active link faults, grouped by kind: what `partition`/`isolate`/`delay` left in place."""
     if not faults:
         return "links: no faults"

@@ -9,7 +9,7 @@ the CLI, the nemesis and tests build faults the same way. Standard library only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +89,7 @@ def _cut_mode(what: str, mode: str) -> None:
 
 
 def partition_faults(
-    groups: list[list[str]], links: Iterable[str], mode: str = "blackhole"
+    groups: Sequence[Sequence[str]], links: Iterable[str], mode: str = "blackhole"
 ) -> FaultRequest:
     """Faults cutting every link whose ends are in different groups; ungrouped nodes untouched."""
     _cut_mode("partition", mode)
