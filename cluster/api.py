@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from cluster.backends import backend_for
 from cluster.backends.base import FAILED_STATES, RUNNING, Backend, BackendError, ProcessInfo
 from cluster.client import NodeClient
-from cluster.convergence import Snapshot, converged, describe_difference, spread
+from cluster.convergence import Snapshot, wait_converged
 from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
 from cluster.faults.control import ProxyControl
 from cluster.faults.model import (
@@ -128,11 +127,11 @@ class Cluster:
         """Where this machine reaches ``node``'s gRPC API."""
         return self._backend.address(node, self.port(node))
 
-    def _known(self, node: str) -> None:
-        if node not in self._state.nodes:
-            raise ClusterError(
-                f"no node {node!r} in cluster {self.name} (nodes: {', '.join(self._state.nodes)})"
-            )
+    def _known(self, *nodes: str) -> None:
+        for node in nodes:
+            if node not in self._state.nodes:
+                known = ", ".join(self._state.nodes)
+                raise ClusterError(f"no node {node!r} in cluster {self.name} (nodes: {known})")
 
     def client(self, node: str) -> NodeClient:
         """``node``'s gRPC client, shared by every caller of this Cluster."""
@@ -318,26 +317,25 @@ class Cluster:
 
     def partition(self, groups: Sequence[Sequence[str]], mode: str = "blackhole") -> dict[str, Any]:
         """Cut every link between different groups, both ways."""
-        for group in groups:
-            for node in group:
-                self._known(node)
+        self._known(*(node for group in groups for node in group))
         if len(groups) < 2:
             raise ClusterError("a partition needs at least two groups, e.g. node-a node-b,node-c")
-        try:
-            return self.set_link_faults(partition_faults(groups, self.links(), mode))
-        except ValueError as exc:
-            raise ClusterError(str(exc)) from None
+        return self._set(lambda: partition_faults(groups, self.links(), mode))
 
     def isolate(self, node: str, mode: str = "blackhole") -> dict[str, Any]:
         self._known(node)
+        return self._set(lambda: isolate_faults(node, self.links(), mode))
+
+    def _set(self, build: Callable[[], FaultRequest]) -> dict[str, Any]:
+        """Set the faults ``build`` makes; what it refuses (ValueError) is bad input."""
         try:
-            return self.set_link_faults(isolate_faults(node, self.links(), mode))
+            faults = build()
         except ValueError as exc:
             raise ClusterError(str(exc)) from None
+        return self.set_link_faults(faults)
 
     def delay(self, src: str, dst: str, ms: int) -> dict[str, Any]:
-        self._known(src)
-        self._known(dst)
+        self._known(src, dst)
         if link_name(src, dst) not in self.links():
             raise ClusterError(f"no link {src}>{dst} in cluster {self.name}")
         return self.set_link_faults(delay_faults(src, dst, ms))
@@ -362,22 +360,7 @@ class Cluster:
 
     def converge(self, timeout: float = 60, progress: Progress = None) -> float:
         """Wait until every running node holds the same digest and vv; returns seconds."""
-        start = time.monotonic()
-        last: Snapshot = []
-
-        def same() -> bool:
-            last[:] = self.snapshot()
-            if progress:
-                progress(f"converging: {len(last)} nodes, {spread(last)} entries apart")
-            return converged(last)
-
-        try:
-            wait_for(same, timeout, "convergence", interval=0.01, max_interval=0.05)
-        except WaitTimeout:
-            raise ConvergeTimeout(
-                f"not converged after {timeout:.1f}s:\n" + describe_difference(last), last
-            ) from None
-        return time.monotonic() - start
+        return wait_converged(self.snapshot, timeout, progress)
 
     # -------------------------------------------------------------- status
     def status(self) -> Sequence[NodeView]:

@@ -1,4 +1,4 @@
-"""Converged or not: every running node holds the same digest and version vector.
+"""Converged or not, and waiting for it: every running node holds the same digest and vv.
 
 A snapshot is one row per node (``node``, ``digest``, ``vv``, ``keys``, or
 ``error``); these pure functions judge it and say how far apart the nodes are.
@@ -6,9 +6,39 @@ A snapshot is one row per node (``node``, ``digest``, ``vv``, ``keys``, or
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
+from cluster.errors import ConvergeTimeout
+from cluster.wait import WaitTimeout, wait_for
+
 Snapshot = list[dict[str, Any]]
+
+
+def wait_converged(
+    snapshot: Callable[[], Snapshot],
+    timeout: float,
+    progress: Callable[[str], None] | None = None,
+) -> float:
+    """Poll ``snapshot`` until it is converged; the seconds it took, or ConvergeTimeout
+    saying how far behind each node still is."""
+    start = time.monotonic()
+    last: Snapshot = []
+
+    def same() -> bool:
+        last[:] = snapshot()
+        if progress:
+            progress(f"converging: {len(last)} nodes, {spread(last)} entries apart")
+        return converged(last)
+
+    try:
+        wait_for(same, timeout, "convergence", interval=0.01, max_interval=0.05)
+    except WaitTimeout:
+        raise ConvergeTimeout(
+            f"not converged after {timeout:.1f}s:\n" + describe_difference(last), last
+        ) from None
+    return time.monotonic() - start
 
 
 def converged(snap: Snapshot) -> bool:
