@@ -4,7 +4,7 @@ Node ``src`` reaches peer ``dst`` through this proxy's listen port for link ``sr
 partition is a proxy setting and nodes need no knowledge of faults. Per link the fault is a
 mode (``ok``, ``blackhole``: silent like a real partition, ``reset``: RST) plus an optional
 ``delay_ms``. Faults are set over a JSON-lines control port and persisted to a file, so they
-survive a proxy restart. Standard library only: it runs under supervisord next to the nodes.
+survive a proxy restart. Standard library only: it runs as one more process beside the nodes.
 
 Run: ``python -m cluster.faults.proxy --config proxy.json``; drive it with
 :class:`cluster.faults.control.ProxyControl`.
