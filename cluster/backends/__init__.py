@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from cluster.backends.base import Backend
+from cluster.backends.supervisor import SupervisorBackend
 
 
 def backend_for(state_dir: Path) -> Backend:
     """The backend that runs (or ran) the cluster in ``state_dir``: supervisord, for now."""
-    from cluster.backends.supervisor import SupervisorBackend
-
     return SupervisorBackend(state_dir)

@@ -25,7 +25,7 @@ from cluster.bench.stats import percentiles
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository: topology/ is there
 MAX_INFLIGHT = 256  # latency driver: outstanding requests before it waits (reported rate drops)
 
 
