@@ -8,6 +8,7 @@ import pytest
 
 from cluster.api import ConvergeTimeout
 from cluster.wait import wait_for
+from node.watermarks import Watermarks
 from tests.integration.workload import assert_lww, links_down, set_links, write_load
 
 pytestmark = pytest.mark.integration
@@ -104,10 +105,12 @@ def test_kill9_mid_stream_resumes_from_watermark(clean_cluster):
     acked = write_load(c, ["node-a", "node-b"], per_node=500, keys=50, seed=8, batch=50)
     c.converge(TIMEOUT)
     c.wait_ready()
+    # The assertion below needs a checkpoint that covers these first 1,000 writes; the
+    # next one comes up to watermark_every_ms later, maybe after the kill.
     wait_for(
-        lambda: (c.dir / "nodes/node-c/data/.watermarks/node-a.wm").exists(),
+        lambda: sum(Watermarks(c.dir / "nodes/node-c/data").load().values()) >= 1000,
         10,
-        "node-c's watermark for node-a",
+        "node-c's watermarks to cover the first 1,000 writes",
     )
     results: list = []
 
