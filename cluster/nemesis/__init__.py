@@ -10,6 +10,7 @@ against the history (:mod:`cluster.checker`).
 One ``random.Random(seed)`` plans the whole fault schedule up front and seeds each
 worker's op choices, so a seed replays the same schedule and op sequence; only the
 interleaving depends on timing.
+
 Modules: ``plan`` (the seeded fault schedule, pure), ``workers`` (client threads
 recording the history), ``apply`` (faults applied and undone through ``Cluster``),
 ``run`` (the whole run: workload, faults, heal, converge, check, results).
