@@ -161,7 +161,7 @@ def check(history: Iterable[Op], final: Mapping[str, Mapping[str, FinalState | N
         for state in distinct:
             held = [n for n, s in states.items() if s == state]
             for kind, detail in _judge(state, by_key.get(key, _KeyOps())):
-                a = {"kind": kind, "key": key, "detail": detail}
+                a: dict[str, Any] = {"kind": kind, "key": key, "detail": detail}
                 if len(distinct) > 1:
                     a["nodes"] = held
                 anomalies.append(a)

@@ -24,7 +24,7 @@ import random
 import socket
 import tempfile
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 LOW = 10000  # below this sit well-known service ports
@@ -62,7 +62,7 @@ def _kernel_port(host: str) -> int:
 
 
 @contextlib.contextmanager
-def _registry():
+def _registry() -> Iterator[dict[int, float]]:
     """The shared reservations ``{port: expiry}``, read and rewritten under a lock."""
     REGISTRY.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(REGISTRY, os.O_RDWR | os.O_CREAT, 0o600)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ def remesh_cluster(tmp_path: Path) -> Iterator:
 
     started: list[Cluster] = []
 
-    def up(topology: str | Path, **kwargs) -> Cluster:
+    def up(topology: str | Path, **kwargs: Any) -> Cluster:
         c = Cluster.up(topology, home=tmp_path / "clusters", **kwargs)
         started.append(c)
         return c

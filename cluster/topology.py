@@ -4,6 +4,7 @@ Validation is strict (YAML already types scalars, so `"9701"` is never silently 
 every error says which file, which line and which field, what was expected and what was found:
 a person fixing a topology should never need a traceback. Line numbers come from the composed
 YAML node tree, onto which pydantic error locations and our own cross-field checks are mapped.
+Node settings and the name rule are ``node.settings``'s, the schema a node's own config uses.
 """
 
 from __future__ import annotations
@@ -12,24 +13,15 @@ import difflib
 import itertools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+from node.settings import NAME_RULE, Name, NodeSettings
+
 SHAPES = ("full-mesh", "ring", "line", "star")
 
-Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Loc = tuple[str | int, ...]
 
 
@@ -47,38 +39,6 @@ class TopologyError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.file, self.line, self.field, self.message))
-
-
-class NodeSettings(BaseModel):
-    """Per-node tunables; cluster-wide in `settings:`, overridable per node."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    durability: Literal["buffered", "sync"] = "buffered"
-    max_key_bytes: int = Field(4096, ge=1)
-    max_value_bytes: int = Field(1048576, ge=1)
-    max_batch_entries: int = Field(1000, ge=1)
-    heartbeat_ms: int = Field(200, ge=10)
-    link_timeout_ms: int = 1500
-    backoff_max_ms: int = Field(1000, ge=10)
-    watermark_every_entries: int = Field(10000, ge=1)
-    watermark_every_ms: int = Field(500, ge=10)
-    linger_ms: float = Field(1.0, ge=0, le=100)
-
-    @model_validator(mode="after")
-    def _timeout_exceeds_heartbeat(self) -> NodeSettings:
-        # A link that times out before its first heartbeat could arrive would flap forever.
-        if self.link_timeout_ms <= self.heartbeat_ms:
-            raise PydanticCustomError(
-                "link_timeout",
-                "link_timeout_ms ({t}) must be greater than heartbeat_ms ({h})",
-                {"t": self.link_timeout_ms, "h": self.heartbeat_ms},
-            )
-        return self
-
-    def merged(self, override: dict[str, Any]) -> NodeSettings:
-        """These settings with `override`'s keys replaced, validated as a whole."""
-        return NodeSettings.model_validate({**self.model_dump(), **override})
 
 
 class NodeSpec(BaseModel):
@@ -367,10 +327,7 @@ def _from_pydantic(
         valid = _KEYS[group]
         message = f"unknown key{_suggest(str(loc[-1]), valid)}; valid keys: {', '.join(valid)}"
     elif kind == "string_pattern_mismatch":
-        message = (
-            "expected lowercase letters, digits, '-' or '_', starting with a letter or digit, "
-            f"at most 40 characters; found {value!r}"
-        )
+        message = f"expected {NAME_RULE}; found {value!r}"
     elif kind == "too_short" and loc == ("nodes",):
         message = "expected at least one node, found an empty list"
     elif loc[-1] == "port" and kind in ("greater_than_equal", "less_than_equal"):

@@ -1,82 +1,59 @@
 """Node configuration: a YAML file, overridable by CLI flags and environment.
 
-Peers can come from the file, from ``--peer name=host:port`` flags or from
-``REMESH_PEERS=node-b=127.0.0.1:9702,node-c=...`` (manual, config or env
-discovery). Every error names the file and field and what was expected.
+A node's config is its identity (name, cluster, tenant, listen address, data
+directory, peers) plus the settings of ``node.settings``, the one schema the
+cluster tool's topology files use too. Peers can come from the file, from
+``--peer name=host:port`` flags or from ``REMESH_PEERS=node-b=127.0.0.1:9702,...``
+(manual, config or env discovery). Every error names the file and field and
+what was expected.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-DURABILITY = ("buffered", "sync")
+from node.settings import NAME_RE, NAME_RULE, Name, NodeSettings, bounds
+
+__all__ = [
+    "NAME_RE",
+    "ConfigError",
+    "NodeConfig",
+    "load_config",
+    "parse_address",
+    "parse_peers",
+]
 
 
 class ConfigError(ValueError):
     """A configuration problem a person can fix; the message says where and what."""
 
 
-@dataclass
-class NodeConfig:
-    node_id: str
-    data_dir: Path
-    cluster: str = "default"
-    tenant: str = "default"
+class NodeConfig(NodeSettings):
+    """One replica's configuration; construction validates every field and setting."""
+
+    model_config = ConfigDict(frozen=False)
+
+    node_id: Name
+    data_dir: Path = Field(strict=False)  # a str from YAML is a path
+    cluster: Name = "default"
+    tenant: Name = "default"
     listen: str = "127.0.0.1:0"
-    peers: dict[str, str] = field(default_factory=dict)
-    durability: str = "buffered"
-    max_key_bytes: int = 4096
-    max_value_bytes: int = 1 << 20
-    max_batch_entries: int = 1000
-    heartbeat_ms: int = 200
-    link_timeout_ms: int = 1500
-    backoff_max_ms: int = 1000
-    watermark_every_entries: int = 10_000
-    watermark_every_ms: int = 500
-    # After sending a batch, a stream waits this long so the next few commits share
-    # one message: under load it cuts per-message cost, which is what bounds latency.
-    linger_ms: float = 1.0
+    peers: dict[str, str] = Field(default_factory=dict)
     log_level: str = "INFO"
 
-    def validate(self, source: str = "config") -> NodeConfig:
-        def bad(name: str, expected: str) -> ConfigError:
-            return ConfigError(
-                f"{source}: {name}: expected {expected}, got {getattr(self, name)!r}"
-            )
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(describe(exc, "config")) from None
 
-        for name in ("node_id", "cluster", "tenant"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not NAME_RE.match(value):
-                raise bad(name, "a name of lowercase letters, digits, '-', '_', '.' (max 63)")
-        if self.durability not in DURABILITY:
-            raise bad("durability", " or ".join(DURABILITY))
-        for name in (
-            "max_key_bytes",
-            "max_value_bytes",
-            "max_batch_entries",
-            "heartbeat_ms",
-            "link_timeout_ms",
-            "backoff_max_ms",
-            "watermark_every_entries",
-            "watermark_every_ms",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise bad(name, "a positive integer")
-        if (
-            not isinstance(self.linger_ms, (int, float))
-            or isinstance(self.linger_ms, bool)
-            or not 0 <= self.linger_ms <= 100
-        ):
-            raise bad("linger_ms", "a number of milliseconds from 0 to 100")
-        if self.link_timeout_ms <= self.heartbeat_ms:
-            raise bad("link_timeout_ms", f"more than heartbeat_ms ({self.heartbeat_ms})")
+    def validate(self, source: str = "config") -> NodeConfig:  # type: ignore[override]
+        """Check what one field alone cannot: addresses and peers. Returns self."""
         parse_address(self.listen, f"{source}: listen")
         for peer, address in self.peers.items():
             if not NAME_RE.match(peer):
@@ -84,8 +61,39 @@ class NodeConfig:
             if peer == self.node_id:
                 raise ConfigError(f"{source}: peers: {peer!r} is this node itself")
             parse_address(address, f"{source}: peers.{peer}")
-        self.data_dir = Path(self.data_dir)
         return self
+
+
+def describe(exc: ValidationError, source: str) -> str:
+    """The first problem as ``source: field: expected X, got Y``."""
+    e = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in e["loc"]) or "config"
+    if e["type"] == "missing":
+        return f"{source}: {field}: required"
+    if e["type"] == "extra_forbidden":
+        return f"{source}: {field}: unknown setting"
+    if e["type"] == "link_timeout":
+        ctx = e.get("ctx") or {}
+        return (
+            f"{source}: link_timeout_ms: expected more than heartbeat_ms ({ctx['h']}), "
+            f"got {ctx['t']!r}"
+        )
+    return f"{source}: {field}: expected {_expected(field, e)}, got {e.get('input')!r}"
+
+
+def _expected(field: str, e: ErrorDetails) -> str:
+    if e["type"] == "string_pattern_mismatch" or field in ("node_id", "cluster", "tenant"):
+        return f"a name of {NAME_RULE}"
+    if e["type"] == "literal_error":
+        return str((e.get("ctx") or {})["expected"]).replace("'", "")
+    if field in NodeSettings.model_fields and field != "durability":
+        low, high = bounds(field)
+        if NodeSettings.model_fields[field].annotation is float:
+            return f"a number of milliseconds from {low} to {high}"
+        if low == 1:
+            return f"a positive integer up to {high}"
+        return f"an integer from {low} to {high}"
+    return e["msg"].lower()
 
 
 def parse_address(address: str, where: str) -> tuple[str, int]:
@@ -118,7 +126,7 @@ def load_config(path: str | Path, **overrides: Any) -> NodeConfig:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    known = {f.name for f in fields(NodeConfig)}
+    known = set(NodeConfig.model_fields)
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(
@@ -130,6 +138,9 @@ def load_config(path: str | Path, **overrides: Any) -> NodeConfig:
             raise ConfigError(f"{path}: {required}: required")
     raw["peers"] = dict(raw.get("peers") or {})
     data_dir = Path(raw["data_dir"])
-    if not data_dir.is_absolute():
-        raw["data_dir"] = path.parent / data_dir
-    return NodeConfig(**raw).validate(str(path))
+    raw["data_dir"] = data_dir if data_dir.is_absolute() else path.parent / data_dir
+    try:
+        config = NodeConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, str(path))) from None
+    return config.validate(str(path))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cluster.api import Cluster
-from cluster.supervisor import pid_alive
+from cluster.backends.procfs import pid_alive
 from cluster.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,9 +28,7 @@ def clean_cluster(tmp_path):
     yield up
     problems: list[str] = []
     for c in started:
-        pids = []
-        if c.supervisor.is_running():
-            pids = c.supervisor.pids() + [int(c.supervisor.pid_path.read_text())]
+        pids = c.pids()
         c.down()
         try:
             wait_for(lambda pids=pids: not any(pid_alive(p) for p in pids), 10, "no process left")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from cluster.supervisor import pid_alive
+from cluster.backends.procfs import pid_alive
 from cluster.wait import wait_for
 
 pytestmark = pytest.mark.integration
@@ -46,9 +47,7 @@ def cli(tmp_path):
     home, problems = tmp_path / "home", []
     for name in Cluster.list(home):
         c = Cluster(home / name)
-        pids = []
-        if c.supervisor.is_running():
-            pids = c.supervisor.pids() + [int(c.supervisor.pid_path.read_text())]
+        pids = c.pids()
         run("down", "--cluster", name, ok=False)
         problems += [f"pid {p} of {name} still alive" for p in pids if pid_alive(p)]
         if not getattr(run, "expect_errors", False):
@@ -219,15 +218,15 @@ def test_up_with_a_proxy_that_cannot_listen_fails_fast_with_its_log(tmp_path, mo
     """The link proxy exiting at start is reported at once, with the reason from its log."""
     import socket
 
-    from cluster import api
+    from cluster import api, state
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        real = api.free_ports
+        real = state.free_ports
         # nodes take the first ports, the proxy's control and link ports the rest
-        monkeypatch.setattr(api, "free_ports", lambda n, **kw: [*real(n - 1, **kw), taken])
+        monkeypatch.setattr(state, "free_ports", lambda n, **kw: [*real(n - 1, **kw), taken])
         with pytest.raises(api.ClusterError) as info:
             api.Cluster.up(ROOT / "topology/pair.yaml", home=tmp_path / "home", timeout=600)
     msg = str(info.value)
@@ -237,20 +236,24 @@ def test_up_with_a_proxy_that_cannot_listen_fails_fast_with_its_log(tmp_path, mo
     assert not pid_file.exists() or not pid_alive(int(pid_file.read_text()))
 
 
+def kill_supervisor(c) -> None:
+    daemon = c.daemon_pid()
+    assert daemon is not None, "supervisord is not running"
+    os.kill(daemon, signal.SIGKILL)
+
+
 def test_down_and_up_after_supervisord_was_killed_leave_no_orphan(cli, tmp_path):
     """supervisord SIGKILLed cannot stop its children: `down` finds and stops them,
     and `up` clears such leftovers before it starts (they would hold the ports)."""
-    import signal
-
     from cluster.api import Cluster
 
     cli("up", str(ROOT / "topology/pair.yaml"))
     cli("write", "node-a", "k", "before")
     cli("converge")
     c = Cluster(tmp_path / "home/pair")
-    children = c.supervisor.pids()
-    os.kill(int(c.supervisor.pid_path.read_text()), signal.SIGKILL)
-    wait_for(lambda: not c.supervisor.is_running(), 10, "supervisord to die")
+    children = sorted(p.pid for p in c.processes().values() if p.pid)
+    kill_supervisor(c)
+    wait_for(lambda: not c.is_up(), 10, "supervisord to die")
     assert all(pid_alive(p) for p in children), "the children outlive a SIGKILLed supervisord"
     st = json.loads(out(cli("status", "--json")))["nodes"]
     assert {n["state"] for n in st} == {"UNSUPERVISED"} and {n["pid"] for n in st} < set(children)
@@ -263,9 +266,9 @@ def test_down_and_up_after_supervisord_was_killed_leave_no_orphan(cli, tmp_path)
 
     cli("up", str(ROOT / "topology/pair.yaml"))
     assert out(cli("read", "node-b", "k")) == "before\n"
-    children = Cluster(tmp_path / "home/pair").supervisor.pids()
-    os.kill(int(c.supervisor.pid_path.read_text()), signal.SIGKILL)
-    wait_for(lambda: not c.supervisor.is_running(), 10, "supervisord to die")
+    children = sorted(p.pid for p in Cluster(tmp_path / "home/pair").processes().values() if p.pid)
+    kill_supervisor(c)
+    wait_for(lambda: not c.is_up(), 10, "supervisord to die")
     cli("up", str(ROOT / "topology/pair.yaml"))  # same ports: works only if leftovers went
     assert not any(pid_alive(pid) for pid in children)
     assert out(cli("read", "node-a", "k")) == "before\n"
@@ -293,12 +296,9 @@ def test_up_again_moves_off_ports_taken_while_the_cluster_was_down(cli, tmp_path
         c = Cluster(tmp_path / "home/pair")
         assert c.port("node-a") != before["nodes"]["node-a"]["port"]
         assert c.port("node-b") == before["nodes"]["node-b"]["port"]
-        assert (
-            c.state["proxy"]["links"]["node-b>node-a"] != before["proxy"]["links"]["node-b>node-a"]
-        )
-        assert (
-            c.state["proxy"]["links"]["node-a>node-b"] == before["proxy"]["links"]["node-a>node-b"]
-        )
+        links = c.link_addresses()
+        assert links["node-b>node-a"] != before["proxy"]["links"]["node-b>node-a"]
+        assert links["node-a>node-b"] == before["proxy"]["links"]["node-a>node-b"]
         cli("write", "node-b", "k2", "new")
         cli("converge")
         assert out(cli("read", "node-a", "k2")) == "new\n"

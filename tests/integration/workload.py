@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 
 from cluster.api import Cluster
-from node.pb import remesh_pb2 as pb
+from cluster.faults.model import cut_faults
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def assert_lww(c: Cluster, acked: list[Acked], nodes: list[str] | None = None) -
             best[a.key] = a
     for node in nodes or c.running_nodes():
         for key, want in best.items():
-            r = c.kv(node).Get(pb.GetRequest(key=key), timeout=5)
+            r = c.client(node).get(key, timeout=5)
             got = (r.version.hlc, r.version.origin)
             assert got == want.version, f"{node} {key!r}: version {got}, expected {want.version}"
             if want.value is None:
@@ -84,11 +84,7 @@ def assert_lww(c: Cluster, acked: list[Acked], nodes: list[str] | None = None) -
 
 def set_links(c: Cluster, pairs: list[tuple[str, str]], mode: str = "blackhole") -> None:
     """Cut the given undirected pairs (both directions)."""
-    faults = {}
-    for a, b in pairs:
-        faults[f"{a}>{b}"] = {"mode": mode}
-        faults[f"{b}>{a}"] = {"mode": mode}
-    c.proxy.set_faults(faults)
+    c.set_link_faults(cut_faults(pairs, mode))
 
 
 def links_down(c: Cluster, node: str, peers: list[str]) -> bool:

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from cluster import bench_peers
-from cluster.bench_peers import (
-    ETCD_DURABILITY,
-    REDIS_DURABILITY,
-    _rate,
-    format_table,
-    parse_args,
-    percentile,
-    summarize_ns,
-    visibility_latencies,
-)
+from cluster.bench import servers
+from cluster.bench.etcd import ETCD_DURABILITY
+from cluster.bench.peers import parse_args
+from cluster.bench.redis import REDIS_DURABILITY
+from cluster.bench.report import format_table
+from cluster.bench.results import rate
+from cluster.bench.stats import percentile, summarize_ns, visibility_latencies
 
 pytestmark = pytest.mark.unit
 
@@ -80,9 +76,9 @@ def test_visibility_with_no_samples_sees_nothing() -> None:
 
 
 def test_rate_needs_a_converged_time() -> None:
-    assert _rate(1000, 0, 2_000_000_000) == 500.0
-    assert _rate(1000, 0, None) is None
-    assert _rate(1000, 5, 5) is None
+    assert rate(1000, 0, 2_000_000_000) == 500.0
+    assert rate(1000, 0, None) is None
+    assert rate(1000, 5, 5) is None
 
 
 def test_defaults_match_the_benchmark_issue() -> None:
@@ -168,7 +164,7 @@ def test_table_has_one_aligned_row_per_system_and_the_notes() -> None:
 def test_missing_servers_without_install_name_the_packages(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bench_peers.shutil, "which", lambda name: None)
-    with pytest.raises(bench_peers.PeersUnavailable) as exc:
-        bench_peers.ensure_servers(install=False, log=lambda _msg: None)
+    monkeypatch.setattr(servers.shutil, "which", lambda name: None)
+    with pytest.raises(servers.PeersUnavailable) as exc:
+        servers.ensure_servers(install=False, log=lambda _msg: None)
     assert "apt-get install etcd-server redis-server" in str(exc.value)

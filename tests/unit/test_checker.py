@@ -194,7 +194,7 @@ def test_plan_replays_per_seed_and_covers_every_kind():
 def test_ring_partition_on_three_nodes_cuts_one_way_each():
     import random
 
-    from cluster.nemesis import _partition
+    from cluster.nemesis.plan import _partition
 
     nodes = ["a", "b", "c"]
     links = [f"{s}>{d}" for s in nodes for d in nodes if s != d]
@@ -208,7 +208,7 @@ def test_ring_partition_on_three_nodes_cuts_one_way_each():
 def test_parse_duration():
     import argparse
 
-    from cluster.nemesis import parse_duration
+    from cluster.commands.nemesis import parse_duration
 
     assert parse_duration("30s") == 30 and parse_duration("2m") == 120
     assert parse_duration("45") == 45 and parse_duration("500ms") == 0.5
@@ -218,7 +218,8 @@ def test_parse_duration():
 
 
 def test_cli_unknown_fault_and_invalid_run(monkeypatch, capsys):
-    import cluster.nemesis as nemesis
+    import cluster.commands.nemesis as nemesis
+    from cluster.api import Cluster
     from cluster.cli import main
 
     assert main(["nemesis", "--seed", "1", "--faults", "kill,meteor"]) == 2
@@ -240,7 +241,7 @@ def test_cli_unknown_fault_and_invalid_run(monkeypatch, capsys):
         "out_dir": "x",
         "replay": "cluster nemesis --cluster mesh3 --seed 9 --duration 30s",
     }
-    monkeypatch.setattr(nemesis.Cluster, "open", staticmethod(lambda *a: Fake()))
+    monkeypatch.setattr(Cluster, "open", staticmethod(lambda *a: Fake()))
     monkeypatch.setattr(nemesis, "run_nemesis", lambda *a, **k: summary)
     assert main(["nemesis", "--seed", "9"]) == 1
     out, err = capsys.readouterr()

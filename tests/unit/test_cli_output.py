@@ -1,7 +1,7 @@
 import pytest
 
-from cluster.api import NodeView
-from cluster.cli import faults_line, status_table
+from cluster.commands.output import faults_line, status_table
+from cluster.status import NodeView
 
 pytestmark = pytest.mark.unit
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cluster.api import converged
+from cluster.convergence import converged
 
 pytestmark = pytest.mark.unit
 

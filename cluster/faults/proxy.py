@@ -4,9 +4,10 @@ Node ``src`` reaches peer ``dst`` through this proxy's listen port for link ``sr
 partition is a proxy setting and nodes need no knowledge of faults. Per link the fault is a
 mode (``ok``, ``blackhole``: silent like a real partition, ``reset``: RST) plus an optional
 ``delay_ms``. Faults are set over a JSON-lines control port and persisted to a file, so they
-survive a proxy restart. Standard library only: it runs under supervisord next to the nodes.
+survive a proxy restart. Standard library only: it runs as one more process beside the nodes.
 
-Run: ``python -m cluster.proxy --config proxy.json``; drive it with :class:`ProxyControl`.
+Run: ``python -m cluster.faults.proxy --config proxy.json``; drive it with
+:class:`cluster.faults.control.ProxyControl`.
 """
 
 from __future__ import annotations
@@ -16,249 +17,29 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import socket
 import struct
 import sys
-import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-MODES = ("ok", "blackhole", "reset")
+from cluster.faults.config import (
+    LinkSpec,
+    ProxyConfig,
+    load_faults,
+    save_faults,
+    split_address,
+)
+from cluster.faults.model import Fault, ProxyError, parse_faults
+
 CHUNK = 256 * 1024  # read size: large, so the proxy is never the replication bottleneck
 CHANNEL_BYTES = 4 * 1024 * 1024  # per direction in flight: bounds memory, pushes back
-MAX_DELAY_MS = 600_000
 LINGER_RST = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, not FIN
 
 log = logging.getLogger("remesh.proxy")
-
-
-class ProxyError(Exception):
-    """A proxy problem a person can act on; the message says what to do."""
-
-
-# --- addresses, link names, config -------------------------------------------------------
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """``host:port`` (or ``[v6]:port``) -> (host, port); ValueError says what was expected."""
-    host, sep, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected an address 'host:port' with port 1-65535, got {address!r}")
-    return host.strip("[]"), int(port)
-
-
-def link_name(src: str, dst: str) -> str:
-    """The name of the directed link on which node ``src`` subscribes to node ``dst``."""
-    return f"{src}>{dst}"
-
-
-def split_link(name: str) -> tuple[str, str]:
-    """``'src>dst'`` -> (src, dst)."""
-    parts = name.split(">") if isinstance(name, str) else []
-    if len(parts) != 2 or not all(parts):
-        raise ValueError(f"expected a link name 'src>dst', got {name!r}")
-    return parts[0], parts[1]
-
-
-@dataclass(frozen=True)
-class LinkSpec:
-    """One directed link: the proxy listens on ``listen`` and forwards to ``target``."""
-
-    name: str
-    listen: str
-    target: str
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    """The proxy process config, a JSON file the cluster tool renders."""
-
-    control: str
-    faults_file: Path
-    links: tuple[LinkSpec, ...]
-
-    @classmethod
-    def from_dict(cls, raw: Any, source: str = "proxy config") -> ProxyConfig:
-        def bad(where: str, expected: str, got: Any) -> ProxyError:
-            return ProxyError(f"{source}: {where}: expected {expected}, got {got!r}")
-
-        if not isinstance(raw, dict):
-            raise bad("top level", "an object with control, faults_file, links", raw)
-        for key in ("control", "faults_file"):
-            if not isinstance(raw.get(key), str) or not raw[key]:
-                raise bad(key, "a string", raw.get(key))
-        try:
-            split_address(raw["control"])
-        except ValueError as e:
-            raise ProxyError(f"{source}: control: {e}") from None
-        if not isinstance(raw.get("links"), list):
-            raise bad("links", "a list of {name, listen, target}", raw.get("links"))
-        links: list[LinkSpec] = []
-        seen: set[str] = {raw["control"]}
-        for i, item in enumerate(raw["links"]):
-            where = f"links[{i}]"
-            if not isinstance(item, dict) or set(item) != {"name", "listen", "target"}:
-                raise bad(where, "an object with exactly name, listen, target", item)
-            try:
-                split_link(item["name"])
-                split_address(item["listen"])
-                split_address(item["target"])
-            except ValueError as e:
-                raise ProxyError(f"{source}: {where}: {e}") from None
-            if any(link.name == item["name"] for link in links):
-                raise bad(f"{where}.name", "a link name not used before", item["name"])
-            if item["listen"] in seen:
-                raise bad(f"{where}.listen", "an address not used before", item["listen"])
-            seen.add(item["listen"])
-            links.append(LinkSpec(item["name"], item["listen"], item["target"]))
-        return cls(raw["control"], Path(raw["faults_file"]), tuple(links))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ProxyConfig:
-        try:
-            raw = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
-            raise ProxyError(f"cannot read proxy config {path}: {e}") from None
-        return cls.from_dict(raw, source=str(path))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "control": self.control,
-            "faults_file": str(self.faults_file),
-            "links": [{"name": s.name, "listen": s.listen, "target": s.target} for s in self.links],
-        }
-
-    def write(self, path: str | os.PathLike[str]) -> None:
-        atomic_write(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` whole or not at all: a crash never leaves a torn file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-# --- faults ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One link's fault; the default (ok, no delay) is a healthy link."""
-
-    mode: str = "ok"
-    delay_ms: int = 0
-
-    @property
-    def is_ok(self) -> bool:
-        return self.mode == "ok" and self.delay_ms == 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "delay_ms": self.delay_ms}
-
-    def merged(self, name: str, raw: Any) -> Fault:
-        """This fault with ``raw``'s keys applied; ProxyError names the link and field."""
-        if not isinstance(raw, dict) or not set(raw) <= {"mode", "delay_ms"}:
-            raise ProxyError(
-                f"link {name!r}: expected an object with keys mode and/or delay_ms, got {raw!r}"
-            )
-        mode = raw.get("mode", self.mode)
-        delay = raw.get("delay_ms", self.delay_ms)
-        if mode not in MODES:
-            raise ProxyError(
-                f"link {name!r}: mode: expected one of {', '.join(MODES)}, got {mode!r}"
-            )
-        if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= MAX_DELAY_MS:
-            raise ProxyError(
-                f"link {name!r}: delay_ms: expected an integer 0-{MAX_DELAY_MS}, got {delay!r}"
-            )
-        return Fault(mode, delay)
-
-
-def parse_faults(raw: Any, current: Mapping[str, Fault]) -> dict[str, Fault]:
-    """Validate a whole ``set`` request against the known links before anything changes."""
-    if not isinstance(raw, dict):
-        raise ProxyError(f"faults: expected an object {{link: {{mode, delay_ms}}}}, got {raw!r}")
-    out: dict[str, Fault] = {}
-    for name, spec in raw.items():
-        if name not in current:
-            known = ", ".join(sorted(current)) or "(none)"
-            raise ProxyError(f"unknown link {name!r}; known: {known}")
-        out[name] = current[name].merged(name, spec)
-    return out
-
-
-def load_faults(path: Path, links: Iterable[str]) -> dict[str, Fault]:
-    """Faults saved by an earlier run; a missing file means all ok, a bad one is a warning."""
-    faults = {name: Fault() for name in links}
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        return faults
-    except (OSError, ValueError) as e:
-        log.warning("faults file %s unreadable (%s): starting with every link ok", path, e)
-        return faults
-    saved = raw.get("faults") if isinstance(raw, dict) else None
-    if not isinstance(saved, dict):
-        log.warning("faults file %s has no 'faults' object: starting with every link ok", path)
-        return faults
-    for name, spec in saved.items():
-        if name not in faults:
-            log.warning("faults file %s: link %r is not in the config: ignored", path, name)
-            continue
-        try:
-            faults[name] = Fault().merged(name, spec)
-        except ProxyError as e:
-            log.warning("faults file %s: %s: link left ok", path, e)
-    return faults
-
-
-def save_faults(path: Path, faults: Mapping[str, Fault]) -> None:
-    active = {name: f.to_dict() for name, f in sorted(faults.items()) if not f.is_ok}
-    atomic_write(path, json.dumps({"faults": active}, indent=2) + "\n")
-
-
-def partition_faults(
-    groups: list[list[str]], links: Iterable[str], mode: str = "blackhole"
-) -> dict[str, dict[str, Any]]:
-    """Faults cutting every link whose ends are in different groups; ungrouped nodes untouched."""
-    if mode not in ("blackhole", "reset"):
-        raise ValueError(f"partition mode: expected blackhole or reset, got {mode!r}")
-    side: dict[str, int] = {}
-    for i, group in enumerate(groups):
-        for node in group:
-            if side.setdefault(node, i) != i:
-                raise ValueError(f"node {node!r} is in more than one partition group")
-    out: dict[str, dict[str, Any]] = {}
-    for name in links:
-        src, dst = split_link(name)
-        if src in side and dst in side and side[src] != side[dst]:
-            out[name] = {"mode": mode}
-    return out
-
-
-def isolate_faults(node: str, links: Iterable[str], mode: str = "blackhole") -> dict[str, dict]:
-    """Faults cutting every link from or to ``node``."""
-    if mode not in ("blackhole", "reset"):
-        raise ValueError(f"isolate mode: expected blackhole or reset, got {mode!r}")
-    return {name: {"mode": mode} for name in links if node in split_link(name)}
-
-
-# --- the proxy ---------------------------------------------------------------------------
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -553,63 +334,8 @@ async def serve(config: ProxyConfig) -> None:
         await proxy.close()
 
 
-# --- control client ----------------------------------------------------------------------
-
-
-class ProxyControl:
-    """Synchronous client of a running proxy's control API (one connection per request)."""
-
-    def __init__(self, address: str, timeout: float = 5.0) -> None:
-        self.address = address
-        self.timeout = timeout
-        self._host, self._port = split_address(address)
-
-    def request(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Send one request; ProxyError when unreachable or the answer is ``ok: false``."""
-        buf = bytearray()
-        try:
-            with socket.create_connection((self._host, self._port), timeout=self.timeout) as sock:
-                sock.sendall(json.dumps(req).encode() + b"\n")
-                while not buf.endswith(b"\n"):
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
-        except OSError as e:
-            raise ProxyError(
-                f"link proxy at {self.address} is not answering ({e}): is the cluster up?"
-            ) from None
-        try:
-            resp = json.loads(buf)
-        except ValueError:
-            raise ProxyError(
-                f"link proxy at {self.address} gave no valid answer ({bytes(buf[:200])!r}): "
-                "is something else listening there?"
-            ) from None
-        if not isinstance(resp, dict) or resp.get("ok") is not True:
-            error = resp.get("error") if isinstance(resp, dict) else resp
-            raise ProxyError(f"link proxy at {self.address}: {error}")
-        return resp
-
-    def ping(self) -> bool:
-        """True when the proxy answers; False (no exception) when it does not, for polling."""
-        try:
-            return self.request({"op": "ping"})["ok"] is True
-        except ProxyError:
-            return False
-
-    def get(self) -> dict[str, Any]:
-        return self.request({"op": "get"})
-
-    def set_faults(self, faults: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        return self.request({"op": "set", "faults": faults})
-
-    def heal(self) -> dict[str, Any]:
-        return self.request({"op": "heal"})
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cluster.proxy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cluster.faults.proxy", description=__doc__)
     parser.add_argument("--config", required=True, help="proxy JSON config file")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     args = parser.parse_args(argv)

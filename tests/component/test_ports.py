@@ -10,7 +10,7 @@ import pytest
 
 from cluster import ports
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.component
 
 
 @pytest.fixture(autouse=True)

@@ -1,30 +1,17 @@
-"""Supervisord backend: render a config, run supervisord, control it over XML-RPC.
+"""supervisord itself: start it, stop it, and control its programs over XML-RPC.
 
 Every cluster verb is a separate process, so all state lives in the state
 directory (config, logs, socket path recorded in the config) and every call
 talks to supervisord through its XML-RPC API on a unix socket -- never by
 scraping ``supervisorctl`` output.
-
-Supervisor's config format has traps that this module guards against rather
-than letting them corrupt a value silently:
-
-* values go through ``%``-interpolation (``%(here)s``), so ``%`` is doubled;
-* the ini parser cuts a value at whitespace followed by ``;`` or ``#``
-  (inline comments) and cannot hold newlines, so such values are refused;
-* ``environment=`` is split by a non-POSIX shlex that strips *every* leading
-  and trailing quote character and knows no escapes, so a value is wrapped in
-  whichever quote it does not contain, and values that cannot survive that
-  are refused.
 """
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import hashlib
 import http.client
 import os
-import re
 import shlex
 import signal
 import socket
@@ -33,11 +20,19 @@ import sys
 import time
 import xmlrpc.client
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supervisor.xmlrpc import Faults, SupervisorTransport
+
+from cluster.backends.procfs import group_members, pid_alive, processes_under
+from cluster.backends.supervisor.conf import (
+    Program,
+    SupervisorError,
+    recorded_socket_path,
+    render_conf,
+)
+from cluster.files import atomic_write
 
 # Linux sun_path is 108 bytes including the NUL; keep a margin.
 _MAX_SOCKET_PATH = 100
@@ -48,134 +43,6 @@ _QUICK_TIMEOUT = 10.0
 _WAIT_TIMEOUT = 120.0
 _POLL = 0.02
 _STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
-
-_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
-_ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_INLINE_COMMENT_RE = re.compile(r"\s[;#]")
-
-
-class SupervisorError(Exception):
-    """A supervisord problem, worded so a person can act on it."""
-
-
-@dataclass
-class Program:
-    """One supervised process (a node or a link proxy)."""
-
-    name: str
-    command: list[str]
-    directory: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    stopsignal: str = "TERM"
-    stopwaitsecs: int = 10
-    # Nodes are NOT restarted when killed: a crash must stay visible.
-    autorestart: bool = False
-    # Lower starts first: the proxy starts before the nodes that dial it.
-    priority: int = 999
-    # Seconds a process must stay up to count as started; with startretries=0
-    # a process that dies sooner is FATAL and start_program reports it.
-    startsecs: int = 1
-
-
-def _ini_value(value: str, what: str) -> str:
-    """Escape ``value`` for supervisor's ini format or refuse it clearly."""
-    if any(c in value for c in "\r\n\0"):
-        raise SupervisorError(f"{what}: newlines/NUL cannot be stored in a supervisord config")
-    if _INLINE_COMMENT_RE.search(value):
-        raise SupervisorError(
-            f"{what}: {value!r} contains whitespace followed by ';' or '#', which "
-            "supervisord's config parser would cut off as a comment"
-        )
-    return value.replace("%", "%%")
-
-
-def _env_item(key: str, value: str, program: str) -> str:
-    """Render ``KEY="value"`` for supervisor's ``environment=`` option."""
-    what = f"program {program!r} env {key}"
-    if not _ENV_KEY_RE.fullmatch(key):
-        raise SupervisorError(f"{what}: not a valid environment variable name")
-    if value and (value[0] in "'\"" or value[-1] in "'\""):
-        raise SupervisorError(f"{what}: supervisord strips quotes at the ends of values")
-    quote = '"' if '"' not in value else "'"
-    if quote in value:
-        raise SupervisorError(f"{what}: a value cannot hold both ' and \" for supervisord")
-    return f"{key}={quote}{_ini_value(value, what)}{quote}"
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields after the command name in /proc/PID/stat, or None if gone/unknown."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw.rsplit(")", 1)[1].split()
-
-
-def pid_alive(pid: int) -> bool:
-    """True if ``pid`` runs. Zombies count as dead: in a container PID 1 may
-    never reap the orphaned daemon, and os.kill(pid, 0) succeeds on zombies."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not Path("/proc/self/stat").exists():
-        return True
-    stat = _proc_stat(pid)
-    return stat is not None and stat[0] != "Z"
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) pids in process group ``pgid``. Supervisord makes each
-    child a group leader, so this also finds grandchildren a node spawned."""
-    if not Path("/proc/self/stat").exists():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        except PermissionError:
-            pass
-        return [pgid]
-    members = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            stat = _proc_stat(int(entry.name))
-            if stat is not None and stat[0] != "Z" and stat[2] == str(pgid):
-                members.append(int(entry.name))
-    return members
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [os.fsdecode(a) for a in raw.split(b"\0") if a]
-
-
-def processes_under(directory: Path) -> dict[int, list[str]]:
-    """Live Python processes started with a config file inside ``directory``.
-
-    Every program of a cluster (and its supervisord) is ``python ... --config
-    FILE`` (``-c`` for supervisord) with FILE in the cluster's state directory,
-    so this finds them even when supervisord is gone and they were reparented
-    to init, and never a pager or ``tail -f`` a person has open on a log there.
-    """
-    if not Path("/proc/self/stat").exists():
-        return {}
-    inside = str(directory).rstrip("/") + "/"
-    found = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        pid = int(entry.name)
-        args = _cmdline(pid)
-        ours = args and Path(args[0]).name.startswith("python")
-        configs = [b for a, b in zip(args, args[1:], strict=False) if a in ("--config", "-c")]
-        if ours and any(c.startswith(inside) for c in configs) and pid_alive(pid):
-            found[pid] = args
-    return found
 
 
 class _UnixTransport(SupervisorTransport):
@@ -207,7 +74,7 @@ class Supervisor:
         self.log_dir = self.state_dir / "logs"
         self.log_path = self.log_dir / "supervisord.log"
         self.pid_path = self.state_dir / "supervisord.pid"
-        self.socket_path = self._recorded_socket_path() or self._default_socket_path()
+        self.socket_path = recorded_socket_path(self.conf_path) or self._default_socket_path()
 
     # -- config ------------------------------------------------------------
 
@@ -219,88 +86,14 @@ class Supervisor:
         digest = hashlib.sha1(os.fsencode(self.state_dir)).hexdigest()[:12]
         return Path("/tmp") / f"remesh-{digest}.sock"
 
-    def _recorded_socket_path(self) -> Path | None:
-        """The socket an existing config names: the config is the source of truth."""
-        parser = configparser.RawConfigParser(inline_comment_prefixes=(";", "#"), strict=False)
-        try:
-            parser.read(self.conf_path)
-            return Path(parser.get("unix_http_server", "file").replace("%%", "%"))
-        except (configparser.Error, OSError):
-            return None
-
     def render(self, programs: list[Program]) -> Path:
         """Write supervisord.conf for ``programs`` (atomically) and return its path."""
-        names = [p.name for p in programs]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise SupervisorError(f"duplicate program names: {', '.join(dupes)}")
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.socket_path = self._default_socket_path()
-        sock = _ini_value(str(self.socket_path), "socket path")
-        sd = _ini_value(str(self.state_dir), "state directory")
-        logs = _ini_value(str(self.log_dir), "log directory")
-        lines = [
-            "; generated by remesh cluster -- edits are overwritten",
-            "[unix_http_server]",
-            f"file={sock}",
-            "chmod=0700",
-            "",
-            "[supervisord]",
-            f"logfile={logs}/supervisord.log",
-            "logfile_maxbytes=50MB",
-            "logfile_backups=2",
-            "loglevel=info",
-            f"pidfile={sd}/supervisord.pid",
-            "nodaemon=false",
-            f"directory={sd}",
-            f"childlogdir={logs}",
-            # defaults (1024/200) make supervisord refuse to start under low
-            # unprivileged hard limits; a cluster needs far fewer.
-            "minfds=256",
-            "minprocs=64",
-            "",
-            "[rpcinterface:supervisor]",
-            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
-            "",
-            "[supervisorctl]",
-            f"serverurl=unix://{sock}",
-        ]
-        for p in sorted(programs, key=lambda p: (p.priority, p.name)):
-            lines += [""] + self._program_section(p)
-        tmp = self.conf_path.with_suffix(".conf.tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, self.conf_path)
+        socket_path = self._default_socket_path()
+        text = render_conf(programs, self.state_dir, self.log_dir, socket_path)
+        atomic_write(self.conf_path, text)
+        self.socket_path = socket_path
         return self.conf_path
-
-    def _program_section(self, p: Program) -> list[str]:
-        if not _NAME_RE.fullmatch(p.name):
-            raise SupervisorError(f"program name {p.name!r}: use letters, digits, '_', '.', '-'")
-        if not p.command:
-            raise SupervisorError(f"program {p.name!r}: empty command")
-        what = f"program {p.name!r}"
-        lines = [
-            f"[program:{p.name}]",
-            f"command={_ini_value(shlex.join(p.command), what + ' command')}",
-            "autostart=false",
-            f"autorestart={'true' if p.autorestart else 'false'}",
-            f"startsecs={p.startsecs}",
-            "startretries=0",
-            f"priority={p.priority}",
-            f"stopsignal={p.stopsignal}",
-            f"stopwaitsecs={p.stopwaitsecs}",
-            "stopasgroup=true",
-            "killasgroup=true",
-            "redirect_stderr=true",
-            f"stdout_logfile={_ini_value(str(self.log_dir / (p.name + '.log')), what)}",
-            "stdout_logfile_maxbytes=50MB",
-            "stdout_logfile_backups=2",
-        ]
-        if p.directory is not None:
-            lines.append(f"directory={_ini_value(p.directory, what + ' directory')}")
-        if p.env:
-            items = ",".join(_env_item(k, v, p.name) for k, v in sorted(p.env.items()))
-            lines.append(f"environment={items}")
-        return lines
 
     # -- XML-RPC -----------------------------------------------------------
 
@@ -447,7 +240,7 @@ class Supervisor:
             children = {i["pid"]: n for n, i in self.all_info().items() if i["pid"]}
         except (SupervisorError, xmlrpc.client.Fault):
             # It started going down between is_running() and here.
-            sup_pid, children = self._pidfile_pid(), {}
+            sup_pid, children = self.daemon_pid(), {}
         for pid in children:
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGCONT)
@@ -473,7 +266,7 @@ class Supervisor:
                     os.kill(sup_pid, signal.SIGKILL)
                 leftovers.append(f"supervisord (pid {sup_pid}) still running after {timeout}s")
         for pid, name in children.items():
-            members = _group_members(pid)
+            members = group_members(pid)
             if members:
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
@@ -506,7 +299,8 @@ class Supervisor:
                     os.kill(pid, signal.SIGKILL)
         return [f"pid {pid}: {shlex.join(args)}" for pid, args in found.items()]
 
-    def _pidfile_pid(self) -> int | None:
+    def daemon_pid(self) -> int | None:
+        """supervisord's pid from its pid file (None without one)."""
         try:
             return int(self.pid_path.read_text().strip())
         except (OSError, ValueError):

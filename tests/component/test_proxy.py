@@ -18,27 +18,20 @@ from pathlib import Path
 
 import pytest
 
+from cluster.faults.config import ProxyConfig
+from cluster.faults.control import ProxyControl
+from cluster.faults.model import ProxyError
 from cluster.ports import free_ports
-from cluster.proxy import (
-    ProxyConfig,
-    ProxyControl,
-    ProxyError,
-    isolate_faults,
-    partition_faults,
-)
+from cluster.wait import wait_for as shared_wait_for
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.component
 
 REPO = Path(__file__).resolve().parents[2]
 AB, BA = "node-a>node-b", "node-b>node-a"
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 10.0, msg: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {msg}")
-        time.sleep(0.02)
+    shared_wait_for(cond, timeout, msg)
 
 
 class EchoServer(socketserver.ThreadingTCPServer):
@@ -85,7 +78,7 @@ class ProxyProcess:
 
     def start(self, attempts: int = 1) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        cmd = [sys.executable, "-m", "cluster.proxy", "--config", str(self.config_path)]
+        cmd = [sys.executable, "-m", "cluster.faults.proxy", "--config", str(self.config_path)]
         for attempt in range(attempts):
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
@@ -351,7 +344,7 @@ def test_bad_config_exits_2_with_the_reason(tmp_path: Path) -> None:
     config = tmp_path / "proxy.json"
     config.write_text(json.dumps({"control": "127.0.0.1:1", "faults_file": "f", "links": [{}]}))
     result = subprocess.run(
-        [sys.executable, "-m", "cluster.proxy", "--config", str(config)],
+        [sys.executable, "-m", "cluster.faults.proxy", "--config", str(config)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
@@ -362,35 +355,3 @@ def test_bad_config_exits_2_with_the_reason(tmp_path: Path) -> None:
     assert f"{config}: links[0]: expected an object with exactly name, listen, target" in (
         result.stderr
     )
-
-
-LINKS = [f"{s}>{d}" for s in "abc" for d in "abc" if s != d]
-
-
-def test_partition_faults_cut_only_links_between_groups() -> None:
-    assert partition_faults([["a"], ["b", "c"]], LINKS, "blackhole") == {
-        "a>b": {"mode": "blackhole"},
-        "a>c": {"mode": "blackhole"},
-        "b>a": {"mode": "blackhole"},
-        "c>a": {"mode": "blackhole"},
-    }
-    # c is in no group: its links are left alone.
-    assert partition_faults([["a"], ["b"]], LINKS, "reset") == {
-        "a>b": {"mode": "reset"},
-        "b>a": {"mode": "reset"},
-    }
-    assert partition_faults([["a", "b", "c"]], LINKS, "blackhole") == {}
-    with pytest.raises(ValueError, match="more than one partition group"):
-        partition_faults([["a", "b"], ["b"]], LINKS, "blackhole")
-    with pytest.raises(ValueError, match="blackhole or reset"):
-        partition_faults([["a"], ["b"]], LINKS, "ok")
-
-
-def test_isolate_faults_cut_every_link_of_the_node() -> None:
-    assert isolate_faults("b", LINKS, "reset") == {
-        "a>b": {"mode": "reset"},
-        "b>a": {"mode": "reset"},
-        "b>c": {"mode": "reset"},
-        "c>b": {"mode": "reset"},
-    }
-    assert isolate_faults("z", LINKS, "blackhole") == {}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.supervisor import (
+from cluster.backends.supervisor import (
     Program,
     Supervisor,
     SupervisorError,
@@ -25,7 +25,7 @@ from cluster.supervisor import (
 )
 from cluster.wait import wait_for as shared_wait_for
 
-pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.component, pytest.mark.timeout(60)]
 
 # Handles TERM by logging and exiting 0, so a clean stop is observable in its log.
 SLEEPER = (
@@ -80,7 +80,7 @@ def make_sup(tmp_path: Path) -> Iterator[Callable[..., Supervisor]]:
         try:
             sup.start()
         finally:
-            pid = sup._pidfile_pid()
+            pid = sup.daemon_pid()
             if pid is not None:
                 started.append((sup, pid))
         return sup
@@ -156,7 +156,7 @@ def test_shutdown_leaves_nothing_even_with_a_stopped_child(
     sup = make_sup([sleeper("node-a", stopwaitsecs=30), sleeper("node-b")])
     pids = [start_ready(sup, "node-a"), start_ready(sup, "node-b")]
     assert sorted(pids) == sup.pids()
-    sup_pid = sup._pidfile_pid()
+    sup_pid = sup.daemon_pid()
     assert sup_pid is not None
     sup.signal_program("node-a", "STOP")
     sup.shutdown()
@@ -264,21 +264,6 @@ def test_environment_values_survive_supervisor_quoting(
     wait_for(lambda: log.exists() and log.read_text().endswith("\n"), "env dump")
     seen = json.loads(log.read_text(encoding="utf-8").splitlines()[0])
     assert {k: seen.get(k) for k in env} == env
-
-
-@pytest.mark.parametrize(
-    "value",
-    ["a ;b", "a #b", "line\nbreak", "'quoted'", "both ' and \""],
-)
-def test_unrepresentable_environment_values_are_refused(tmp_path: Path, value: str) -> None:
-    sup = Supervisor(tmp_path)
-    with pytest.raises(SupervisorError, match="env X"):
-        sup.render([sleeper("node-a", env={"X": value})])
-
-
-def test_start_without_render_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(SupervisorError, match="render"):
-        Supervisor(tmp_path).start()
 
 
 def test_calls_without_supervisord_say_it_is_not_answering(tmp_path: Path) -> None:

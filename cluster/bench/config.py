@@ -1,0 +1,21 @@
+"""What ``cluster bench`` measures and with which workload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SECTIONS = ("latency", "throughput", "catchup", "heal", "fanout", "startup")
+
+
+@dataclass
+class BenchConfig:
+    value_size: int = 100
+    keys: int = 100_000
+    rates: list[int] = field(default_factory=lambda: [1000, 10000])
+    latency_seconds: float = 3.0
+    throughput_seconds: float = 10.0
+    clients: int = 4
+    batch: int = 500
+    catchup_entries: int = 1_000_000
+    heal_writes: int = 10_000
+    fanout_writes: int = 3000

@@ -1,0 +1,257 @@
+"""``cluster bench`` on remesh: replication latency, throughput, catch-up, heal, fan-out, startup.
+
+Every figure is measured on the machine's one clock: write and apply times come
+from the nodes' own ``Watch`` streams, so a latency is "applied at the replica"
+minus "committed at the origin", with no client round trip in it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from cluster.api import Cluster
+from cluster.bench.config import BenchConfig
+from cluster.bench.load import Watchers, load
+from cluster.bench.machine import machine_info
+from cluster.bench.stats import percentiles
+from cluster.wait import wait_for
+from node.pb import remesh_pb2 as pb
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: topology/ is there
+MAX_INFLIGHT = 256  # latency driver: outstanding requests before it waits (reported rate drops)
+
+
+def bench_latency(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None]) -> dict:
+    nodes = c.running_nodes()
+    origin = nodes[0]
+    results = {}
+    for rate in cfg.rates:
+        prefix = f"lat/{rate}/".encode()
+        w = Watchers(c, nodes, prefix)
+        # A Watch stream sends nothing until a change: write a marker and wait for it
+        # everywhere, so every stream is registered before the measured writes.
+        def marker(i: int, p: bytes = prefix) -> object:
+            return c.write(origin, p + b"ready-%d" % i, b"")
+
+        w.ready(marker, prefix + b"ready-")
+        stub = c.client(origin).kv
+        n = int(rate * cfg.latency_seconds)
+        per_tick = max(1, round(rate * 0.001))  # open loop: one request per ms at most
+        keys: list[bytes] = []
+        inflight: list[grpc.Future] = []
+        start = time.monotonic()
+        value = b"x" * cfg.value_size
+        while len(keys) < n:
+            due = start + (len(keys) / rate)
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)  # pacing the offered load, not synchronisation
+            batch = [prefix + b"%d" % (len(keys) + j) for j in range(min(per_tick, n - len(keys)))]
+            if len(batch) == 1:
+                inflight.append(
+                    stub.Put.future(pb.PutRequest(key=batch[0], value=value), timeout=30)
+                )
+            else:
+                inflight.append(
+                    stub.PutBatch.future(
+                        pb.PutBatchRequest(
+                            writes=[pb.Write(op=pb.PUT, key=k, value=value) for k in batch]
+                        ),
+                        timeout=30,
+                    )
+                )
+            keys.extend(batch)
+            while len(inflight) > MAX_INFLIGHT:  # the node cannot keep up: back off
+                inflight.pop(0).result()
+            if len(keys) % max(1, rate // 2) < per_tick:
+                progress(f"latency @{rate}/s: {len(keys)}/{n} writes")
+        for f in inflight:
+            f.result()
+        inflight.clear()
+        offered = len(keys) / (time.monotonic() - start)
+        w.wait_all(keys, 60)
+        w.close()
+        committed = w.applied[origin]
+        per_node = {}
+        for node in nodes[1:]:
+            per_node[node] = [(w.applied[node][k] - committed[k]) / 1e6 for k in keys]
+        all_ms = [v for vs in per_node.values() for v in vs]
+        results[str(rate)] = {
+            "offered_per_s": round(offered),
+            "origin": origin,
+            "all_ms": percentiles(all_ms),
+            "per_node_ms": {n: percentiles(v) for n, v in per_node.items()},
+            "_samples": per_node,
+        }
+    return results
+
+
+def bench_throughput(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None]) -> dict:
+    nodes = c.running_nodes()
+    max_lag = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal max_lag
+        while not stop.is_set():
+            try:
+                lag = sum(p.lag for n in nodes for p in c.node_status(n).peers)
+                max_lag = max(max_lag, lag)
+            except Exception:  # noqa: BLE001 - a sample lost under load is fine
+                pass
+            stop.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    progress(
+        f"throughput: {cfg.clients} clients x batch {cfg.batch} for {cfg.throughput_seconds:.0f}s"
+    )
+    acked, took = load(c, nodes, cfg.clients, cfg.throughput_seconds, 0, cfg, "tp/")
+    stop.set()
+    sampler.join()
+    conv = c.converge(600)
+    return {
+        "clients": cfg.clients,
+        "batch": cfg.batch,
+        "acked": acked,
+        "load_seconds": round(took, 3),
+        "acked_per_s": round(acked / took),
+        "converge_after_load_s": round(conv, 3),
+        "converged_per_s": round(acked / (took + conv)),
+        "max_lag_entries": max_lag,
+    }
+
+
+def bench_catchup(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None]) -> dict:
+    nodes = c.running_nodes()
+    laggard, writers = nodes[-1], nodes[:-1]
+    had = sum(c.node_status(laggard).vv.values())
+    c.stop(laggard)
+    progress(f"catch-up: writing {cfg.catchup_entries} entries while {laggard} is stopped")
+    acked, took = load(c, writers, cfg.clients, 3600, cfg.catchup_entries, cfg, "cu/")
+    c.converge(600)
+    before = sum(c.node_status(writers[0]).vv.values())
+    progress(f"catch-up: starting {laggard}")
+    start = time.monotonic()
+    c.start(laggard, wait=False)
+    wait_for(lambda: c.serving(laggard), 60, f"{laggard} to serve")
+    serving = time.monotonic() - start
+    lag_start = before - had
+    conv = c.converge(600)  # from serving to converged: the catch-up proper
+    st = c.node_status(laggard)
+    return {
+        "node": laggard,
+        "entries_written": acked,
+        "write_seconds": round(took, 3),
+        "entries_behind": lag_start,
+        "startup_s": round(serving, 3),
+        "catchup_s": round(conv, 3),
+        "entries_per_s": round(lag_start / conv),
+        "entries_received": st.entries_received,
+        "duplicates_received": st.duplicates_received,
+    }
+
+
+def bench_heal(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None]) -> dict:
+    nodes = c.running_nodes()
+    half = max(1, len(nodes) // 2)
+    left, right = nodes[:half], nodes[half:]
+    c.partition([left, right])
+    wait_for(
+        lambda: all(
+            not p.connected for p in c.node_status(left[0]).peers if p.peer in right and p.address
+        ),
+        10,
+        "the partition to be seen",
+    )
+    progress(f"heal: {cfg.heal_writes} writes on each side of {left}|{right}")
+    load(c, left, max(1, cfg.clients // 2), 600, cfg.heal_writes, cfg, "hl/l")
+    load(c, right, max(1, cfg.clients // 2), 600, cfg.heal_writes, cfg, "hl/r")
+    start = time.monotonic()
+    c.heal()
+    wait_for(
+        lambda: all(all(p.connected for p in c.node_status(n).peers if p.address) for n in nodes),
+        30,
+        "every link up after heal",
+    )
+    links = time.monotonic() - start
+    conv = c.converge(600) + links
+    return {
+        "sides": [left, right],
+        "writes_per_side": cfg.heal_writes,
+        "links_up_s": round(links, 3),
+        "converge_s": round(conv, 3),
+        "transfer_s": round(conv - links, 3),
+    }
+
+
+def sent_per_write(c: Cluster, writes: int, cfg: BenchConfig) -> float:
+    nodes = c.running_nodes()
+    c.wait_ready()
+    before = sum(c.node_status(n).entries_sent for n in nodes)
+    acked, _ = load(c, nodes, len(nodes), 600, writes, cfg, "fo/")
+    c.converge(120)
+    return (sum(c.node_status(n).entries_sent for n in nodes) - before) / acked
+
+
+def bench_startup(cfg: BenchConfig, progress: Callable[[str], None]) -> dict:
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="remesh-bench-") as home:
+        for name in ("mesh3", "mesh5", "ring5"):
+            progress(f"startup: {name}")
+            start = time.monotonic()
+            c = Cluster.up(ROOT / f"topology/{name}.yaml", home=home)
+            took = time.monotonic() - start
+            try:
+                fan = sent_per_write(c, cfg.fanout_writes, cfg)
+            finally:
+                c.down(purge=True)
+            out[name] = {
+                "up_s": round(took, 3),
+                "nodes": len(c.topology.nodes),
+                "entries_sent_per_write": round(fan, 3),
+            }
+    return out
+
+
+def run_bench(
+    c: Cluster | None,
+    cfg: BenchConfig,
+    sections: list[str],
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"machine": machine_info(Path.cwd()), "config": asdict(cfg)}
+    if c is not None:
+        settings = c.topology.nodes[0].settings
+        result["cluster"] = {
+            "name": c.name,
+            "nodes": len(c.topology.nodes),
+            "shape": c.topology.shape,
+            "durability": settings.durability,
+            "proxies": c.topology.proxies,
+        }
+        for name, fn in (
+            ("latency", bench_latency),
+            ("throughput", bench_throughput),
+            ("heal", bench_heal),
+            ("catchup", bench_catchup),
+        ):
+            if name in sections:
+                result[name] = fn(c, cfg, progress)
+        if "fanout" in sections:
+            progress("fan-out: entries sent per write")
+            result["fanout"] = {
+                "entries_sent_per_write": round(sent_per_write(c, cfg.fanout_writes, cfg), 3),
+                "ideal": len(c.topology.nodes) - 1 if c.topology.shape == "full-mesh" else None,
+            }
+    if "startup" in sections:
+        result["startup"] = bench_startup(cfg, progress)
+    return result

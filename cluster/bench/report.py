@@ -1,0 +1,190 @@
+"""Bench results as text and pictures: the remesh table, the side-by-side table, the CDF plot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cluster.errors import ClusterError
+
+
+def table(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    cl = result.get("cluster", {})
+    cfg = result["config"]
+    lines = [
+        f"machine: {m['nproc']} cores, {m['cpu_model']}, Python {m['python']}, "
+        f"data on {m['data_dir_fs']}, load at start {m['loadavg_at_start']}"
+    ]
+    if cl:
+        lines.append(
+            f"cluster: {cl['name']} ({cl['nodes']} nodes, {cl['shape']}, "
+            f"durability {cl['durability']}, proxies {'on' if cl['proxies'] else 'off'})"
+            f", value {cfg['value_size']} B, key space {cfg['keys']}"
+        )
+    rows = [("measure", "result")]
+    for rate, r in result.get("latency", {}).items():
+        a = r["all_ms"]
+        rows.append(
+            (
+                f"replication latency @ {rate}/s (offered {r['offered_per_s']}/s)",
+                f"p50 {a['p50']:.2f} ms  p99 {a['p99']:.2f} ms  max {a['max']:.2f} ms",
+            )
+        )
+    if "throughput" in result:
+        t = result["throughput"]
+        rows.append(("sustained throughput (acked)", f"{t['acked_per_s']:,} writes/s"))
+        rows.append(
+            (
+                "  converged (incl. drain after load)",
+                f"{t['converged_per_s']:,} writes/s (drain {t['converge_after_load_s']} s,"
+                f" max lag {t['max_lag_entries']:,})",
+            )
+        )
+    if "catchup" in result:
+        r = result["catchup"]
+        rows.append(
+            (
+                f"catch-up of {r['entries_behind']:,} entries",
+                f"{r['entries_per_s']:,} entries/s ({r['catchup_s']} s once serving; "
+                f"process start {r['startup_s']} s)",
+            )
+        )
+    if "heal" in result:
+        r = result["heal"]
+        rows.append(
+            (
+                f"heal after {r['writes_per_side']:,} writes per side",
+                f"converged in {r['converge_s']} s (links back {r['links_up_s']} s, "
+                f"transfer {r['transfer_s']} s)",
+            )
+        )
+    if "fanout" in result:
+        r = result["fanout"]
+        rows.append(
+            (
+                "entries sent per write",
+                f"{r['entries_sent_per_write']} "
+                + (f"(ideal {r['ideal']})" if r["ideal"] is not None else ""),
+            )
+        )
+    for name, r in result.get("startup", {}).items():
+        rows.append(
+            (
+                f"cluster up {name}",
+                f"{r['up_s']} s; entries sent per write {r['entries_sent_per_write']}",
+            )
+        )
+    width = max(len(a) for a, _ in rows)
+    return "\n".join(lines + [f"{a.ljust(width)}  {b}" for a, b in rows])
+
+
+def compare_table(result: dict[str, Any]) -> str:
+    head = ("system", "converged w/s", "ratio", "lat p50/p99/max ms", "client", "durability")
+    out = [head]
+    for r in result["compare"]["rows"]:
+        lat = r.get("latency_ms") or {}
+        out.append(
+            (
+                r["system"],
+                f"{r.get('throughput_converged_per_s') or 0:,.0f}",
+                f"{r.get('ratio_vs_remesh_buffered') or '-'}",
+                "/".join(f"{lat[k]:.2f}" for k in ("p50", "p99", "max")) if lat else "-",
+                r["client"],
+                r["durability"],
+            )
+        )
+    widths = [max(len(str(row[i])) for row in out) for i in range(len(head))]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in out
+    ]
+    lines.append(
+        "Unlike comparisons are labelled: remesh's batched rows send 500 writes per "
+        "request; etcd fsyncs and waits for a quorum; Redis and remesh buffered do not "
+        "fsync."
+    )
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: str) -> None:
+    """Latency CDF per node and rate (needs matplotlib: pip install remesh[bench])."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ClusterError("--plot needs matplotlib: pip install 'remesh[bench]'") from exc
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for rate, r in result.get("latency", {}).items():
+        for node, samples in r["_samples"].items():
+            s = sorted(samples)
+            ax.plot(s, [(i + 1) / len(s) for i in range(len(s))], label=f"{node} @ {rate}/s")
+    ax.set_xscale("log")
+    ax.set_xlabel("replication latency (ms, log)")
+    ax.set_ylabel("fraction of writes")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    cl = result.get("cluster", {})
+    ax.set_title(
+        f"remesh {cl.get('name', '')} ({cl.get('durability', '')}), "
+        f"{result['machine']['nproc']} cores"
+    )
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def strip_samples(result: dict[str, Any]) -> dict[str, Any]:
+    out = dict(result)
+    if "latency" in out:
+        out["latency"] = {
+            k: {kk: vv for kk, vv in v.items() if kk != "_samples"}
+            for k, v in out["latency"].items()
+        }
+    return out
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The terminal table: one row per system, then each row's durability and notes."""
+    head = ("system", "acked/s", "converged/s", "lat p50", "p99", "max ms", "durability")
+    rows = [head]
+    for r in result["systems"]:
+        lat = r.get("latency_ms") or {}
+        rows.append(
+            (
+                r["system"],
+                _fmt(r.get("throughput_acked_per_s")),
+                _fmt(r.get("throughput_converged_per_s")),
+                _fmt(lat.get("p50"), 2),
+                _fmt(lat.get("p99"), 2),
+                _fmt(lat.get("max"), 2),
+                r["durability"],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head) - 1)]
+    lines = []
+    for row in rows:
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row[:-1], widths, strict=True))
+        ]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    w = result["workload"]
+    lines.append(
+        f"workload: {w['writes']:,} writes of {w['value_size']} B over {w['keys']:,} keys, "
+        f"{w['concurrency']} client threads; latency at {w['latency_rate']}/s for "
+        f"{w['latency_seconds']} s"
+    )
+    m = result.get("machine")
+    if m:
+        lines.append(
+            f"machine: {m['nproc']} cores, {m['cpu_model']}, data on {m['data_dir_fs']}; "
+            f"1-min load average {m['loadavg_at_start'][0]} at start, "
+            f"{m.get('loadavg_at_end', ['?'])[0]} at end (anything else running skews this)"
+        )
+    for r in result["systems"]:
+        for note in r.get("notes", []):
+            lines.append(f"  {r['system']}: {note}")
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""One node's client: the one place the cluster tool opens gRPC channels to nodes.
+
+A ``NodeClient`` holds one channel that reconnects quickly (a restarted node is
+reachable again within a second, not after gRPC's default backoff that grows to
+minutes), puts a deadline on every call, and turns gRPC failures into
+``cluster.errors`` that say what to do. The CLI (through ``Cluster``), the
+nemesis, the bench and the test workloads all use it. ``kv`` is the raw stub,
+for what the typed methods do not cover (futures, streams).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cluster.errors import NodeRefused, NodeUnreachable
+from node.pb import remesh_pb2 as pb
+from node.pb import remesh_pb2_grpc as pb_grpc
+
+ChannelOptions = Sequence[tuple[str, Any]]
+
+CLIENT_OPTIONS: ChannelOptions = (
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.min_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 500),
+)
+TIMEOUT = 10.0
+
+
+def writes(items: Sequence[tuple[bytes, bytes | None]]) -> list[pb.Write]:
+    """PutBatch writes from ``(key, value)`` pairs; a value of None is a delete."""
+    return [
+        pb.Write(op=pb.DELETE, key=k) if v is None else pb.Write(op=pb.PUT, key=k, value=v)
+        for k, v in items
+    ]
+
+
+class NodeClient:
+    """A client of one node; thread-safe (a gRPC channel is)."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        options: ChannelOptions = CLIENT_OPTIONS,
+        describe: Callable[[], str] = lambda: "unknown",
+    ) -> None:
+        self.name, self.address = name, address
+        self._describe = describe  # the process's state, for "not answering" errors
+        self._channel = grpc.insecure_channel(address, options=list(options))
+        self.kv = pb_grpc.KVStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def call(self, method: str, request: Any, timeout: float = TIMEOUT) -> Any:
+        """``KV.<method>(request)`` with a deadline; failures as ``ClusterError``s."""
+        try:
+            return getattr(self.kv, method)(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: grpc.RpcError) -> NodeRefused | NodeUnreachable:
+        call: grpc.Call = exc  # a failed sync call is also its Call
+        code, details = call.code(), call.details() or ""
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return NodeRefused(f"{self.name} refused: {details}", code.name, details)
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            message = (
+                f"{self.name} is not answering at {self.address} ({code.name}); "
+                f"state: {self._describe()}"
+            )
+        else:
+            message = f"{self.name}: {code.name}: {details}"
+        return NodeUnreachable(message, code.name, details)
+
+    def serving(self, timeout: float = 1) -> bool:
+        """Does the node answer the standard gRPC health check with SERVING? (For polling:
+        not reachable is False, not an error.)"""
+        try:
+            r = self._health.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError:
+            return False
+        return bool(r.status == health_pb2.HealthCheckResponse.SERVING)
+
+    def put(self, key: bytes, value: bytes, timeout: float = TIMEOUT) -> pb.Version:
+        return self.call("Put", pb.PutRequest(key=key, value=value), timeout).version
+
+    def put_batch(
+        self, items: Sequence[tuple[bytes, bytes | None]], timeout: float = TIMEOUT
+    ) -> list[pb.Version]:
+        request = pb.PutBatchRequest(writes=writes(items))
+        return list(self.call("PutBatch", request, timeout).versions)
+
+    def get(self, key: bytes, timeout: float = TIMEOUT) -> pb.GetResponse:
+        return self.call("Get", pb.GetRequest(key=key), timeout)
+
+    def delete(self, key: bytes, timeout: float = TIMEOUT) -> pb.Version:
+        return self.call("Delete", pb.DeleteRequest(key=key), timeout).version
+
+    def scan(self, prefix: bytes = b"", limit: int = 0, timeout: float = TIMEOUT) -> list[Any]:
+        request = pb.ScanRequest(prefix=prefix, limit=limit)
+        return list(self.call("Scan", request, timeout).items)
+
+    def status(self, timeout: float = 5) -> pb.StatusResponse:
+        return self.call("Status", pb.StatusRequest(), timeout)

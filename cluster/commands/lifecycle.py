@@ -1,0 +1,104 @@
+"""Whole-cluster verbs: ``up``, ``down``, ``status``, ``list``, ``validate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from cluster.api import Cluster
+from cluster.commands import AddVerb, open_cluster
+from cluster.commands.output import Progress, print_status
+from cluster.state import default_home
+from cluster.topology import load_topology
+
+
+def up(args: argparse.Namespace) -> int:
+    progress = Progress()
+    start = time.monotonic()
+    try:
+        c = Cluster.up(args.file, home=args.home, timeout=args.timeout, progress=progress)
+    finally:
+        progress.done()
+    took = time.monotonic() - start
+    if args.json:
+        print_status(c, True)
+    else:
+        print(f"cluster {c.name} up in {took:.1f}s (state in {c.dir})")
+        print_status(c, False)
+    return 0
+
+
+def down(args: argparse.Namespace) -> int:
+    c = open_cluster(args)
+    for orphan in c.down(purge=args.purge):
+        print(f"warning: supervisord was gone; stopped its leftover {orphan}", file=sys.stderr)
+    print(f"cluster {c.name} down" + (" and purged" if args.purge else f"; data kept in {c.dir}"))
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    c = open_cluster(args)
+    if not args.watch:
+        print_status(c, args.json)
+        return 0
+    try:
+        while True:
+            if not args.json and sys.stdout.isatty():
+                sys.stdout.write("\x1b[H\x1b[2J")
+            print_status(c, args.json)
+            sys.stdout.flush()
+            time.sleep(args.interval)  # a display refresh, not synchronisation
+    except KeyboardInterrupt:
+        return 0
+
+
+def list_clusters(args: argparse.Namespace) -> int:
+    home = Path(args.home) if args.home else default_home()
+    rows = []
+    for name in Cluster.list(home):
+        c = Cluster(home / name)
+        rows.append(
+            {
+                "cluster": name,
+                "up": c.is_up(),
+                "nodes": len(c.topology.nodes),
+                "state_dir": str(c.dir),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"no clusters in {home}")
+    else:
+        for r in rows:
+            print(
+                f"{r['cluster']:<20} {'up' if r['up'] else 'down':<5} {r['nodes']} nodes  "
+                f"{r['state_dir']}"
+            )
+    return 0
+
+
+def validate(args: argparse.Namespace) -> int:
+    t = load_topology(args.file)
+    print(
+        f"{args.file}: ok: cluster {t.name}, {len(t.nodes)} nodes, {len(t.links)} links "
+        f"({t.shape}), proxies {'on' if t.proxies else 'off'}"
+    )
+    return 0
+
+
+def register(add: AddVerb) -> None:
+    sp = add("up", up, "start a topology and wait until every node and link is up")
+    sp.add_argument("file")
+    sp.add_argument("--timeout", type=float, default=60)
+    sp = add("down", down, "stop every process of the cluster")
+    sp.add_argument("--purge", action="store_true", help="also delete data and logs")
+    sp = add("status", status, "per node: process, keys, digest, links, lag, vv")
+    sp.add_argument("--watch", action="store_true")
+    sp.add_argument("--interval", type=float, default=1.0)
+    add("list", list_clusters, "clusters in the state directory")
+    sp = add("validate", validate, "check a topology file without starting anything")
+    sp.add_argument("file")

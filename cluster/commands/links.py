@@ -1,0 +1,50 @@
+"""Faults on links: ``partition``, ``isolate``, ``delay``, ``heal``."""
+
+from __future__ import annotations
+
+import argparse
+
+from cluster.commands import AddVerb, open_cluster
+from cluster.faults.model import CUT_MODES
+
+
+def partition(args: argparse.Namespace) -> int:
+    groups = [[n for n in g.split(",") if n] for g in args.groups]
+    result = open_cluster(args).partition(groups, args.mode)
+    print(
+        f"partitioned {' | '.join(','.join(g) for g in groups)} ({args.mode}): "
+        f"{len(result.get('faults', {}))} links cut"
+    )
+    return 0
+
+
+def isolate(args: argparse.Namespace) -> int:
+    result = open_cluster(args).isolate(args.node, args.mode)
+    print(f"isolated {args.node} ({args.mode}): {len(result.get('faults', {}))} links cut")
+    return 0
+
+
+def heal(args: argparse.Namespace) -> int:
+    open_cluster(args).heal()
+    print("healed: every link forwards again")
+    return 0
+
+
+def delay(args: argparse.Namespace) -> int:
+    open_cluster(args).delay(args.node, args.peer, args.ms)
+    print(f"delay {args.node}<->{args.peer}: {args.ms} ms each way")
+    return 0
+
+
+def register(add: AddVerb) -> None:
+    sp = add("partition", partition, "cut links between groups, e.g. node-a node-b,node-c")
+    sp.add_argument("groups", nargs="+", metavar="GROUP")
+    sp.add_argument("--mode", choices=CUT_MODES, default="blackhole")
+    sp = add("isolate", isolate, "cut every link of NODE")
+    sp.add_argument("node")
+    sp.add_argument("--mode", choices=CUT_MODES, default="blackhole")
+    add("heal", heal, "remove every link fault")
+    sp = add("delay", delay, "add latency on the links between NODE and PEER")
+    sp.add_argument("node")
+    sp.add_argument("peer")
+    sp.add_argument("ms", type=int)

@@ -1,0 +1,81 @@
+"""``nemesis``: random faults under a client workload, then the history is checked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+from cluster.commands import AddVerb, open_cluster
+from cluster.commands.output import Progress
+from cluster.nemesis import FAULTS, check_faults, run_nemesis
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``2m``, ``45``, ``1.5s``, ``500ms`` -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration like 30s, 2m or 45, got {text!r}")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def nemesis(args: argparse.Namespace) -> int:
+    faults = check_faults(args.faults.split(","))
+    cluster = open_cluster(args)
+    progress = Progress()
+    try:
+        s = run_nemesis(
+            cluster,
+            args.seed,
+            args.duration,
+            faults,
+            args.workers,
+            args.keys,
+            args.out,
+            args.converge_timeout,
+            progress,
+        )
+    finally:
+        progress.done()
+    if args.json:
+        print(json.dumps(s, indent=2))
+    else:
+        ops = s["ops"]
+        inj = ", ".join(f"{k} {n}" for k, n in s["faults_injected"].items()) or "none"
+        conv = (
+            f"converged in {s['convergence_seconds']:.2f}s" if s["converged"] else "NOT converged"
+        )
+        print(
+            f"nemesis {s['cluster']} seed {s['seed']}: {s['verdict'].upper()}: "
+            f"ops ok {ops['ok']} info {ops['info']} fail {ops['fail']}; faults {inj}; {conv}"
+        )
+        for a in s["anomalies"][:20]:
+            print(f"  {a['kind']} {a['key']}: {a['detail']}")
+        if len(s["anomalies"]) > 20:
+            print(f"  ... {len(s['anomalies']) - 20} more in {s['out_dir']}/summary.json")
+        print(f"results in {s['out_dir']}")
+    if not s["valid"]:
+        print(f"invalid run, seed {s['seed']}; replay with:\n  {s['replay']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(add: AddVerb) -> None:
+    help = "random faults under a client workload, then check the history (exit 1 if invalid)"
+    sp = add("nemesis", nemesis, help)
+    sp.add_argument("--seed", type=int, required=True, help="replays the same fault schedule")
+    sp.add_argument("--duration", type=parse_duration, default=30.0, help="e.g. 30s, 2m (30s)")
+    sp.add_argument("--faults", default=",".join(FAULTS), help=f"comma list of {', '.join(FAULTS)}")
+    sp.add_argument("--workers", type=_positive, default=4, help="client threads (4)")
+    sp.add_argument(
+        "--keys", type=_positive, default=8, help="key space size; small means conflicts (8)"
+    )
+    sp.add_argument("--out", help="results dir (nemesis-results/<cluster>-seed<N>-<time>/)")
+    sp.add_argument("--converge-timeout", type=float, default=60, help="seconds (60)")

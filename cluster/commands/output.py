@@ -1,0 +1,112 @@
+"""What verbs print: the status table, the faults line, and a progress line on a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from cluster.api import Cluster
+from cluster.backends.base import UNSUPERVISED
+from cluster.status import NodeView
+
+
+class Progress:
+    """One rewritten line on a terminal; silent when stderr is piped."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.width = 0
+
+    def __call__(self, text: str) -> None:
+        if self.tty:
+            line = text[:100]
+            sys.stderr.write("\r" + line.ljust(self.width))
+            sys.stderr.flush()
+            self.width = len(line)
+
+    def done(self) -> None:
+        if self.tty and self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
+def status_table(rows: Sequence[NodeView]) -> str:
+    """One line per node: process, keys, digest, links, lag, vv."""
+    head = ["NODE", "STATE", "PID", "ADDRESS", "KEYS", "DIGEST", "LINKS", "LAG", "VV"]
+    table = [head]
+    for r in rows:
+        links = (
+            "-"
+            if r.links is None
+            else (
+                f"{sum(r.links.values())}/{len(r.links)} up"
+                + (
+                    ""
+                    if all(r.links.values())
+                    else " (down: " + ",".join(p for p, up in r.links.items() if not up) + ")"
+                )
+            )
+        )
+        lag = "-" if r.lag is None else (",".join(f"{p}:{n}" for p, n in r.lag.items() if n) or "0")
+        vv = "-" if r.vv is None else " ".join(f"{o}:{s}" for o, s in sorted(r.vv.items()))
+        table.append(
+            [
+                r.name,
+                r.state + (f" ({r.error})" if r.error else ""),
+                str(r.pid or "-"),
+                r.address,
+                "-" if r.keys is None else str(r.keys),
+                (r.digest or "-")[:12],
+                links,
+                lag,
+                vv,
+            ]
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
+    )
+
+
+def faults_line(faults: dict[str, dict[str, Any]]) -> str:
+    """Active link faults, grouped by kind: what `partition`/`isolate`/`delay` left in place."""
+    if not faults:
+        return "links: no faults"
+    kinds: dict[str, list[str]] = {}
+    for link, f in sorted(faults.items()):
+        kind = f.get("mode", "ok")
+        if kind == "ok" and f.get("delay_ms"):
+            kind = f"delay {f['delay_ms']} ms"
+        elif f.get("delay_ms"):
+            kind += f" + delay {f['delay_ms']} ms"
+        kinds.setdefault(kind, []).append(link)
+    return "links: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in kinds.items())
+
+
+def print_status(c: Cluster, as_json: bool) -> None:
+    rows = c.status()
+    faults = c.faults() if c.has_proxy and c.is_up() else {}
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "cluster": c.name,
+                    "state_dir": str(c.dir),
+                    "faults": faults,
+                    "nodes": [r.as_dict() for r in rows],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(status_table(rows))
+        if c.has_proxy:
+            print(faults_line(faults))
+        if any(r.state == UNSUPERVISED for r in rows):
+            print(
+                "warning: supervisord is not running, but the nodes marked UNSUPERVISED are;"
+                " `cluster down` stops them",
+                file=sys.stderr,
+            )

@@ -1,0 +1,81 @@
+"""Converged or not, and waiting for it: every running node holds the same digest and vv.
+
+A snapshot is one row per node (``node``, ``digest``, ``vv``, ``keys``, or
+``error``); these pure functions judge it and say how far apart the nodes are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cluster.errors import ConvergeTimeout
+from cluster.wait import WaitTimeout, wait_for
+
+Snapshot = list[dict[str, Any]]
+
+
+def wait_converged(
+    snapshot: Callable[[], Snapshot],
+    timeout: float,
+    progress: Callable[[str], None] | None = None,
+) -> float:
+    """Poll ``snapshot`` until it is converged; the seconds it took, or ConvergeTimeout
+    saying how far behind each node still is."""
+    start = time.monotonic()
+    last: Snapshot = []
+
+    def same() -> bool:
+        last[:] = snapshot()
+        if progress:
+            progress(f"converging: {len(last)} nodes, {spread(last)} entries apart")
+        return converged(last)
+
+    try:
+        wait_for(same, timeout, "convergence", interval=0.01, max_interval=0.05)
+    except WaitTimeout:
+        raise ConvergeTimeout(
+            f"not converged after {timeout:.1f}s:\n" + describe_difference(last), last
+        ) from None
+    return time.monotonic() - start
+
+
+def converged(snap: Snapshot) -> bool:
+    """Every node answered and holds the same digest *and* the same vv.
+
+    The digest alone is not enough: two nodes can hold the same winning versions
+    while one still lacks entries that lost to them (its vv is behind), and those
+    would be missing from its log and from everything it relays.
+    """
+    return bool(snap) and all(
+        "error" not in s and (s["digest"], s["vv"]) == (snap[0]["digest"], snap[0]["vv"])
+        for s in snap
+    )
+
+
+def spread(snap: Snapshot) -> int:
+    """Entries between the least and the most advanced node, summed over origins."""
+    vvs = [s["vv"] for s in snap if "vv" in s]
+    if not vvs:
+        return 0
+    origins = {o for vv in vvs for o in vv}
+    return sum(max(vv.get(o, 0) for vv in vvs) - min(vv.get(o, 0) for vv in vvs) for o in origins)
+
+
+def describe_difference(snap: Snapshot) -> str:
+    """Per node: digest, and per origin how far behind the most advanced node it is."""
+    vvs = [s["vv"] for s in snap if "vv" in s]
+    origins = sorted({o for vv in vvs for o in vv})
+    top = {o: max(vv.get(o, 0) for vv in vvs) for o in origins}
+    lines = []
+    for s in snap:
+        if "error" in s:
+            lines.append(f"  {s['node']}: {s['error']}")
+            continue
+        behind = {o: top[o] - s["vv"].get(o, 0) for o in origins if top[o] > s["vv"].get(o, 0)}
+        lines.append(
+            f"  {s['node']}: digest {s['digest'][:12]} keys {s['keys']} "
+            + (f"behind {behind}" if behind else "up to date")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""The fault schedule: one ``random.Random(seed)`` plans every step up front (pure).
+
+A step applies one fault, sometimes two at once (a partition of some shape, a
+kill -9 or a SIGSTOP), holds it, undoes it and leaves a calm gap. The first
+steps apply each allowed kind once; a node is always left up for the clients.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cluster.faults.model import partition_faults, split_link
+
+FAULTS = ("partition", "kill", "pause")
+SHAPES = ("halves", "isolate", "bridge", "ring")
+HOLD = (0.5, 3.0)  # seconds a fault is held
+GAP = (0.2, 1.0)  # seconds of calm between faults, so replication gets a chance
+TWO_AT_ONCE = 0.25
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # partition / kill / pause
+    node: str = ""  # kill and pause target
+    shape: str = ""  # partition shape
+    cuts: tuple[str, ...] = ()  # partition: directed links cut
+    groups: tuple[tuple[str, ...], ...] = ()
+    middle: str = ""  # bridge: the node both groups still see
+    mode: str = "blackhole"
+
+    def detail(self) -> dict[str, Any]:
+        if self.kind != "partition":
+            return {"node": self.node}
+        out = {"shape": self.shape, "mode": self.mode, "groups": [list(g) for g in self.groups]}
+        return out | ({"middle": self.middle} if self.middle else {}) | {"cuts": list(self.cuts)}
+
+
+@dataclass(frozen=True)
+class Step:
+    faults: tuple[Fault, ...]
+    hold: float
+    gap: float
+
+
+def _partition(rng: random.Random, nodes: list[str], links: list[str]) -> Fault | None:
+    n = len(nodes)
+    shapes = [s for s in SHAPES if n >= 3 or s in ("halves", "isolate")]
+    for _ in range(8):
+        shape = rng.choice(shapes)
+        order = rng.sample(nodes, n)
+        cuts: set[str] = set()
+        groups: list[list[str]] = []
+        if shape == "halves":
+            groups = [order[: n // 2], order[n // 2 :]]
+        elif shape == "isolate":
+            groups = [order[:1], order[1:]]
+        elif shape == "bridge":  # order[0] is the middle node every other node still sees
+            k = rng.randint(1, n - 2)
+            groups = [order[1 : 1 + k], order[1 + k :]]
+        if groups:
+            cuts = set(partition_faults(groups, links))
+        elif n == 3:  # ring of three: each node cut from pulling one peer (one way)
+            cuts = {f"{order[i]}>{order[(i + 1) % n]}" for i in range(n)} & set(links)
+        else:  # ring: each node keeps only its two ring neighbours
+            near = {frozenset((order[i], order[(i + 1) % n])) for i in range(n)}
+            cuts = {lk for lk in links if frozenset(split_link(lk)) not in near}
+        if cuts:
+            mode = "reset" if rng.random() < 0.25 else "blackhole"
+            return Fault(
+                "partition",
+                shape=shape,
+                cuts=tuple(sorted(cuts)),
+                groups=tuple(tuple(g) for g in groups) or (tuple(order),),  # ring: its order
+                middle=order[0] if shape == "bridge" else "",
+                mode=mode,
+            )
+    return None
+
+
+def plan(
+    rng: random.Random, nodes: list[str], links: list[str], faults: Iterable[str], duration: float
+) -> list[Step]:
+    """The fault schedule: the first steps apply each allowed kind once, then at random."""
+    allowed = sorted(set(faults))
+    first = rng.sample(allowed, len(allowed))
+    steps: list[Step] = []
+    total = 0.0
+    while total < duration or first:
+        kinds = [first.pop(0) if first else rng.choice(allowed)]
+        if rng.random() < TWO_AT_ONCE:
+            kinds.append(rng.choice(allowed))
+        chosen: list[Fault] = []
+        for kind in kinds:
+            taken = {f.node for f in chosen if f.node}
+            if kind == "partition":
+                fault = _partition(rng, nodes, links) if links else None
+            elif len(taken) + 1 < len(nodes):  # always leave a node up for the clients
+                fault = Fault(kind, node=rng.choice([n for n in nodes if n not in taken]))
+            else:
+                fault = None
+            if fault:
+                chosen.append(fault)
+        step = Step(tuple(chosen), round(rng.uniform(*HOLD), 3), round(rng.uniform(*GAP), 3))
+        steps.append(step)
+        total += step.hold + step.gap
+    return steps

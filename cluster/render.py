@@ -1,0 +1,100 @@
+"""Pure: a topology and its state -> each node's config, the proxy's config, process specs.
+
+Nodes learn every address from here: a node's peers are the proxy's listen
+addresses for its outgoing links (or the peers' own addresses without proxies),
+so faults need no node's cooperation. No process is started and nothing is
+written until ``write`` (the only function here that touches the disk).
+
+State directory layout: ``nodes/<node>/node.yaml`` and ``nodes/<node>/data/``,
+``proxy.json`` and ``faults.json`` for the link proxy.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cluster.backends.base import ProcessSpec
+from cluster.faults.config import ProxyConfig
+from cluster.faults.model import link_name, split_link
+from cluster.state import HOST, ClusterState
+from cluster.topology import Topology
+
+PROXY = "proxy"  # the link proxy's process name
+ENV = {"PYTHONUNBUFFERED": "1"}
+
+
+def node_config_path(state_dir: Path, node: str) -> Path:
+    return state_dir / "nodes" / node / "node.yaml"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What a cluster runs: node configs (node.yaml contents), the proxy's config, processes."""
+
+    node_configs: dict[str, dict[str, Any]]
+    proxy: ProxyConfig | None
+    specs: list[ProcessSpec]
+
+
+def render(
+    topo: Topology, state: ClusterState, python: str = sys.executable, host: str = HOST
+) -> Rendered:
+    links = state.link_addresses
+    proxy = None
+    specs: list[ProcessSpec] = []
+    if state.has_proxy:
+        proxy = ProxyConfig.from_dict(
+            {
+                "control": state.proxy_control,
+                "faults_file": str(state.dir / "faults.json"),
+                "links": [
+                    {
+                        "name": name,
+                        "listen": listen,
+                        "target": f"{host}:{state.port(split_link(name)[1])}",
+                    }
+                    for name, listen in links.items()
+                ],
+            }
+        )
+        command = [python, "-m", "cluster.faults.proxy", "--config", str(state.dir / "proxy.json")]
+        specs.append(ProcessSpec(PROXY, command, env=ENV, first=True))
+    configs: dict[str, dict[str, Any]] = {}
+    for spec in topo.nodes:
+        configs[spec.name] = {
+            "node_id": spec.name,
+            "cluster": topo.name,
+            "tenant": topo.tenant,
+            "listen": f"{host}:{state.port(spec.name)}",
+            "data_dir": "data",
+            "peers": {
+                p: links[link_name(spec.name, p)] if proxy else f"{host}:{state.port(p)}"
+                for p in topo.peers(spec.name)
+            },
+            **spec.settings.model_dump(),
+        }
+        path = node_config_path(state.dir, spec.name)
+        specs.append(
+            ProcessSpec(
+                spec.name,
+                [python, "-m", "node", "--config", str(path)],
+                directory=str(path.parent),
+                env=ENV,
+            )
+        )
+    return Rendered(configs, proxy, specs)
+
+
+def write(rendered: Rendered, state_dir: Path) -> None:
+    """Write every node's node.yaml (creating its directory) and the proxy's config."""
+    for name, config in rendered.node_configs.items():
+        path = node_config_path(state_dir, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+    if rendered.proxy is not None:
+        rendered.proxy.write(state_dir / "proxy.json")

@@ -1,0 +1,178 @@
+"""A cluster's state directory and its ``cluster.json``: what ``up`` planned, verbs share.
+
+Every verb is a separate process, so what one verb decides and another needs
+lives in ``<home>/<name>/cluster.json`` (written atomically): the topology text
+it was brought up from, each node's port, the link proxy's control and listen
+addresses, and the nodes paused by ``pause`` (a SIGSTOPped process looks like a
+running one to every supervisor). Ports are planned here: allocated once, kept
+across ``down``/``up`` so the data comes back on the same addresses, and
+swapped for free ones only when something else took them meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from cluster.errors import ClusterError
+from cluster.faults.model import link_name
+from cluster.files import atomic_write
+from cluster.ports import bindable, free_ports
+from cluster.topology import Topology
+
+HOST = "127.0.0.1"
+STATE_FILE = "cluster.json"
+TOPOLOGY_FILE = "topology.yaml"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("REMESH_HOME", ".cluster")).absolute()
+
+
+def cluster_names(home: Path) -> list[str]:
+    """The clusters with a state directory under ``home``."""
+    if not home.is_dir():
+        return []
+    return sorted(p.name for p in home.iterdir() if (p / STATE_FILE).is_file())
+
+
+def find(name: str | None, home: Path) -> Path:
+    """The state directory of cluster ``name`` (or of the only one) under ``home``."""
+    names = cluster_names(home)
+    if name is None:
+        if len(names) == 1:
+            name = names[0]
+        elif not names:
+            raise ClusterError(f"no cluster in {home}: start one with `cluster up FILE`")
+        else:
+            raise ClusterError(
+                f"several clusters in {home} ({', '.join(names)}): pick one with --cluster"
+            )
+    if name not in names:
+        raise ClusterError(
+            f"no cluster named {name!r} in {home}"
+            + (f" (there is {', '.join(names)})" if names else "")
+        )
+    return home / name
+
+
+class ClusterState:
+    """``cluster.json`` in memory; ``save`` writes it back."""
+
+    def __init__(self, state_dir: Path, data: dict[str, Any]) -> None:
+        self.dir = state_dir
+        self._data = data
+
+    @classmethod
+    def load(cls, state_dir: Path) -> ClusterState:
+        return cls(state_dir, json.loads((state_dir / STATE_FILE).read_text()))
+
+    @classmethod
+    def for_up(cls, topo: Topology, path: Path, state_dir: Path) -> ClusterState:
+        """The state to bring ``topo`` (read from ``path``) up with, saved: the old one
+        when the same topology comes back up (same data, same ports), else a fresh plan."""
+        if (state_dir / STATE_FILE).exists():
+            state = cls.load(state_dir)
+            if state.topology_text != path.read_text():
+                raise ClusterError(
+                    f"{state_dir} holds data of a different topology named {topo.name}; "
+                    f"`cluster down --purge --cluster {topo.name}` to start afresh"
+                )
+            state._keep_ports(topo)
+        else:
+            state = cls(state_dir, _plan(topo, path))
+        state._data["paused"] = []
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / TOPOLOGY_FILE).write_text(state.topology_text)
+        state.save()
+        return state
+
+    def save(self) -> None:
+        atomic_write(self.dir / STATE_FILE, json.dumps(self._data, indent=2) + "\n")
+
+    @property
+    def name(self) -> str:
+        return str(self._data["name"])
+
+    @property
+    def topology_text(self) -> str:
+        return str(self._data["topology_text"])
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self._data["nodes"])
+
+    def port(self, node: str) -> int:
+        return int(self._data["nodes"][node]["port"])
+
+    @property
+    def has_proxy(self) -> bool:
+        return bool(self._data["proxy"])
+
+    @property
+    def proxy_control(self) -> str:
+        return str(self._data["proxy"]["control"])
+
+    @property
+    def link_addresses(self) -> dict[str, str]:
+        """Each directed link's proxy listen address ({} without proxies)."""
+        return dict(self._data["proxy"]["links"]) if self._data["proxy"] else {}
+
+    @property
+    def paused(self) -> list[str]:
+        return list(self._data.get("paused", []))
+
+    def set_paused(self, node: str, paused: bool) -> None:
+        """Record ``node`` as paused or not; saved at once when it changes."""
+        now = set(self.paused)
+        if (node in now) != paused:
+            self._data["paused"] = sorted(now ^ {node})
+            self.save()
+
+    def _keep_ports(self, topo: Topology) -> None:
+        """The ports of a cluster brought back up: the old ones, except that an
+        allocated port something else took while it was down is swapped for a
+        free one (nodes learn every address from the configs rendered at up)."""
+        fixed = {n.name for n in topo.nodes if n.port}
+        nodes, proxy = self._data["nodes"], self._data["proxy"]
+        # (where the port is kept, key there, address)
+        places: list[tuple[dict[str, Any], str, str]] = [
+            (v, "port", f"{HOST}:{v['port']}") for n, v in nodes.items() if n not in fixed
+        ]
+        if proxy:
+            places.append((proxy, "control", proxy["control"]))
+            places += [(proxy["links"], link, a) for link, a in proxy["links"].items()]
+        ports = [(d, k, int(a.rsplit(":", 1)[1])) for d, k, a in places]
+        stale = [(d, k) for d, k, port in ports if not bindable(port)]
+        kept = {port for _, _, port in ports} | {n.port for n in topo.nodes if n.port}
+        fresh = free_ports(len(stale), avoid=kept) if stale else []
+        for (d, k), port in zip(stale, fresh, strict=True):
+            d[k] = port if k == "port" else f"{HOST}:{port}"
+
+
+def _plan(topo: Topology, path: Path) -> dict[str, Any]:
+    """A fresh cluster.json: free ports for every node without one, the proxy and each link."""
+    names = topo.names()
+    wanted = [n.port for n in topo.nodes if n.port]
+    extra = len([n for n in topo.nodes if not n.port])
+    links = topo.directed_links() if topo.proxies else []
+    fresh = iter(free_ports(extra + len(links) + (1 if topo.proxies else 0), avoid=wanted))
+    ports = {n.name: n.port or next(fresh) for n in topo.nodes}
+    if len(set(ports.values())) != len(ports) or set(wanted) & set(ports.values()) - set(wanted):
+        raise ClusterError(f"{path}: port clash between nodes")
+    return {
+        "name": topo.name,
+        "source": str(path.absolute()),
+        "topology_text": path.read_text(),
+        "nodes": {n: {"port": ports[n]} for n in names},
+        "proxy": {
+            "control": f"{HOST}:{next(fresh)}",
+            "links": {link_name(s, d): f"{HOST}:{next(fresh)}" for s, d in links},
+        }
+        if topo.proxies
+        else None,
+        "created": time.time(),
+    }

@@ -1,0 +1,52 @@
+"""What ``status`` shows: one ``NodeView`` per node, from its process and its own Status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cluster.backends.base import DOWN, RUNNING, UNSUPERVISED, ProcessInfo
+from node.pb import remesh_pb2 as pb
+
+PAUSED = "PAUSED"
+
+
+@dataclass
+class NodeView:
+    """One node's row in ``status``."""
+
+    name: str
+    state: str
+    pid: int
+    address: str
+    keys: int | None = None
+    vv: dict[str, int] | None = None
+    digest: str | None = None
+    links: dict[str, bool] | None = None
+    lag: dict[str, int] | None = None
+    entries_received: int | None = None
+    entries_sent: int | None = None
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @property
+    def reachable(self) -> bool:
+        """Worth asking over gRPC: its process runs and is not frozen."""
+        return self.state in (RUNNING, UNSUPERVISED)
+
+    def fill(self, st: pb.StatusResponse) -> None:
+        """Add what the node says about itself."""
+        self.keys, self.vv, self.digest = st.keys, dict(st.vv), st.digest
+        self.links = {p.peer: p.connected for p in st.peers if p.address}
+        self.lag = {p.peer: p.lag for p in st.peers if p.subscribed}
+        self.entries_received, self.entries_sent = st.entries_received, st.entries_sent
+
+
+def view(name: str, info: ProcessInfo | None, paused: bool, address: str) -> NodeView:
+    """A node's row before asking it anything: its process state (PAUSED when frozen)."""
+    if info is None:
+        return NodeView(name, DOWN, 0, address)
+    state = PAUSED if info.state == RUNNING and paused else info.state
+    return NodeView(name, state, info.pid, address)

@@ -1,0 +1,92 @@
+"""The node settings schema: every tunable of a replica, declared once.
+
+``node.config.NodeConfig`` (a node's YAML file) and the cluster tool's topology
+model (``cluster.topology``, the ``settings:`` of a topology file) both validate
+against these declarations, so a setting, its default, its bounds and the node
+name rule cannot drift between the two. Every number has an upper bound as well
+as a lower one: a typo such as a 10^23 ms timeout is refused, not obeyed. Each
+reader words its own errors (a topology names file, line and field; a node
+config names file and field); the rules are here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+# Node, cluster and tenant names: what a node accepts from a peer's Hello and what a
+# topology may name. Safe as a supervisord program name, a file name and a log prefix.
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+NAME_RE = re.compile(NAME_PATTERN)
+NAME_RULE = (
+    "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 40 characters"
+)
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class NodeSettings(BaseModel):
+    """Per-node tunables: cluster-wide in a topology's ``settings:``, overridable per node."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    durability: Literal["buffered", "sync"] = Field(
+        "buffered", description="buffered | sync (fsync each group-committed batch)"
+    )
+    max_key_bytes: int = Field(4 * KIB, ge=1, le=64 * KIB, description="longest key accepted")
+    max_value_bytes: int = Field(
+        1 * MIB, ge=1, le=64 * MIB, description="largest value accepted (one gRPC message holds it)"
+    )
+    max_batch_entries: int = Field(
+        1000, ge=1, le=100_000, description="entries per replication message and per PutBatch"
+    )
+    heartbeat_ms: int = Field(200, ge=10, le=60_000, description="idle stream heartbeat")
+    link_timeout_ms: int = Field(
+        1500,
+        ge=1,
+        le=600_000,
+        description="a link silent this long is dead (even if TCP says nothing)",
+    )
+    backoff_max_ms: int = Field(1000, ge=10, le=60_000, description="reconnect backoff cap")
+    watermark_every_entries: int = Field(
+        10_000, ge=1, le=10_000_000, description="checkpoint after this many applied entries"
+    )
+    watermark_every_ms: int = Field(500, ge=10, le=3_600_000, description="and at least this often")
+    linger_ms: float = Field(
+        1.0,
+        ge=0,
+        le=100,
+        description="a stream waits this long after a batch so commits share messages",
+    )
+
+    @model_validator(mode="after")
+    def _timeout_exceeds_heartbeat(self) -> NodeSettings:
+        # A link that times out before its first heartbeat could arrive would flap forever.
+        if self.link_timeout_ms <= self.heartbeat_ms:
+            raise PydanticCustomError(
+                "link_timeout",
+                "link_timeout_ms ({t}) must be greater than heartbeat_ms ({h})",
+                {"t": self.link_timeout_ms, "h": self.heartbeat_ms},
+            )
+        return self
+
+    def merged(self, override: dict[str, object]) -> NodeSettings:
+        """These settings with ``override``'s keys replaced, validated as a whole."""
+        return NodeSettings.model_validate({**self.model_dump(), **override})
+
+
+SETTINGS = tuple(NodeSettings.model_fields)
+
+
+def bounds(name: str) -> tuple[float | None, float | None]:
+    """The inclusive (lowest, highest) a numeric setting accepts, from its declaration."""
+    low = high = None
+    for rule in NodeSettings.model_fields[name].metadata:
+        low = getattr(rule, "ge", low)
+        high = getattr(rule, "le", high)
+    return low, high

@@ -1,0 +1,107 @@
+"""The layout keeps its promises: no import cycles, small modules, narrow seams.
+
+Read from the source with ``ast``, nothing is imported: an import anywhere in a
+module counts, a late one inside a function included.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_LINES = 450
+# What cluster may use of node: the wire stubs and the settings schema.
+NODE_ALLOWED = ("node.pb", "node.settings")
+# Cluster's parts: only the facade itself may touch them.
+FACADE_PRIVATE = {"_state", "_backend", "_clients"}
+
+
+def modules(package: str) -> dict[str, Path]:
+    out = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+CLUSTER = modules("cluster")
+
+
+def imported(path: Path, known: dict[str, Path]) -> set[str]:
+    """Every module ``path`` imports (``from a import b`` is ``a.b`` when that is a module)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in known else node.module)
+    return found
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle (as a path that ends where it starts), by depth-first search."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            found.append(path[path.index(name) :] + [name])
+            return
+        if name in done:
+            return
+        for dep in sorted(graph.get(name, ())):
+            visit(dep, path + [name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+    return found
+
+
+def test_cycles_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_among_cluster_modules() -> None:
+    graph = {name: imported(path, CLUSTER) & set(CLUSTER) for name, path in CLUSTER.items()}
+    assert cycles(graph) == []
+
+
+def test_cluster_uses_only_the_wire_stubs_and_the_settings_of_node() -> None:
+    wrong = {
+        f"{name} imports {dep}"
+        for name, path in CLUSTER.items()
+        for dep in imported(path, CLUSTER)
+        if dep.split(".")[0] == "node" and not dep.startswith(NODE_ALLOWED)
+    }
+    assert not wrong
+
+
+@pytest.mark.parametrize("name", sorted(CLUSTER))
+def test_no_cluster_module_is_too_long(name: str) -> None:
+    lines = len(CLUSTER[name].read_text().splitlines())
+    assert lines <= MAX_LINES, f"{name} has {lines} lines; split it by what it holds"
+
+
+def test_nothing_outside_the_facade_reads_its_parts() -> None:
+    facade = ROOT / "cluster/api.py"
+    sources = [*CLUSTER.values(), *sorted((ROOT / "tests").rglob("*.py"))]
+    wrong = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}"
+        for path in sources
+        if path != facade
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr in FACADE_PRIVATE
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+    assert not wrong
