@@ -26,6 +26,9 @@ class NodeView:
     lag: dict[str, int] | None = None
     entries_received: int | None = None
     entries_sent: int | None = None
+    replica_id: str = ""  # the origin of its writes: <name>@<incarnation>
+    replica_state: str = ""  # "recovering" (writes wait) or "serving"
+    replica_reason: str = ""  # why it kept or minted its incarnation
     error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -42,6 +45,8 @@ class NodeView:
         self.links = {p.peer: p.connected for p in st.peers if p.address}
         self.lag = {p.peer: p.lag for p in st.peers if p.subscribed}
         self.entries_received, self.entries_sent = st.entries_received, st.entries_sent
+        self.replica_id, self.replica_state = st.replica_id, st.state
+        self.replica_reason = st.state_reason
 
 
 def view(name: str, info: ProcessInfo | None, paused: bool, address: str) -> NodeView:

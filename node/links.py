@@ -21,6 +21,7 @@ class OutboundStats:
     """This node subscribed to a peer."""
 
     address: str
+    replica_id: str = ""  # the peer's incarnation, from its last Welcome
     connected: bool = False
     failed: bool = False  # an attempt failed or the link dropped since it was last up
     entries_received: int = 0
@@ -37,8 +38,12 @@ class Inbound:
 
 
 class Links:
-    def __init__(self, peers: Mapping[str, str]) -> None:
-        self.outbound: dict[str, OutboundStats] = {p: OutboundStats(a) for p, a in peers.items()}
+    def __init__(self, peers: Mapping[str, str], known: Mapping[str, str] | None = None) -> None:
+        """``known``: each peer's replica id as last seen (kept across restarts)."""
+        known = known or {}
+        self.outbound: dict[str, OutboundStats] = {
+            p: OutboundStats(a, known.get(p, "")) for p, a in peers.items()
+        }
         self.inbound: dict[str, Inbound] = {}
         self._listeners: list[Callable[[], None]] = []
 
@@ -49,6 +54,19 @@ class Links:
     def on_changed(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` whenever an outbound link goes up or down."""
         self._listeners.append(listener)
+
+    def changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def learned(self, peer: str, replica_id: str) -> bool:
+        """A peer's incarnation from its Welcome; True when it is new to us."""
+        stats = self.outbound[peer]
+        if not replica_id or stats.replica_id == replica_id:
+            return False
+        stats.replica_id = replica_id
+        self.changed()
+        return True
 
     def set_connected(self, peer: str, connected: bool, error: str = "") -> None:
         stats = self.outbound[peer]
@@ -61,19 +79,24 @@ class Links:
             stats.last_error = ""
         elif error:
             stats.last_error = error
-        for listener in self._listeners:
-            listener()
+        self.changed()
 
     def received(self, peer: str, n: int) -> None:
         if peer in self.outbound:
             self.outbound[peer].entries_received += n
 
     def direct_sources(self) -> list[str]:
-        """Peers this node expects to hear from directly: links that are up or still on
-        their first attempt. Optimistic at start, so a restarted node does not pull every
-        origin from every peer while its links come up one by one; a failed attempt drops
-        the peer from the list and relays fill in."""
-        return [p for p, s in self.outbound.items() if s.connected or not s.failed]
+        """Origins this node expects to get directly from their writers: the current
+        incarnations of peers whose links are up or still on their first attempt.
+        Optimistic at start, so a restarted node does not pull every origin from every
+        peer while its links come up one by one; a failed attempt drops the peer from
+        the list and relays fill in. Only a current incarnation is a complete source of
+        its own entries, so an earlier incarnation's origin is never excluded."""
+        return [
+            s.replica_id
+            for s in self.outbound.values()
+            if s.replica_id and (s.connected or not s.failed)
+        ]
 
     # ------------------------------------------------------------------- inbound
     def subscribed(self, session: ServerSession) -> Inbound:
@@ -105,6 +128,7 @@ class Links:
                     last_ack_age_s=(now - s.last_heard) if s and s.last_heard else -1.0,
                     lag=s.lag(have) if s else 0,
                     excluded=sorted(s.cursor.exclude) if s else [],
+                    replica_id=o.replica_id if o else "",
                 )
             )
         return out

@@ -19,7 +19,7 @@ import grpc
 
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from node.protocol import PeerFailed, SubscriberSession, exclusions
+from node.protocol import PeerFailed, Refused, SubscriberSession, exclusions
 from node.replica import Replica
 
 Call: TypeAlias = grpc.aio.StreamStreamCall  # untyped: grpc ships no stubs
@@ -49,6 +49,7 @@ class PeerLink:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.session = SubscriberSession(replica.identity, peer, address, self.timeout_s)
+        self._last_refusal = ""
         replica.links.on_changed(self._dirty.set)
 
     def start(self) -> None:
@@ -74,6 +75,11 @@ class PeerLink:
                 raise
             except grpc.aio.AioRpcError as exc:
                 error = f"{exc.code().name}: {exc.details()}"
+            except Refused as exc:  # the peer sent what we refuse: loud, once per reason
+                error = f"refused: {exc}"
+                if error != self._last_refusal:
+                    log.error("%s: link to %s: %s", self.replica.node_id, self.peer, error)
+                self._last_refusal = error
             except (PeerFailed, asyncio.TimeoutError, OSError) as exc:
                 error = str(exc) or type(exc).__name__
             except Exception as exc:  # noqa: BLE001 - a link must outlive any one stream
@@ -93,7 +99,8 @@ class PeerLink:
             backoff = min(backoff * 2, self.backoff_max_s)
 
     def _exclude(self) -> list[str]:
-        return exclusions(self.peer, self.replica.links.direct_sources())
+        peer_origin = self.replica.links.outbound[self.peer].replica_id
+        return exclusions(peer_origin, self.replica.links.direct_sources())
 
     async def _session(self) -> None:
         replica = self.replica
@@ -105,10 +112,15 @@ class PeerLink:
             call = pb_grpc.ReplicationStub(channel).Replicate()
             await call.write(session.hello(replica.vv, self._exclude()))
             first = await asyncio.wait_for(self._next(call), self.timeout_s)
-            behind = session.on_welcome(first, replica.vv, time.monotonic())
+            welcome = session.on_welcome(first, replica.vv, time.monotonic())
             log.info(
-                "%s: link to %s up (%d entries to catch up)", replica.node_id, self.peer, behind
+                "%s: link to %s (%s) up (%d entries to catch up)",
+                replica.node_id,
+                self.peer,
+                welcome.replica_id,
+                session.behind,
             )
+            replica.on_welcome(self.peer, welcome.replica_id, dict(welcome.vv))
             replica.links.set_connected(self.peer, True)
             tasks = [
                 asyncio.create_task(self._read_loop(call)),
@@ -164,6 +176,8 @@ class PeerLink:
             while True:
                 await self._dirty.wait()
                 self._dirty.clear()
+                if self.session.me.origin != self.replica.origin:
+                    raise PeerFailed(f"this node is now {self.replica.origin}; saying Hello again")
                 for msg in self.session.outgoing(self.replica.vv, self._exclude()):
                     await call.write(msg)
                 await asyncio.sleep(ACK_INTERVAL_S)

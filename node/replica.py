@@ -11,19 +11,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from node.clock import HLC
 from node.config import NodeConfig
+from node.incarnation import Incarnation
 from node.links import Links
 from node.pb import remesh_pb2 as pb
-from node.protocol import Identity, triage
+from node.protocol import Identity, Refused, triage
+from node.protocol.validate import WriteLimits, check_batch, write_problem
 from node.recent import Recent
 from node.store import Record, Store
 from node.watch import Watchers
 from node.watermarks import Watermarks
 
 log = logging.getLogger("node.replica")
+
+# A restarted node that held data waits this many link timeouts for every peer's
+# Welcome before it gives up asking and writes as a new incarnation.
+REJOIN_TIMEOUT_LINKS = 3
+PEER_META = b"peer/"  # + peer name: its replica id as last seen
 
 
 class BadRequest(ValueError):
@@ -51,8 +58,9 @@ class Replica:
                 scanned,
             )
         self.clock = HLC(last=self.store.hlc)
-        self.identity = Identity(config.node_id, config.cluster, config.tenant)
-        self.links = Links(config.peers)
+        self.limits = WriteLimits(config.max_key_bytes, config.max_value_bytes)
+        self.incarnation = Incarnation(self.store, config.node_id, config.peers)
+        self.links = Links(config.peers, self._known_peers(config.peers))
         self.watchers = Watchers()
         self.stats = {
             "entries_received": 0,
@@ -73,6 +81,43 @@ class Replica:
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())
+        if not self.incarnation.ready.is_set():
+            asyncio.get_running_loop().call_later(
+                REJOIN_TIMEOUT_LINKS * self.timeout_s, self._rejoin_timeout
+            )
+
+    @property
+    def timeout_s(self) -> float:
+        return self.config.link_timeout_ms / 1000
+
+    @property
+    def origin(self) -> str:
+        """The origin of this node's writes: its replica id."""
+        return self.incarnation.origin
+
+    @property
+    def identity(self) -> Identity:
+        c = self.config
+        return Identity(c.node_id, c.cluster, c.tenant, self.incarnation.origin)
+
+    def _known_peers(self, peers: Iterable[str]) -> dict[str, str]:
+        known = {}
+        for peer in peers:
+            raw = self.store.get_meta(PEER_META + peer.encode())
+            if raw is not None:
+                known[peer] = raw.decode()
+        return known
+
+    def on_welcome(self, peer: str, replica_id: str, vv: dict[str, int]) -> None:
+        """A peer welcomed us: learn its incarnation; maybe settle ours."""
+        if self.links.learned(peer, replica_id):
+            self.store.set_meta(PEER_META + peer.encode(), replica_id.encode())
+        if self.incarnation.on_welcome(peer, vv):
+            self.links.changed()  # every link says Hello again as the new incarnation
+
+    def _rejoin_timeout(self) -> None:
+        if self.incarnation.on_timeout():
+            self.links.changed()
 
     def begin_shutdown(self) -> None:
         """Ask every replication and Watch stream to finish, so none is cut mid-call."""
@@ -104,21 +149,9 @@ class Replica:
 
     # ------------------------------------------------------------- local writes
     def validate(self, op: int, key: bytes, value: bytes) -> None:
-        if not key:
-            raise BadRequest("key must not be empty")
-        if len(key) > self.config.max_key_bytes:
-            raise BadRequest(
-                f"key is {len(key)} bytes; the limit is {self.config.max_key_bytes} (max_key_bytes)"
-            )
-        if op == pb.PUT and len(value) > self.config.max_value_bytes:
-            raise BadRequest(
-                f"value is {len(value)} bytes; the limit is "
-                f"{self.config.max_value_bytes} (max_value_bytes)"
-            )
-        if op not in (pb.PUT, pb.DELETE):
-            raise BadRequest(f"unknown op {op}; expected PUT or DELETE")
-        if op == pb.DELETE and value:
-            raise BadRequest("a DELETE carries no value")
+        problem = write_problem(op, key, value, self.limits)
+        if problem:
+            raise BadRequest(problem)
 
     async def write(self, writes: Sequence[pb.Write]) -> list[pb.Version]:
         """Apply local writes atomically; returns once they are committed.
@@ -131,6 +164,8 @@ class Replica:
             raise BadRequest("no writes given")
         for w in writes:
             self.validate(w.op, w.key, w.value)
+        if not self.incarnation.ready.is_set():
+            await self.incarnation.ready.wait()  # recovering: at most the rejoin timeout
         fut = asyncio.get_running_loop().create_future()
         self._queue.append((list(writes), fut))
         self._schedule_commit()
@@ -144,13 +179,14 @@ class Replica:
         await asyncio.sleep(0)  # one loop turn: concurrent requests join this batch
         queue, self._queue = self._queue, []
         entries: list[pb.Entry] = []
-        seq = self.vv.get(self.node_id, 0)
+        origin = self.origin
+        seq = self.vv.get(origin, 0)
         for writes, _ in queue:
             for w in writes:
                 seq += 1
                 entries.append(
                     pb.Entry(
-                        origin=self.node_id,
+                        origin=origin,
                         seq=seq,
                         hlc=self.clock.now(),
                         op=w.op,
@@ -187,8 +223,20 @@ class Replica:
 
     # ------------------------------------------------------- replicated batches
     def apply_remote(self, entries: Sequence[pb.Entry], peer: str) -> int:
-        """Store what is next in line from a peer's batch; returns how many were new."""
+        """Store what is next in line from a peer's batch; returns how many were new.
+
+        The whole batch is checked first: a malformed entry, or one whose (origin,
+        seq) we already hold with other content, refuses all of it (``Refused``).
+        """
+        check_batch(entries, self.limits, self.origin, peer)
         result = triage(self.vv, entries)
+        for dup in result.duplicate_entries:
+            held = self.read_log(dup.origin, dup.seq, dup.seq)
+            if held and held[0] != dup:
+                raise Refused(
+                    f"{peer} sent {dup.origin} seq {dup.seq} with other content than this "
+                    f"node holds: two writes under one (origin, seq); refusing its batches"
+                )
         if result.accepted:
             self.clock.observe(max(e.hlc for e in result.accepted))
         self.stats["duplicates_received"] += result.duplicates
@@ -242,6 +290,9 @@ class Replica:
     def status(self) -> pb.StatusResponse:
         return pb.StatusResponse(
             node_id=self.node_id,
+            replica_id=self.origin,
+            state=self.incarnation.state,
+            state_reason=self.incarnation.reason,
             cluster=self.config.cluster,
             tenant=self.config.tenant,
             vv=self.vv,

@@ -186,6 +186,13 @@ class Store:
         self._log_prefix[origin] = prefix = LOG + origin.encode() + SEP
         return prefix
 
+    def get_meta(self, name: bytes) -> bytes | None:
+        return self.db.get(META + name)
+
+    def set_meta(self, name: bytes, value: bytes) -> None:
+        """Durable at once: identity metadata must never be lost to a crash."""
+        self.db.put(META + name, value, sync=True)
+
     def sync_barrier(self) -> None:
         """Make every earlier write durable (LevelDB fsyncs its log up to here)."""
         self.db.put(META + b"barrier", b"", sync=True)

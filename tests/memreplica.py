@@ -1,9 +1,10 @@
-"""An in-memory replica for the property tests: the shipped decisions (``triage`` and
-``plan_commit``) over dicts instead of LevelDB, so any delivery schedule can be tried
-in microseconds while the logic under test stays the one the Store persists."""
+"""An in-memory replica for the property tests: the shipped decisions (``triage``,
+``plan_commit``, the HLC) over dicts instead of LevelDB, so any delivery schedule can be
+tried in microseconds while the logic under test stays the one the Store persists."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 from node.clock import HLC
@@ -11,22 +12,30 @@ from node.pb import remesh_pb2 as pb
 from node.protocol import Head, Triage, plan_commit, triage
 
 
+class Conflict(AssertionError):
+    """Two different writes under one (origin, seq): the invariant the identity scheme keeps."""
+
+
 class MemoryReplica:
-    def __init__(self, node_id: str) -> None:
+    def __init__(self, node_id: str, origin: str | None = None) -> None:
         self.node_id = node_id
+        self.origin = origin or node_id  # the replica id its writes carry
         self.vv: dict[str, int] = {}
         self.log: dict[str, list[pb.Entry]] = {}
         self.state: dict[bytes, pb.Entry] = {}
         self.heads: dict[bytes, Head] = {}
         self.now_ms = 0
-        self.clock = HLC(physical=lambda: self.now_ms)
+        self.clock = HLC(physical=self._physical)
         self.digest = self.keys = self.hlc = 0
+
+    def _physical(self) -> int:
+        return self.now_ms
 
     def write(self, key: bytes, value: bytes | None, physical_ms: int) -> pb.Entry:
         self.now_ms = max(self.now_ms, physical_ms)
         entry = pb.Entry(
-            origin=self.node_id,
-            seq=self.vv.get(self.node_id, 0) + 1,
+            origin=self.origin,
+            seq=self.vv.get(self.origin, 0) + 1,
             hlc=self.clock.now(),
             key=key,
             op=pb.DELETE if value is None else pb.PUT,
@@ -37,6 +46,10 @@ class MemoryReplica:
 
     def receive(self, entries: Iterable[pb.Entry]) -> Triage:
         result = triage(self.vv, entries)
+        for dup in result.duplicate_entries:
+            held = self.read(dup.origin, dup.seq, dup.seq)
+            if held and held[0] != dup:
+                raise Conflict(f"{self.node_id}: {dup.origin} seq {dup.seq} names two writes")
         if result.accepted:
             self.clock.observe(max(e.hlc for e in result.accepted))
             self._commit(result.accepted)
@@ -54,6 +67,13 @@ class MemoryReplica:
 
     def read(self, origin: str, first: int, last: int) -> list[pb.Entry]:
         return self.log.get(origin, [])[first - 1 : last]
+
+    def holds(self, entry: pb.Entry) -> bool:
+        return self.read(entry.origin, entry.seq, entry.seq) == [entry]
+
+    def snapshot(self) -> MemoryReplica:
+        """A copy of the whole data directory, as a backup would take it."""
+        return copy.deepcopy(self)
 
     def live(self) -> dict[bytes, bytes]:
         return {k: e.value for k, e in self.state.items() if e.op == pb.PUT}

@@ -32,9 +32,15 @@ class Progress:
             sys.stderr.flush()
 
 
+def short(origin: str) -> str:
+    """An origin for a table: the incarnation cut to 6 hex digits (``--json`` has it all)."""
+    name, sep, incarnation = origin.partition("@")
+    return name + sep + incarnation[:6]
+
+
 def status_table(rows: Sequence[NodeView]) -> str:
     """One line per node: process, keys, digest, links, lag, vv."""
-    head = ["NODE", "STATE", "PID", "ADDRESS", "KEYS", "DIGEST", "LINKS", "LAG", "VV"]
+    head = ["NODE", "STATE", "PID", "ADDRESS", "REPLICA", "KEYS", "DIGEST", "LINKS", "LAG", "VV"]
     table = [head]
     for r in rows:
         links = (
@@ -50,13 +56,15 @@ def status_table(rows: Sequence[NodeView]) -> str:
             )
         )
         lag = "-" if r.lag is None else (",".join(f"{p}:{n}" for p, n in r.lag.items() if n) or "0")
-        vv = "-" if r.vv is None else " ".join(f"{o}:{s}" for o, s in sorted(r.vv.items()))
+        vv = "-" if r.vv is None else " ".join(f"{short(o)}:{s}" for o, s in sorted(r.vv.items()))
+        state = r.state + (f" ({r.replica_state})" if r.replica_state == "recovering" else "")
         table.append(
             [
                 r.name,
-                r.state + (f" ({r.error})" if r.error else ""),
+                state + (f" ({r.error})" if r.error else ""),
                 str(r.pid or "-"),
                 r.address,
+                short(r.replica_id) or "-",
                 "-" if r.keys is None else str(r.keys),
                 (r.digest or "-")[:12],
                 links,

@@ -151,7 +151,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PeerStatus(_message.Message):
-    __slots__ = ("peer", "address", "connected", "entries_received", "connects", "last_error", "subscribed", "entries_sent", "last_ack_age_s", "lag", "excluded")
+    __slots__ = ("peer", "address", "connected", "entries_received", "connects", "last_error", "subscribed", "entries_sent", "last_ack_age_s", "lag", "excluded", "replica_id")
     PEER_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +163,7 @@ class PeerStatus(_message.Message):
     LAST_ACK_AGE_S_FIELD_NUMBER: _ClassVar[int]
     LAG_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     peer: str
     address: str
     connected: bool
@@ -174,10 +175,11 @@ class PeerStatus(_message.Message):
     last_ack_age_s: float
     lag: int
     excluded: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, peer: _Optional[str] = ..., address: _Optional[str] = ..., connected: _Optional[bool] = ..., entries_received: _Optional[int] = ..., connects: _Optional[int] = ..., last_error: _Optional[str] = ..., subscribed: _Optional[bool] = ..., entries_sent: _Optional[int] = ..., last_ack_age_s: _Optional[float] = ..., lag: _Optional[int] = ..., excluded: _Optional[_Iterable[str]] = ...) -> None: ...
+    replica_id: str
+    def __init__(self, peer: _Optional[str] = ..., address: _Optional[str] = ..., connected: _Optional[bool] = ..., entries_received: _Optional[int] = ..., connects: _Optional[int] = ..., last_error: _Optional[str] = ..., subscribed: _Optional[bool] = ..., entries_sent: _Optional[int] = ..., last_ack_age_s: _Optional[float] = ..., lag: _Optional[int] = ..., excluded: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("node_id", "cluster", "tenant", "vv", "keys", "digest", "peers", "entries_received", "duplicates_received", "early_dropped", "entries_sent", "local_writes", "durability", "log_entries", "hlc", "pid", "recovered_from")
+    __slots__ = ("node_id", "cluster", "tenant", "vv", "keys", "digest", "peers", "entries_received", "duplicates_received", "early_dropped", "entries_sent", "local_writes", "durability", "log_entries", "hlc", "pid", "recovered_from", "replica_id", "state", "state_reason")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +211,9 @@ class StatusResponse(_message.Message):
     HLC_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     RECOVERED_FROM_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATE_REASON_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     cluster: str
     tenant: str
@@ -226,10 +231,13 @@ class StatusResponse(_message.Message):
     hlc: int
     pid: int
     recovered_from: _containers.ScalarMap[str, int]
-    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., keys: _Optional[int] = ..., digest: _Optional[str] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., entries_received: _Optional[int] = ..., duplicates_received: _Optional[int] = ..., early_dropped: _Optional[int] = ..., entries_sent: _Optional[int] = ..., local_writes: _Optional[int] = ..., durability: _Optional[str] = ..., log_entries: _Optional[int] = ..., hlc: _Optional[int] = ..., pid: _Optional[int] = ..., recovered_from: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    replica_id: str
+    state: str
+    state_reason: str
+    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., keys: _Optional[int] = ..., digest: _Optional[str] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., entries_received: _Optional[int] = ..., duplicates_received: _Optional[int] = ..., early_dropped: _Optional[int] = ..., entries_sent: _Optional[int] = ..., local_writes: _Optional[int] = ..., durability: _Optional[str] = ..., log_entries: _Optional[int] = ..., hlc: _Optional[int] = ..., pid: _Optional[int] = ..., recovered_from: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., state: _Optional[str] = ..., state_reason: _Optional[str] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("protocol", "cluster", "tenant", "node_id", "vv", "exclude")
+    __slots__ = ("protocol", "cluster", "tenant", "node_id", "vv", "exclude", "replica_id")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -243,13 +251,15 @@ class Hello(_message.Message):
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VV_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     protocol: int
     cluster: str
     tenant: str
     node_id: str
     vv: _containers.ScalarMap[str, int]
     exclude: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, protocol: _Optional[int] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., exclude: _Optional[_Iterable[str]] = ...) -> None: ...
+    replica_id: str
+    def __init__(self, protocol: _Optional[int] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., exclude: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("vv",)
@@ -281,7 +291,7 @@ class SubscriberMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., want: _Optional[_Union[Want, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("node_id", "vv")
+    __slots__ = ("node_id", "vv", "replica_id")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -291,9 +301,11 @@ class Welcome(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VV_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     vv: _containers.ScalarMap[str, int]
-    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    replica_id: str
+    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("entries",)

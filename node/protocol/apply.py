@@ -43,6 +43,7 @@ class Triage:
     accepted: list[pb.Entry] = field(default_factory=list)
     duplicates: int = 0
     early: int = 0
+    duplicate_entries: list[pb.Entry] = field(default_factory=list)  # to compare with ours
     vv: dict[str, int] = field(default_factory=dict)  # the new vv values of touched origins
 
 
@@ -61,6 +62,7 @@ def triage(vv: Mapping[str, int], entries: Iterable[pb.Entry]) -> Triage:
             seen[origin] = seq
         elif seq <= have:
             dups += 1
+            out.duplicate_entries.append(entry)
         else:
             early += 1
     out.duplicates, out.early = dups, early

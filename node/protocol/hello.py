@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from node.config import NAME_RE
 from node.pb import remesh_pb2 as pb
 from node.protocol.errors import PeerFailed, Refused
+from node.protocol.identity import ORIGIN_RE, name_of
 
 PROTOCOL = 1
 
@@ -24,6 +25,11 @@ class Identity:
     node_id: str
     cluster: str
     tenant: str
+    replica_id: str = ""  # node_id@incarnation: the origin of this node's writes
+
+    @property
+    def origin(self) -> str:
+        return self.replica_id or self.node_id
 
 
 def make_hello(me: Identity, vv: Mapping[str, int], exclude: list[str]) -> pb.SubscriberMessage:
@@ -33,6 +39,7 @@ def make_hello(me: Identity, vv: Mapping[str, int], exclude: list[str]) -> pb.Su
             cluster=me.cluster,
             tenant=me.tenant,
             node_id=me.node_id,
+            replica_id=me.origin,
             vv=vv,
             exclude=exclude,
         )
@@ -53,6 +60,10 @@ def check_hello(me: Identity, msg: pb.SubscriberMessage | None) -> pb.Hello:
         )
     if not NAME_RE.match(hello.node_id):
         raise Refused(f"bad node id {hello.node_id!r} in Hello")
+    if hello.replica_id and (
+        not ORIGIN_RE.match(hello.replica_id) or name_of(hello.replica_id) != hello.node_id
+    ):
+        raise Refused(f"bad replica id {hello.replica_id[:80]!r} for node {hello.node_id}")
     if hello.node_id == me.node_id:
         raise Refused(f"node {hello.node_id} connected to itself: check its peers", "precondition")
     if hello.cluster != me.cluster:
@@ -74,8 +85,13 @@ def check_welcome(msg: pb.ServerMessage, peer: str, address: str) -> pb.Welcome:
     kind = msg.WhichOneof("msg")
     if kind != "welcome":
         raise PeerFailed(f"expected Welcome, got {kind}")
-    if msg.welcome.node_id != peer:
+    welcome = msg.welcome
+    if welcome.node_id != peer:
         raise PeerFailed(
-            f"{address} is node {msg.welcome.node_id!r}, not {peer!r}: check the peer address"
+            f"{address} is node {welcome.node_id!r}, not {peer!r}: check the peer address"
         )
-    return msg.welcome
+    if welcome.replica_id and (
+        not ORIGIN_RE.match(welcome.replica_id) or name_of(welcome.replica_id) != peer
+    ):
+        raise PeerFailed(f"{address} sent a bad replica id {welcome.replica_id[:80]!r}")
+    return welcome

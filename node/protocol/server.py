@@ -48,9 +48,13 @@ class ServerSession:
     ) -> pb.ServerMessage:
         hello = check_hello(self.me, msg)
         self.peer = hello.node_id
-        self.cursor = Cursor(hello.node_id, hello.vv, hello.exclude)
+        # Never echo the subscriber's own writes: those of its current incarnation. An
+        # earlier incarnation's entries are sent like anyone's (it may have lost them).
+        self.cursor = Cursor(hello.replica_id or hello.node_id, hello.vv, hello.exclude)
         self.last_heard = self.last_sent = now
-        return pb.ServerMessage(welcome=pb.Welcome(node_id=self.me.node_id, vv=vv))
+        return pb.ServerMessage(
+            welcome=pb.Welcome(node_id=self.me.node_id, replica_id=self.me.origin, vv=vv)
+        )
 
     def on_message(self, msg: pb.SubscriberMessage, now: float) -> bool:
         """Take an Ack or a Want; True when what to send changed (wake the sender)."""

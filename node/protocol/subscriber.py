@@ -34,21 +34,21 @@ class SubscriberSession:
         self.last_heard = 0.0
         self.catching_up = False
         self.welcomed = False
+        self.behind = 0  # entries the server had that we lacked, at Welcome
 
     def hello(self, vv: Mapping[str, int], exclude: list[str]) -> pb.SubscriberMessage:
         self.sent_exclude = list(exclude)
         return make_hello(self.me, vv, self.sent_exclude)
 
-    def on_welcome(self, msg: pb.ServerMessage, vv: Mapping[str, int], now: float) -> int:
-        """Check the server is the peer we dialled; returns how many entries it has for us."""
+    def on_welcome(self, msg: pb.ServerMessage, vv: Mapping[str, int], now: float) -> pb.Welcome:
+        """Check the server is the peer we dialled; ``behind`` says what it has for us."""
         welcome = check_welcome(msg, self.peer, self.address)
-        behind = sum(
-            max(0, s - vv.get(o, 0)) for o, s in welcome.vv.items() if o != self.me.node_id
-        )
+        behind = sum(max(0, s - vv.get(o, 0)) for o, s in welcome.vv.items() if o != self.me.origin)
+        self.behind = behind
         self.catching_up = behind > 0
         self.welcomed = True
         self.last_heard = now
-        return behind
+        return welcome
 
     def on_message(self, msg: pb.ServerMessage, now: float) -> Received:
         kind = msg.WhichOneof("msg")

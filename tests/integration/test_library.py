@@ -44,7 +44,7 @@ def test_two_embedded_nodes_replicate_and_restart(tmp_path):
         a.add_peer("b", b.address)
         b.add_peer("a", a.address)
         v = await a.put(b"k", b"v1")
-        assert v.origin == "a" and v.seq == 1
+        assert v.origin == a.status().replica_id and v.origin.startswith("a@") and v.seq == 1
         await until(lambda: b.get(b"k") is not None, 10, "k at b")
         assert b.get(b"k").value == b"v1"
         await b.delete(b"k")
@@ -55,13 +55,14 @@ def test_two_embedded_nodes_replicate_and_restart(tmp_path):
         assert [v.seq for v in versions] == list(range(2, 102))
         await until(lambda: len(a.scan(b"x")) == 100, 10, "batch at a")
         assert a.status().digest == b.status().digest
+        b_origin = b.status().replica_id
         await a.stop()
         await b.stop()
         # Reopen from the same data dir: everything is still there.
         a2 = Node(config(tmp_path, "a"))
         await a2.start()
         assert len(a2.scan(b"x")) == 100 and a2.get(b"k") is None
-        assert a2.status().recovered_from["b"] == 101
+        assert a2.status().recovered_from[b_origin] == 101
         await a2.stop()
 
     asyncio.run(main())
@@ -85,8 +86,8 @@ def test_watch_streams_local_and_replicated_changes(tmp_path):
                 got.extend((await stream.read()).changes)
             stream.cancel()
         assert sorted((c.entry.key, c.entry.origin, c.won) for c in got) == [
-            (b"w/1", "a", True),
-            (b"w/2", "b", True),
+            (b"w/1", a.status().replica_id, True),
+            (b"w/2", b.status().replica_id, True),
         ]
         assert all(c.applied_unix_ns > 0 for c in got)
         await a.stop()

@@ -11,6 +11,7 @@ from cluster.ports import free_ports
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
+from node.watermarks import Watermarks
 from tests.integration.nodeproc import NodeProc, wait_converged
 
 pytestmark = pytest.mark.integration
@@ -128,24 +129,22 @@ def test_kill9_during_writes_then_restart_resumes_from_watermark(launch):
         a.put(b"a%d" % i, b"v")
         acked_at_c.append(b"c%d" % i)
         c.put(acked_at_c[-1], b"v")
-    wait_for(
-        lambda: c.status().recovered_from is not None and c.status().vv.get("a", 0) >= 300,
-        15,
-        "c to hold a's writes",
-    )
-    wait_for(lambda: (c.dir / "data/.watermarks/a.wm").exists(), 10, "c's watermark for a")
+    a_origin, c_origin = a.status().replica_id, c.status().replica_id
+    wait_for(lambda: c.status().vv.get(a_origin, 0) >= 300, 15, "c to hold a's writes")
+    wm = Watermarks(c.dir / "data")
+    wait_for(lambda: wm.load().get(a_origin, 0) > 0, 10, "c's watermark for a")
     c.kill9()
     for i in range(300, 600):
         a.put(b"a%d" % i, b"v")
         b.put(b"b%d" % i, b"v")
     c.start()
     st = c.status()
-    assert st.recovered_from["a"] > 0, "c should load its watermark for a"
-    assert st.vv["c"] == 300, "every write c acknowledged before the kill survives"
+    assert st.recovered_from[a_origin] > 0, "c should load its watermark for a"
+    assert st.vv[c_origin] == 300, "every write c acknowledged before the kill survives"
     wait_converged([a, b, c])
     st = c.status()
     # Not re-received from zero: c only got what it lacked at restart.
-    assert st.entries_received <= 300 + 300 + (300 - st.recovered_from["a"])
+    assert st.entries_received <= 300 + 300 + (300 - st.recovered_from[a_origin])
     assert st.entries_received < 600 + 300
     assert all(c.get(k) == b"v" for k in acked_at_c)
     assert a.get(b"c299") == b"v" and c.get(b"a599") == b"v"
@@ -156,9 +155,10 @@ def test_sigterm_exits_zero_and_checkpoints(launch):
     a = nodes["a"]
     for i in range(10):
         a.put(b"k%d" % i, b"v")
+    origin = a.status().replica_id
     assert a.stop() == 0
-    text = (a.dir / "data/.watermarks/a.wm").read_text()
-    assert " a 10 " in text
+    text = (a.dir / f"data/.watermarks/{origin}.wm").read_text()
+    assert f" {origin} 10 " in text
 
 
 def test_bad_input_is_refused_and_nothing_is_written(launch):

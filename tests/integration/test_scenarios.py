@@ -107,7 +107,8 @@ def test_kill9_mid_stream_resumes_from_watermark(clean_cluster):
     c.wait_ready()
     # The kill must find checkpoints covering this first phase: wait on their content
     # (a checkpoint comes every watermark_every_ms), not on the files merely existing.
-    want = {o: s for o, s in c.node_status("node-c").vv.items() if o != "node-c"}
+    st = c.node_status("node-c")
+    want = {o: s for o, s in st.vv.items() if o != st.replica_id}
     wm = Watermarks(c.dir / "nodes/node-c/data")
 
     def covered() -> bool:
@@ -125,8 +126,9 @@ def test_kill9_mid_stream_resumes_from_watermark(clean_cluster):
 
     t = threading.Thread(target=stream)
     t.start()
+    a_origin = c.node_status("node-a").replica_id
     wait_for(
-        lambda: c.node_status("node-c").vv.get("node-a", 0) > 600, 20, "node-c to be mid-stream"
+        lambda: c.node_status("node-c").vv.get(a_origin, 0) > 600, 20, "node-c to be mid-stream"
     )
     c.kill("node-c")
     t.join()
@@ -148,9 +150,10 @@ def test_writer_crash_keeps_every_acknowledged_write(clean_cluster):
     c = clean_cluster("mesh3")
     c.isolate("node-b")  # its writes cannot have left before the crash
     acked = write_load(c, ["node-b"], per_node=300, keys=300, delete_every=1000, seed=10, batch=10)
+    origin = c.node_status("node-b").replica_id
     c.kill("node-b")
     c.start("node-b")
-    assert c.node_status("node-b").vv["node-b"] == 300
+    assert c.node_status("node-b").vv[origin] == 300
     assert_lww(c, acked, nodes=["node-b"])
     c.heal()
     c.converge(TIMEOUT)
@@ -190,14 +193,15 @@ def test_corrupt_and_missing_watermarks_warn_and_converge(clean_cluster):
     c = clean_cluster("mesh3")
     acked = write_load(c, c.topology.names(), per_node=100, keys=30, seed=13)
     c.converge(TIMEOUT)
+    a, c_ = (c.node_status(n).replica_id for n in ("node-a", "node-c"))
     c.stop("node-b")
     wm = c.dir / "nodes/node-b/data/.watermarks"
-    (wm / "node-a.wm").write_text("garbage")
-    (wm / "node-c.wm").unlink()
+    (wm / f"{a}.wm").write_text("garbage")
+    (wm / f"{c_}.wm").unlink()
     acked += write_load(c, ["node-a", "node-c"], per_node=50, keys=30, seed=14)
     c.start("node-b")
     c.converge(TIMEOUT)
     assert_lww(c, acked)
     log = c.log_path("node-b").read_text()
-    assert "node-a.wm is corrupt" in log
+    assert f"{a}.wm is corrupt" in log
     assert "recovered" in log  # the log scan found what the watermarks did not cover

@@ -26,12 +26,15 @@ def test_status_table_shows_down_links_lag_and_stopped_nodes():
             11,
             "127.0.0.1:1",
             keys=3,
-            vv={"node-a": 3},
+            vv={"node-a@0123456789ab": 3},
             digest="abcdef0123456789",
             links={"node-b": False, "node-c": True},
             lag={"node-b": 2, "node-c": 0},
+            replica_id="node-a@0123456789ab",
+            replica_state="serving",
         ),
         NodeView("node-b", "EXITED", 0, "127.0.0.1:2"),
+        NodeView("node-c", "RUNNING", 12, "127.0.0.1:3", replica_state="recovering"),
     ]
     table = status_table(rows).splitlines()
     assert table[0].split() == [
@@ -39,6 +42,7 @@ def test_status_table_shows_down_links_lag_and_stopped_nodes():
         "STATE",
         "PID",
         "ADDRESS",
+        "REPLICA",
         "KEYS",
         "DIGEST",
         "LINKS",
@@ -46,6 +50,8 @@ def test_status_table_shows_down_links_lag_and_stopped_nodes():
         "VV",
     ]
     assert "1/2 up (down: node-b)" in table[1] and "node-b:2" in table[1]
-    assert "abcdef012345" in table[1] and "node-a:3" in table[1]
+    assert "abcdef012345" in table[1] and "node-a@012345:3" in table[1]
+    assert table[1].split()[4] == "node-a@012345"  # the incarnation, short
     assert table[2].split()[:3] == ["node-b", "EXITED", "-"]
+    assert table[3].split()[:3] == ["node-c", "RUNNING", "(recovering)"]
 

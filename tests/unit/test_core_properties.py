@@ -1,13 +1,18 @@
-"""Convergence of the shipped protocol under any delivery order, duplication and partition.
+"""Convergence of the shipped protocol under any delivery order, duplication, partition,
+lost disks and restored backups.
 
 An in-memory network: every directed link runs the real ``SubscriberSession`` at the
 subscriber and the real ``ServerSession`` at the server (node/protocol), and every
 replica applies batches with the real ``triage`` and ``plan_commit`` (tests/memreplica.py).
 Hypothesis picks writes, deletes, sends, deliveries (in any order, with duplicates),
 heartbeats and time passing (silent links time out), link resets (reconnect: a new
-Hello from the subscriber's vv) and partitions. At the end everything heals and drains;
-every replica must hold the same state, digest and vv, and every key the
-maximum-version write.
+Hello from the subscriber's vv), partitions, a replica losing its whole state (a new
+incarnation) and a replica rolled back to an earlier snapshot of itself (the real
+``RejoinCheck`` decides, from the peers it can reach, whether it keeps its incarnation).
+At the end everything heals and drains; every replica must hold the same state, digest
+and vv; every key the maximum-version write among the writes that survived (a write is
+lost only when the one replica holding it lost its state); and no (origin, seq) ever
+named two different writes (``Conflict``).
 """
 
 import pytest
@@ -23,6 +28,7 @@ from node.protocol import (
     SubscriberSession,
     exclusions,
 )
+from node.protocol.identity import RejoinCheck, replica_id
 from tests.memreplica import MemoryReplica
 
 pytestmark = pytest.mark.unit
@@ -34,8 +40,11 @@ TIMEOUT_S = 5.0
 class Net:
     def __init__(self, n: int, use_exclusions: bool, batch_entries: int, batch_bytes: int):
         self.names = [f"n{i}" for i in range(n)]
-        self.nodes = {name: MemoryReplica(name) for name in self.names}
-        self.ids = {name: Identity(name, "prop", "default") for name in self.names}
+        self.incarnations = 0
+        self.nodes = {name: MemoryReplica(name, self.mint(name)) for name in self.names}
+        self.snapshots: dict[str, MemoryReplica] = {}
+        self.learned: dict[tuple[str, str], str] = {}  # link -> server's replica id at Welcome
+        self.lost: set[bytes] = set()  # writes gone with the only state that held them
         self.limits = ServerLimits(batch_entries, batch_bytes, 0.2, TIMEOUT_S)
         self.links = [(s, d) for s in self.names for d in self.names if s != d]
         self.subs: dict[tuple[str, str], SubscriberSession] = {}
@@ -48,22 +57,70 @@ class Net:
         for link in self.links:
             self.reset(link)
 
+    def mint(self, name: str) -> str:
+        self.incarnations += 1
+        return replica_id(name, f"{self.incarnations:012x}")
+
+    def identity(self, name: str) -> Identity:
+        return Identity(name, "prop", "default", self.nodes[name].origin)
+
     def exclude(self, link) -> list[str]:
+        """As node/links.py: the replica ids learned from live direct links' Welcomes."""
         sub, srv = link
         if not self.use_exclusions:
             return []
-        live = [d for (s, d) in self.links if s == sub and (s, d) not in self.cut]
-        return exclusions(srv, live)
+        live = [
+            self.learned[(s, d)]
+            for (s, d) in self.links
+            if s == sub and (s, d) not in self.cut and (s, d) in self.learned
+        ]
+        return exclusions(self.learned.get(link, ""), live)
 
     def reset(self, link):
         """Reconnect: in-flight data is lost; Hello from the subscriber's vv, then Welcome."""
         sub, srv = link
         self.inflight[link] = []
-        s = self.subs[link] = SubscriberSession(self.ids[sub], srv, "mem", TIMEOUT_S)
-        server = self.servers[link] = ServerSession(self.ids[srv], self.limits)
+        s = self.subs[link] = SubscriberSession(self.identity(sub), srv, "mem", TIMEOUT_S)
+        server = self.servers[link] = ServerSession(self.identity(srv), self.limits)
         hello = s.hello(self.nodes[sub].vv, self.exclude(link))
         welcome = server.on_hello(hello, self.nodes[srv].vv, self.now)
-        s.on_welcome(welcome, self.nodes[sub].vv, self.now)
+        self.learned[link] = s.on_welcome(welcome, self.nodes[sub].vv, self.now).replica_id
+
+    def restart(self, name: str, data: MemoryReplica) -> None:
+        """The node comes back over ``data``; every write nobody else holds is gone."""
+        gone = self.nodes[name]
+        self.nodes[name] = data
+        for entries in data.log.values():  # a backup brings back what it holds
+            self.lost.difference_update(e.SerializeToString() for e in entries)
+        for entries in gone.log.values():
+            for e in entries:
+                if not any(n.holds(e) for n in self.nodes.values()):
+                    self.lost.add(e.SerializeToString())
+        for link in self.links:
+            if name in link:
+                self.reset(link)
+
+    def lose_state(self, name: str) -> None:
+        """A replaced disk: an empty data directory, so a new incarnation at once."""
+        self.restart(name, MemoryReplica(name, self.mint(name)))
+
+    def roll_back(self, name: str) -> None:
+        """Restored from its last snapshot: it keeps its origin only if every peer it can
+        reach confirms none holds more of it and none is out of reach (RejoinCheck)."""
+        data = self.snapshots.get(name)
+        if data is None:
+            return
+        data = data.snapshot()
+        peers = [d for (s, d) in self.links if s == name]
+        check = RejoinCheck(data.origin, data.vv.get(data.origin, 0), peers)
+        for peer in peers:
+            if (name, peer) not in self.cut:
+                check.on_welcome(peer, self.nodes[peer].vv)
+        check.on_timeout()
+        assert check.verdict is not None
+        if not check.verdict.keep or not data.vv:  # as node/incarnation.py: empty -> new
+            data.origin = self.mint(name)
+        self.restart(name, data)
 
     def tell_server(self, link):
         """The subscriber's Want (if its live links changed) and Ack, as the pump sends them."""
@@ -121,6 +178,9 @@ action = st.one_of(
     st.tuples(st.just("reset"), st.integers(0, 40)),
     st.tuples(st.just("cut"), st.integers(0, 40)),
     st.tuples(st.just("heal"), st.integers(0, 40)),
+    st.tuples(st.just("snapshot"), st.integers(0, 4)),
+    st.tuples(st.just("lose"), st.integers(0, 4)),
+    st.tuples(st.just("rollback"), st.integers(0, 4)),
 )
 
 
@@ -145,6 +205,15 @@ def test_any_delivery_schedule_converges_to_the_lww_maximum(
             node = net.nodes[net.names[who % n]]
             net.written.append(node.write(key, value, clock))
             continue
+        if kind in ("snapshot", "lose", "rollback"):
+            name = net.names[act[1] % n]
+            if kind == "snapshot":
+                net.snapshots[name] = net.nodes[name].snapshot()
+            elif kind == "lose":
+                net.lose_state(name)
+            else:
+                net.roll_back(name)
+            continue
         link = net.links[act[1] % len(net.links)]
         if kind == "send" and link not in net.cut:
             net.send(link)
@@ -168,12 +237,15 @@ def test_any_delivery_schedule_converges_to_the_lww_maximum(
         assert node.vv == first.vv
         assert node.digest == first.digest
         assert node.live() == first.live()
+    survived = [w for w in net.written if w.SerializeToString() not in net.lost]
+    for w in survived:
+        assert first.holds(w), f"{w.origin} seq {w.seq} was acknowledged and is not held"
     expected: dict[bytes, pb.Entry] = {}
-    for w in net.written:
+    for w in survived:
         if w.key not in expected or (w.hlc, w.origin) > (
             expected[w.key].hlc,
             expected[w.key].origin,
         ):
             expected[w.key] = w
     assert {k: w.value for k, w in expected.items() if w.op == pb.PUT} == first.live()
-    assert sum(first.vv.values()) == len(net.written)
+    assert sum(first.vv.values()) == len(survived)

@@ -129,7 +129,8 @@ def test_subscriber_checks_it_reached_the_peer_it_dialled():
 def test_subscriber_applies_batches_reports_catch_up_and_watches_silence():
     sub = SubscriberSession(B, "node-a", "addr", timeout_s=2)
     welcome = pb.ServerMessage(welcome=pb.Welcome(node_id="node-a", vv={"node-a": 5, "node-b": 9}))
-    assert sub.on_welcome(welcome, {"node-a": 2}, 0.0) == 3  # its own origin is not owed
+    sub.on_welcome(welcome, {"node-a": 2}, 0.0)
+    assert sub.behind == 3  # its own origin is not owed
     got = sub.on_message(pb.ServerMessage(batch=pb.Batch(entries=[entry("node-a", 3)])), 1.0)
     assert [e.seq for e in got.entries] == [3] and not got.caught_up
     assert sub.on_message(pb.ServerMessage(heartbeat=pb.Heartbeat()), 1.5).caught_up

@@ -44,7 +44,7 @@ def test_a_remote_entry_ahead_of_our_clock_is_observed_so_a_later_local_write_wi
     try:
         assert version.hlc > ahead, (unpack(version.hlc), unpack(ahead))
         assert r.get(b"k").value == b"local"
-        assert r.get(b"k").version == (version.hlc, "node-a")
+        assert r.get(b"k").version == (version.hlc, r.origin)
     finally:
         r.store.close()
 
