@@ -103,8 +103,18 @@ class NodeClient:
         return self.call("Delete", pb.DeleteRequest(key=key), timeout).version
 
     def scan(self, prefix: bytes = b"", limit: int = 0, timeout: float = TIMEOUT) -> list[Any]:
-        request = pb.ScanRequest(prefix=prefix, limit=limit)
-        return list(self.call("Scan", request, timeout).items)
+        """Every live key under ``prefix`` (at most ``limit``): the node answers in pages
+        of about 1 MiB, so a large scan never hits the 4 MiB message limit."""
+        items: list[Any] = []
+        start = b""
+        while True:
+            left = limit - len(items) if limit else 0
+            request = pb.ScanRequest(prefix=prefix, limit=left, start=start)
+            page = self.call("Scan", request, timeout)
+            items.extend(page.items)
+            if not page.next_key or (limit and len(items) >= limit):
+                return items
+            start = page.next_key
 
     def status(self, timeout: float = 5) -> pb.StatusResponse:
         return self.call("Status", pb.StatusRequest(), timeout)

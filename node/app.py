@@ -48,6 +48,7 @@ class Node:
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
         self.links: dict[str, PeerLink] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.address = ""
 
     @property
@@ -73,6 +74,7 @@ class Node:
         self.address = f"{host}:{port}"
         await self.server.start()
         self.replica.start()
+        self._replica.health.on_change(self._set_health)
         for peer, address in cfg.peers.items():
             self._start_link(peer, address)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -86,6 +88,16 @@ class Node:
             ",".join(cfg.peers) or "none",
             self.replica.vv,
         )
+
+    def _set_health(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else (health_pb2.HealthCheckResponse.NOT_SERVING)
+        )
+        task = asyncio.get_running_loop().create_task(self.health.set("", status))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def add_peer(self, peer: str, address: str) -> None:
         """Subscribe to one more peer (at runtime or before start)."""
@@ -136,7 +148,8 @@ class Node:
         return rec if rec is not None and rec.op == pb.PUT else None
 
     def scan(self, prefix: bytes = b"", limit: int = 0) -> list[tuple[bytes, Record]]:
-        return self.replica.store.scan(prefix, limit)
+        """Every live key under ``prefix`` (at most ``limit``), however many pages."""
+        return self.replica.store.scan(prefix, limit)[0]
 
     def status(self) -> pb.StatusResponse:
         return self.replica.status()

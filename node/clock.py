@@ -4,6 +4,11 @@ Packed into one int (``ms << 16 | counter``) so versions compare as plain
 integers. The clock never runs backwards and moves past every timestamp it
 has seen, so a write made after observing another always carries a larger
 timestamp and wins over it under last-writer-wins.
+
+It never wraps: a timestamp past 48 bits of milliseconds is refused
+(``ClockError``), so one bad entry cannot push every node's clock to the end of
+time. Replicas refuse entries dated too far ahead before observing them (see
+``max_clock_skew_ms``); this is the last line.
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ from collections.abc import Callable
 LOGICAL_BITS = 16
 LOGICAL_MASK = (1 << LOGICAL_BITS) - 1
 MAX_PHYSICAL = (1 << 48) - 1
+MAX_HLC = (MAX_PHYSICAL << LOGICAL_BITS) | LOGICAL_MASK
+
+
+class ClockError(ValueError):
+    """A timestamp the clock cannot take without overflowing; nothing changed."""
 
 
 def pack(ms: int, counter: int) -> int:
@@ -32,8 +42,14 @@ class HLC:
     """A hybrid logical clock; physical time is injected so tests control it."""
 
     def __init__(self, last: int = 0, physical: Callable[[], int] = wall_ms) -> None:
+        if not 0 <= last <= MAX_HLC:
+            raise ClockError(f"stored clock {last} is out of range (max {MAX_HLC})")
         self._last = last
         self._physical = physical
+
+    def physical(self) -> int:
+        """This node's physical time in ms (wall clock plus any test offset)."""
+        return self._physical()
 
     @property
     def last(self) -> int:
@@ -45,6 +61,8 @@ class HLC:
 
     def observe(self, remote: int) -> None:
         """Merge a received timestamp so later local events order after it."""
+        if not 0 <= remote <= MAX_HLC:
+            raise ClockError(f"timestamp {remote} is out of range (max {MAX_HLC})")
         if remote > self._last:
             self._advance(remote)
 
@@ -63,5 +81,7 @@ class HLC:
             c = 0
         if c > LOGICAL_MASK:  # counter overflow: borrow the next millisecond
             ms, c = ms + 1, 0
+        if ms > MAX_PHYSICAL:
+            raise ClockError("the clock reached 2^48 ms and cannot move on")
         self._last = pack(ms, c)
         return self._last

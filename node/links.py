@@ -27,6 +27,7 @@ class OutboundStats:
     entries_received: int = 0
     connects: int = 0
     last_error: str = ""
+    clock_offset_ms: int | None = None  # the peer's wall clock minus ours, last measured
 
 
 @dataclass
@@ -104,8 +105,17 @@ class Links:
         return entry
 
     def unsubscribed(self, entry: Inbound) -> None:
-        if self.inbound.get(entry.session.peer) is entry:
-            entry.open = False
+        """A stream ended: a configured peer's figures stay for status; anyone else's go,
+        so subscribers that come and go cannot grow this table."""
+        peer = entry.session.peer
+        if self.inbound.get(peer) is entry:
+            if peer in self.outbound:
+                entry.open = False
+            else:
+                del self.inbound[peer]
+
+    def open_streams(self) -> int:
+        return sum(i.open for i in self.inbound.values())
 
     # -------------------------------------------------------------------- status
     def peer_status(self, have: Mapping[str, int]) -> list[pb.PeerStatus]:
@@ -129,6 +139,8 @@ class Links:
                     lag=s.lag(have) if s else 0,
                     excluded=sorted(s.cursor.exclude) if s else [],
                     replica_id=o.replica_id if o else "",
+                    clock_offset_ms=(o.clock_offset_ms or 0) if o else 0,
+                    clock_measured=bool(o and o.clock_offset_ms is not None),
                 )
             )
         return out

@@ -19,7 +19,7 @@ import grpc
 
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from node.protocol import PeerFailed, Refused, SubscriberSession, exclusions
+from node.protocol import Held, PeerFailed, Refused, SubscriberSession, exclusions
 from node.replica import Replica
 
 Call: TypeAlias = grpc.aio.StreamStreamCall  # untyped: grpc ships no stubs
@@ -80,6 +80,11 @@ class PeerLink:
                 if error != self._last_refusal:
                     log.error("%s: link to %s: %s", self.replica.node_id, self.peer, error)
                 self._last_refusal = error
+            except Held as exc:  # entries dated too far ahead: wait, once per reason
+                error = str(exc)
+                if error != self._last_refusal:
+                    log.warning("%s: link to %s: %s", self.replica.node_id, self.peer, error)
+                self._last_refusal = error
             except (PeerFailed, asyncio.TimeoutError, OSError) as exc:
                 error = str(exc) or type(exc).__name__
             except Exception as exc:  # noqa: BLE001 - a link must outlive any one stream
@@ -112,7 +117,7 @@ class PeerLink:
             call = pb_grpc.ReplicationStub(channel).Replicate()
             await call.write(session.hello(replica.vv, self._exclude()))
             first = await asyncio.wait_for(self._next(call), self.timeout_s)
-            welcome = session.on_welcome(first, replica.vv, time.monotonic())
+            welcome = session.on_welcome(first, replica.vv, time.monotonic(), replica.wall_ms())
             log.info(
                 "%s: link to %s (%s) up (%d entries to catch up)",
                 replica.node_id,
@@ -149,9 +154,12 @@ class PeerLink:
     async def _read_loop(self, call: Call) -> None:
         """Apply batches as they come; no per-message timer (the watchdog covers silence)."""
         replica, session = self.replica, self.session
+        stats = replica.links.outbound[self.peer]
         started, applied = time.monotonic(), 0
         while True:
-            got = session.on_message(await self._next(call), time.monotonic())
+            msg = await self._next(call)
+            got = session.on_message(msg, time.monotonic(), replica.wall_ms())
+            stats.clock_offset_ms = session.clock_offset_ms
             if got.entries:
                 applied += replica.apply_remote(got.entries, self.peer)
             elif got.caught_up:

@@ -13,13 +13,14 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 
-from node.clock import HLC
+from node.clock import HLC, wall_ms
 from node.config import NodeConfig
+from node.health import StorageHealth
 from node.incarnation import Incarnation
 from node.links import Links
 from node.pb import remesh_pb2 as pb
-from node.protocol import Identity, Refused, triage
-from node.protocol.validate import WriteLimits, check_batch, write_problem
+from node.protocol import Held, Identity, Refused, triage
+from node.protocol.validate import WriteLimits, check_batch, check_skew, write_problem
 from node.recent import Recent
 from node.store import Record, Store
 from node.watch import Watchers
@@ -31,6 +32,8 @@ log = logging.getLogger("node.replica")
 # Welcome before it gives up asking and writes as a new incarnation.
 REJOIN_TIMEOUT_LINKS = 3
 PEER_META = b"peer/"  # + peer name: its replica id as last seen
+MAX_REQUEST_BYTES = 16 << 20  # keys and values of one client request
+GROUP_COMMIT_ENTRIES = 4096  # one WriteBatch takes at most this many queued writes
 
 
 class BadRequest(ValueError):
@@ -57,9 +60,14 @@ class Replica:
                 sum(scanned.values()),
                 scanned,
             )
-        self.clock = HLC(last=self.store.hlc)
+        self.clock_offset_ms = 0  # a test fault shifts this node's physical clock
+        self.clock = HLC(last=self.store.hlc, physical=self.wall_ms)
         self.limits = WriteLimits(config.max_key_bytes, config.max_value_bytes)
+        self.max_request_bytes = max(
+            MAX_REQUEST_BYTES, config.max_value_bytes + config.max_key_bytes
+        )
         self.incarnation = Incarnation(self.store, config.node_id, config.peers)
+        self.health = StorageHealth(config.node_id)
         self.links = Links(config.peers, self._known_peers(config.peers))
         self.watchers = Watchers()
         self.stats = {
@@ -85,6 +93,10 @@ class Replica:
             asyncio.get_running_loop().call_later(
                 REJOIN_TIMEOUT_LINKS * self.timeout_s, self._rejoin_timeout
             )
+
+    def wall_ms(self) -> int:
+        """This node's physical clock: the wall clock plus any injected skew."""
+        return wall_ms() + self.clock_offset_ms
 
     @property
     def timeout_s(self) -> float:
@@ -137,7 +149,10 @@ class Replica:
                 self._schedule_commit()
         if self._checkpointer:
             self._checkpointer.cancel()
-        self.checkpoint()
+        try:
+            self.checkpoint()
+        except Exception as exc:  # noqa: BLE001 - the next start rescans the log instead
+            log.error("%s: final watermark checkpoint failed: %s", self.node_id, exc)
         self.closed = True
         for wake in self.wakers:
             wake.set()
@@ -162,8 +177,19 @@ class Replica:
             raise RuntimeError("replica is closed")
         if not writes:
             raise BadRequest("no writes given")
+        if len(writes) > self.config.max_batch_entries:
+            raise BadRequest(
+                f"{len(writes)} writes in one request; the limit is "
+                f"{self.config.max_batch_entries} (max_batch_entries): split it"
+            )
+        size = 0
         for w in writes:
             self.validate(w.op, w.key, w.value)
+            size += len(w.key) + len(w.value)
+        if size > self.max_request_bytes:
+            raise BadRequest(
+                f"{size} bytes in one request; the limit is {self.max_request_bytes}: split it"
+            )
         if not self.incarnation.ready.is_set():
             await self.incarnation.ready.wait()  # recovering: at most the rejoin timeout
         fut = asyncio.get_running_loop().create_future()
@@ -177,11 +203,31 @@ class Replica:
 
     async def _commit_pending(self) -> None:
         await asyncio.sleep(0)  # one loop turn: concurrent requests join this batch
-        queue, self._queue = self._queue, []
+        while self._queue:
+            self._commit_group(self._take_group())
+            if self._queue:
+                await asyncio.sleep(0)  # let the loop breathe between groups
+
+    def _take_group(self) -> list[tuple[list[pb.Write], asyncio.Future[list[pb.Version]]]]:
+        """The next requests to commit together, at most GROUP_COMMIT_ENTRIES writes (or
+        one request), so a burst is several short commits, not one that stalls the loop
+        (and the heartbeats) for seconds."""
+        taken = n = 0
+        queue = self._queue
+        while taken < len(queue) and (n == 0 or n + len(queue[taken][0]) <= GROUP_COMMIT_ENTRIES):
+            n += len(queue[taken][0])
+            taken += 1
+        group, self._queue = queue[:taken], queue[taken:]
+        return group
+
+    def _commit_group(
+        self, group: list[tuple[list[pb.Write], asyncio.Future[list[pb.Version]]]]
+    ) -> None:
+        """One WriteBatch for the group; each writer is answered only after it commits."""
         entries: list[pb.Entry] = []
         origin = self.origin
         seq = self.vv.get(origin, 0)
-        for writes, _ in queue:
+        for writes, _ in group:
             for w in writes:
                 seq += 1
                 entries.append(
@@ -195,21 +241,21 @@ class Replica:
                     )
                 )
         try:
+            self.store.check_dir()
             won = self.store.commit(entries, sync=self.config.durability == "sync")
         except Exception as exc:  # disk full, closed DB...: fail the writers, keep serving
             log.error("%s commit of %d local writes failed: %s", self.node_id, len(entries), exc)
+            self.health.failed(str(exc))
             failure = CommitFailed(
                 f"{self.node_id}: storage commit failed ({exc}); nothing was written"
             )
-            for _, fut in queue:
+            for _, fut in group:
                 if not fut.done():
                     fut.set_exception(failure)
-            if self._queue:
-                self._schedule_commit()
             return
         self.stats["local_writes"] += len(entries)
         i = 0
-        for writes, fut in queue:
+        for writes, fut in group:
             versions = [
                 pb.Version(hlc=e.hlc, origin=e.origin, seq=e.seq)
                 for e in entries[i : i + len(writes)]
@@ -218,8 +264,6 @@ class Replica:
             if not fut.done():
                 fut.set_result(versions)
         self._after_commit(entries, won)
-        if self._queue:
-            self._schedule_commit()
 
     # ------------------------------------------------------- replicated batches
     def apply_remote(self, entries: Sequence[pb.Entry], peer: str) -> int:
@@ -229,6 +273,7 @@ class Replica:
         seq) we already hold with other content, refuses all of it (``Refused``).
         """
         check_batch(entries, self.limits, self.origin, peer)
+        check_skew(entries, self.wall_ms(), self.config.max_clock_skew_ms, peer)
         result = triage(self.vv, entries)
         for dup in result.duplicate_entries:
             held = self.read_log(dup.origin, dup.seq, dup.seq)
@@ -243,7 +288,12 @@ class Replica:
         self.stats["early_dropped"] += result.early
         if not result.accepted:
             return 0
-        won = self.store.commit(result.accepted)
+        try:
+            self.store.check_dir()
+            won = self.store.commit(result.accepted)
+        except Exception as exc:  # the link retries; the entries stay in their origin's log
+            self.health.failed(str(exc))
+            raise Held(f"cannot store entries from {peer}: {exc}") from None
         n = len(result.accepted)
         self.stats["entries_received"] += n
         self.links.received(peer, n)
@@ -279,12 +329,18 @@ class Replica:
         self._since_checkpoint = 0
 
     async def _checkpoint_loop(self) -> None:
+        """Checkpoint now and then; also the probe that notices storage failing or healing."""
         while True:
             await asyncio.sleep(self.config.watermark_every_ms / 1000)
             try:
+                self.store.check_dir()
+                if self.health.error:
+                    self.store.sync_barrier()  # a write that must succeed to call it healed
                 self.checkpoint()
-            except Exception:
-                log.exception("%s watermark checkpoint failed; will retry", self.node_id)
+            except Exception as exc:  # noqa: BLE001 - reported, retried next round
+                self.health.failed(f"checkpoint: {exc}")
+            else:
+                self.health.recovered()
 
     # ------------------------------------------------------------------- status
     def status(self) -> pb.StatusResponse:

@@ -20,10 +20,13 @@ from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, ServerLimits, ServerSession
 from node.replica import BadRequest, CommitFailed, Replica
 from node.store import Record
+from node.watch import TooManyWatchers
 
 log = logging.getLogger("node.service")
 
 MAX_BATCH_BYTES = 4 << 20
+MAX_SUBSCRIBERS = 256  # Replicate streams served at once
+SCAN_PAGE_BYTES = 1 << 20  # a Scan page stays well under gRPC's 4 MiB client default
 WATCH_BATCH = 64  # commits per Watch message at most
 
 
@@ -45,6 +48,7 @@ _KINDS = {
     "precondition": grpc.StatusCode.FAILED_PRECONDITION,
     "permission": grpc.StatusCode.PERMISSION_DENIED,
     "unavailable": grpc.StatusCode.UNAVAILABLE,
+    "exhausted": grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -104,18 +108,21 @@ class KVService(pb_grpc.KVServicer):
         return pb.GetResponse(found=rec.op == pb.PUT, value=rec.value, version=version_of(rec))
 
     async def Scan(self, request: pb.ScanRequest, context: Context) -> pb.ScanResponse:
-        items = [
-            pb.KeyValue(key=k, value=r.value, version=version_of(r))
-            for k, r in self.replica.store.scan(request.prefix, request.limit)
-        ]
-        return pb.ScanResponse(items=items)
+        page, next_key = self.replica.store.scan(
+            request.prefix, request.limit, request.start, SCAN_PAGE_BYTES
+        )
+        items = [pb.KeyValue(key=k, value=r.value, version=version_of(r)) for k, r in page]
+        return pb.ScanResponse(items=items, next_key=next_key)
 
     async def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.Changes]:
         async for change in quietly_cancelled(self._watch(request, context)):
             yield change
 
     async def _watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.Changes]:
-        watcher = self.replica.watchers.add(request.prefix)
+        try:
+            watcher = self.replica.watchers.add(request.prefix)
+        except TooManyWatchers as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         try:
             while True:
                 if watcher.overflowed:
@@ -123,9 +130,7 @@ class KVService(pb_grpc.KVServicer):
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         "watch stream fell too far behind; reconnect",
                     )
-                items = [await watcher.queue.get()]
-                while not watcher.queue.empty() and len(items) < WATCH_BATCH:
-                    items.append(watcher.queue.get_nowait())
+                items = await watcher.take(WATCH_BATCH)
                 msg = pb.Changes()
                 for item in items:
                     if item is None:  # the node is shutting down
@@ -179,9 +184,14 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         except (StopAsyncIteration, asyncio.TimeoutError):
             first = None
         try:
-            welcome = session.on_hello(first, replica.vv, time.monotonic())
+            welcome = session.on_hello(first, replica.vv, time.monotonic(), replica.wall_ms())
         except ProtocolError as exc:
             await abort(context, exc)
+        if replica.links.open_streams() >= MAX_SUBSCRIBERS:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{replica.node_id} serves {MAX_SUBSCRIBERS} Replicate streams already",
+            )
         peer = session.peer
         inbound = replica.links.subscribed(session)
         wake = asyncio.Event()  # set on every commit, on Want and when the reader ends
@@ -208,7 +218,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                         await asyncio.sleep(self.linger_s)  # the next commits share a message
                     continue
                 try:
-                    beat = session.tick(time.monotonic(), replica.vv)
+                    beat = session.tick(time.monotonic(), replica.vv, replica.wall_ms())
                 except PeerFailed as exc:
                     log.warning("%s: %s", replica.node_id, exc)
                     return

@@ -57,6 +57,12 @@ class NodeSettings(BaseModel):
         10_000, ge=1, le=10_000_000, description="checkpoint after this many applied entries"
     )
     watermark_every_ms: int = Field(500, ge=10, le=3_600_000, description="and at least this often")
+    max_clock_skew_ms: int = Field(
+        60_000,
+        ge=100,
+        le=7 * 86_400_000,
+        description="entries dated further ahead of this node's clock are held, not applied",
+    )
     linger_ms: float = Field(
         1.0,
         ge=0,

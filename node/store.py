@@ -16,6 +16,7 @@ forward from the checkpoint (see ``recover``).
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,21 +77,59 @@ def log_key(origin: str, seq: int) -> bytes:
     return LOG + origin.encode() + SEP + U64.pack(seq)
 
 
-class Store:
-    """A node's durable state. Single-threaded: the node's event loop owns it."""
+class StorageError(OSError):
+    """The data directory cannot be used; the message says which file and what to do."""
 
-    def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        self.path = path
+
+def open_db(dbdir: Path) -> plyvel.DB:
+    """Open (or create) the LevelDB, refusing to start empty over one that held data.
+
+    LevelDB told to create a missing database over a directory whose ``CURRENT`` is
+    gone would write a new one and then delete the old tables as obsolete: the data
+    would vanish without a word. That, corruption and an unusable directory are each
+    one clear message instead of a traceback.
+    """
+    if dbdir.is_dir() and not (dbdir / "CURRENT").exists():
+        held = sorted(
+            p.name for p in dbdir.iterdir() if p.suffix in (".ldb", ".log", ".sst")
+        ) + sorted(p.name for p in dbdir.glob("MANIFEST-*"))
+        if held:
+            raise StorageError(
+                f"{dbdir / 'CURRENT'} is missing but the directory holds data "
+                f"({', '.join(held[:3])}...): LevelDB is damaged. Restore the directory "
+                f"from a backup, or move it away to start empty as a new incarnation "
+                f"(peers send back everything they hold)"
+            )
+    try:
         # Bloom filters spare the state lookups of new keys a disk read; a larger
         # memtable means fewer, larger compactions under a write stream.
-        self.db = plyvel.DB(
-            str(path / "leveldb"),
+        return plyvel.DB(
+            str(dbdir),
             create_if_missing=True,
             bloom_filter_bits=10,
             write_buffer_size=32 << 20,
             lru_cache_size=64 << 20,
         )
+    except plyvel.CorruptionError as exc:
+        raise StorageError(
+            f"LevelDB in {dbdir} is corrupt ({exc}): restore it from a backup, or move it "
+            f"away to start empty as a new incarnation"
+        ) from None
+    except plyvel.IOError as exc:
+        raise StorageError(f"cannot open LevelDB in {dbdir}: {exc}") from None
+
+
+class Store:
+    """A node's durable state. Single-threaded: the node's event loop owns it."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the data directory {path}: {exc}") from None
+        self.path = path
+        self.db = open_db(path / "leveldb")
+        self._inode = os.stat(path / "leveldb").st_ino
         self._heads: dict[bytes, Head] = {}  # recent keys' versions
         self.vv: dict[str, int] = {}
         self._log_prefix: dict[str, bytes] = {}
@@ -186,6 +225,21 @@ class Store:
         self._log_prefix[origin] = prefix = LOG + origin.encode() + SEP
         return prefix
 
+    def check_dir(self) -> None:
+        """Raise StorageError when the data directory is gone or replaced while open:
+        LevelDB would go on writing to deleted files and every write would be lost."""
+        dbdir = self.path / "leveldb"
+        try:
+            inode = os.stat(dbdir).st_ino
+        except OSError:
+            inode = None
+        if inode != self._inode:
+            raise StorageError(
+                f"the data directory {dbdir} was removed or replaced while the node ran: "
+                f"restart the node (it starts empty as a new incarnation and peers send "
+                f"back what they hold)"
+            )
+
     def get_meta(self, name: bytes) -> bytes | None:
         return self.db.get(META + name)
 
@@ -202,17 +256,27 @@ class Store:
         raw = self.db.get(KEY + key)
         return Record.decode(raw) if raw is not None else None
 
-    def scan(self, prefix: bytes, limit: int = 0) -> list[tuple[bytes, Record]]:
-        """Live keys under ``prefix`` in key order (tombstones skipped)."""
+    def scan(
+        self, prefix: bytes, limit: int = 0, start: bytes = b"", max_bytes: int = 0
+    ) -> tuple[list[tuple[bytes, Record]], bytes]:
+        """Live keys under ``prefix`` from ``start`` on, in key order (tombstones skipped):
+        at most ``limit`` keys and about ``max_bytes`` of keys and values (0: no bound).
+        Returns the page and the key the next page starts at (empty: no more)."""
         out: list[tuple[bytes, Record]] = []
-        with self.db.iterator(prefix=KEY + prefix) as it:
+        size = 0
+        head = KEY + prefix
+        with self.db.iterator(start=KEY + max(prefix, start)) as it:
             for key, raw in it:
+                if not key.startswith(head):
+                    break
                 rec = Record.decode(raw)
-                if rec.op == pb.PUT:
-                    out.append((key[1:], rec))
-                    if limit and len(out) >= limit:
-                        break
-        return out
+                if rec.op != pb.PUT:
+                    continue
+                if (limit and len(out) >= limit) or (max_bytes and out and size >= max_bytes):
+                    return out, key[1:]
+                out.append((key[1:], rec))
+                size += len(key) + len(rec.value)
+        return out, b""
 
     def read_log(self, origin: str, first: int, last: int) -> list[pb.Entry]:
         """Entries ``first..last`` of ``origin``, in seq order."""

@@ -1,9 +1,10 @@
 """Watch fan-out: every commit, filtered by prefix, to each Watch stream's queue.
 
-A watcher that falls ``WATCH_QUEUE`` commits behind is marked overflowed and its
-stream ends with RESOURCE_EXHAUSTED, so a client that never reads costs a bounded
-queue, never the node. One queue item per commit: the Watch handler builds the
-messages, so a commit costs a watcher a tuple, not a protobuf copy per entry.
+A watcher that falls ``WATCH_QUEUE`` commits or ``WATCH_BYTES`` behind is marked
+overflowed and its stream ends with RESOURCE_EXHAUSTED, so a client that never reads
+costs a bounded queue, never the node; at most ``MAX_WATCHERS`` streams at once.
+One queue item per commit: the Watch handler builds the messages, so a commit costs
+a watcher a tuple, not a protobuf copy per entry.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from node.pb import remesh_pb2 as pb
+from node.recent import entry_bytes
 
 WATCH_QUEUE = 16_384  # commits a Watch stream may fall behind before it is ended
+WATCH_BYTES = 8 << 20  # and bytes of entries (shared with the log cache, so a bound)
+MAX_WATCHERS = 512
 
 Item = tuple[list[tuple[pb.Entry, bool]], int] | None  # (entries, won), applied ns; None: end
 
@@ -23,16 +27,37 @@ Item = tuple[list[tuple[pb.Entry, bool]], int] | None  # (entries, won), applied
 @dataclass
 class Watcher:
     prefix: bytes
-    queue: asyncio.Queue[Item] = field(default_factory=lambda: asyncio.Queue(WATCH_QUEUE))
+    queue: asyncio.Queue[tuple[Item, int]] = field(
+        default_factory=lambda: asyncio.Queue(WATCH_QUEUE)
+    )
+    queued_bytes: int = 0
     overflowed: bool = False
 
     def offer(self, item: Item) -> None:
         if self.overflowed:
             return
+        size = sum(entry_bytes(e) for e, _ in item[0]) if item is not None else 0
+        if item is not None and self.queued_bytes + size > WATCH_BYTES:
+            self.overflowed = True
+            return
         try:
-            self.queue.put_nowait(item)
+            self.queue.put_nowait((item, size))
         except asyncio.QueueFull:
             self.overflowed = True  # the Watch handler ends that stream
+            return
+        self.queued_bytes += size
+
+    async def take(self, most: int) -> list[Item]:
+        """Wait for at least one item; return up to ``most`` of what is queued."""
+        items = [await self.queue.get()]
+        while not self.queue.empty() and len(items) < most:
+            items.append(self.queue.get_nowait())
+        self.queued_bytes -= sum(size for _, size in items)
+        return [item for item, _ in items]
+
+
+class TooManyWatchers(Exception):
+    """More Watch streams than ``MAX_WATCHERS``; maps to RESOURCE_EXHAUSTED."""
 
 
 class Watchers:
@@ -40,6 +65,10 @@ class Watchers:
         self.active: list[Watcher] = []
 
     def add(self, prefix: bytes) -> Watcher:
+        if len(self.active) >= MAX_WATCHERS:
+            raise TooManyWatchers(
+                f"{len(self.active)} Watch streams are open; the limit is {MAX_WATCHERS}"
+            )
         w = Watcher(prefix)
         self.active.append(w)
         return w

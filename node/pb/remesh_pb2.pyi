@@ -101,12 +101,14 @@ class DeleteRequest(_message.Message):
     def __init__(self, key: _Optional[bytes] = ...) -> None: ...
 
 class ScanRequest(_message.Message):
-    __slots__ = ("prefix", "limit")
+    __slots__ = ("prefix", "limit", "start")
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
     prefix: bytes
     limit: int
-    def __init__(self, prefix: _Optional[bytes] = ..., limit: _Optional[int] = ...) -> None: ...
+    start: bytes
+    def __init__(self, prefix: _Optional[bytes] = ..., limit: _Optional[int] = ..., start: _Optional[bytes] = ...) -> None: ...
 
 class KeyValue(_message.Message):
     __slots__ = ("key", "value", "version")
@@ -119,10 +121,12 @@ class KeyValue(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., version: _Optional[_Union[Version, _Mapping]] = ...) -> None: ...
 
 class ScanResponse(_message.Message):
-    __slots__ = ("items",)
+    __slots__ = ("items", "next_key")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_KEY_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    def __init__(self, items: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ...) -> None: ...
+    next_key: bytes
+    def __init__(self, items: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., next_key: _Optional[bytes] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
     __slots__ = ("prefix",)
@@ -151,7 +155,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PeerStatus(_message.Message):
-    __slots__ = ("peer", "address", "connected", "entries_received", "connects", "last_error", "subscribed", "entries_sent", "last_ack_age_s", "lag", "excluded", "replica_id")
+    __slots__ = ("peer", "address", "connected", "entries_received", "connects", "last_error", "subscribed", "entries_sent", "last_ack_age_s", "lag", "excluded", "replica_id", "clock_offset_ms", "clock_measured")
     PEER_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +168,8 @@ class PeerStatus(_message.Message):
     LAG_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_MEASURED_FIELD_NUMBER: _ClassVar[int]
     peer: str
     address: str
     connected: bool
@@ -176,7 +182,9 @@ class PeerStatus(_message.Message):
     lag: int
     excluded: _containers.RepeatedScalarFieldContainer[str]
     replica_id: str
-    def __init__(self, peer: _Optional[str] = ..., address: _Optional[str] = ..., connected: _Optional[bool] = ..., entries_received: _Optional[int] = ..., connects: _Optional[int] = ..., last_error: _Optional[str] = ..., subscribed: _Optional[bool] = ..., entries_sent: _Optional[int] = ..., last_ack_age_s: _Optional[float] = ..., lag: _Optional[int] = ..., excluded: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ...) -> None: ...
+    clock_offset_ms: int
+    clock_measured: bool
+    def __init__(self, peer: _Optional[str] = ..., address: _Optional[str] = ..., connected: _Optional[bool] = ..., entries_received: _Optional[int] = ..., connects: _Optional[int] = ..., last_error: _Optional[str] = ..., subscribed: _Optional[bool] = ..., entries_sent: _Optional[int] = ..., last_ack_age_s: _Optional[float] = ..., lag: _Optional[int] = ..., excluded: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ..., clock_offset_ms: _Optional[int] = ..., clock_measured: _Optional[bool] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("node_id", "cluster", "tenant", "vv", "keys", "digest", "peers", "entries_received", "duplicates_received", "early_dropped", "entries_sent", "local_writes", "durability", "log_entries", "hlc", "pid", "recovered_from", "replica_id", "state", "state_reason")
@@ -291,7 +299,7 @@ class SubscriberMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., want: _Optional[_Union[Want, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("node_id", "vv", "replica_id")
+    __slots__ = ("node_id", "vv", "replica_id", "wall_ms")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -302,10 +310,12 @@ class Welcome(_message.Message):
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VV_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    WALL_MS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     vv: _containers.ScalarMap[str, int]
     replica_id: str
-    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ...) -> None: ...
+    wall_ms: int
+    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., wall_ms: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("entries",)
@@ -314,7 +324,7 @@ class Batch(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("vv",)
+    __slots__ = ("vv", "wall_ms")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -323,8 +333,10 @@ class Heartbeat(_message.Message):
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     VV_FIELD_NUMBER: _ClassVar[int]
+    WALL_MS_FIELD_NUMBER: _ClassVar[int]
     vv: _containers.ScalarMap[str, int]
-    def __init__(self, vv: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    wall_ms: int
+    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., wall_ms: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
     __slots__ = ("welcome", "batch", "heartbeat")

@@ -4,7 +4,7 @@ the property tests pump them over an in-memory network."""
 
 from node.protocol.apply import CommitPlan, Head, Triage, key_hash, plan_commit, triage, wins
 from node.protocol.cursor import Cursor, exclusions
-from node.protocol.errors import PeerFailed, ProtocolError, Refused
+from node.protocol.errors import Held, PeerFailed, ProtocolError, Refused
 from node.protocol.hello import PROTOCOL, Identity
 from node.protocol.server import ServerLimits, ServerSession
 from node.protocol.subscriber import Received, SubscriberSession
@@ -14,6 +14,7 @@ __all__ = [
     "CommitPlan",
     "Cursor",
     "Head",
+    "Held",
     "Identity",
     "PeerFailed",
     "ProtocolError",

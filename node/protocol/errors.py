@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-Kind = Literal["invalid", "precondition", "permission", "unavailable"]
+Kind = Literal["invalid", "precondition", "permission", "unavailable", "exhausted"]
 
 
 class ProtocolError(Exception):
@@ -36,3 +36,9 @@ class PeerFailed(ProtocolError):
 
     The link records the reason (``last_error`` in status) and reconnects.
     """
+
+
+class Held(PeerFailed):
+    """What the other end sent cannot be applied yet (its entries are dated too far ahead
+    of this node's clock): nothing of the batch is applied, the link waits and retries,
+    and the entries stay in their origin's log, so nothing is lost."""

@@ -15,6 +15,7 @@ from node.pb import remesh_pb2 as pb
 from node.protocol.cursor import Cursor
 from node.protocol.errors import PeerFailed, Refused
 from node.protocol.hello import Identity, check_hello
+from node.protocol.validate import check_origins, check_vv
 
 ReadLog = Callable[[str, int, int], list[pb.Entry]]
 
@@ -44,25 +45,31 @@ class ServerSession:
         self.last_sent = 0.0
 
     def on_hello(
-        self, msg: pb.SubscriberMessage | None, vv: Mapping[str, int], now: float
+        self, msg: pb.SubscriberMessage | None, vv: Mapping[str, int], now: float, wall_ms: int = 0
     ) -> pb.ServerMessage:
         hello = check_hello(self.me, msg)
+        check_vv(hello.vv, "Hello vv", hello.node_id)
+        check_origins(hello.exclude, "Hello exclude list", hello.node_id)
         self.peer = hello.node_id
         # Never echo the subscriber's own writes: those of its current incarnation. An
         # earlier incarnation's entries are sent like anyone's (it may have lost them).
         self.cursor = Cursor(hello.replica_id or hello.node_id, hello.vv, hello.exclude)
         self.last_heard = self.last_sent = now
         return pb.ServerMessage(
-            welcome=pb.Welcome(node_id=self.me.node_id, replica_id=self.me.origin, vv=vv)
+            welcome=pb.Welcome(
+                node_id=self.me.node_id, replica_id=self.me.origin, vv=vv, wall_ms=wall_ms
+            )
         )
 
     def on_message(self, msg: pb.SubscriberMessage, now: float) -> bool:
         """Take an Ack or a Want; True when what to send changed (wake the sender)."""
         kind = msg.WhichOneof("msg")
         if kind == "ack":
+            check_vv(msg.ack.vv, "Ack vv", self.peer)
             self.cursor.on_ack(msg.ack.vv)
             changed = False
         elif kind == "want":
+            check_origins(msg.want.exclude, "Want exclude list", self.peer)
             self.cursor.set_exclude(msg.want.exclude)
             changed = True
         else:
@@ -102,14 +109,14 @@ class ServerSession:
         """A batch at the entry limit: more is waiting, send again without lingering."""
         return len(msg.batch.entries) >= self.limits.max_batch_entries
 
-    def tick(self, now: float, vv: Mapping[str, int]) -> pb.ServerMessage | None:
+    def tick(self, now: float, vv: Mapping[str, int], wall_ms: int = 0) -> pb.ServerMessage | None:
         """When idle: a Heartbeat if one is due; ``PeerFailed`` if the subscriber is gone."""
         silent = now - self.last_heard
         if silent > 2 * self.limits.timeout_s:
             raise PeerFailed(f"{self.peer} silent for {silent:.1f}s; closing its stream")
         if now - self.last_sent >= self.limits.heartbeat_s:
             self.last_sent = now
-            return pb.ServerMessage(heartbeat=pb.Heartbeat(vv=vv))
+            return pb.ServerMessage(heartbeat=pb.Heartbeat(vv=vv, wall_ms=wall_ms))
         return None
 
     def lag(self, have: Mapping[str, int]) -> int:

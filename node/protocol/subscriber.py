@@ -35,28 +35,39 @@ class SubscriberSession:
         self.catching_up = False
         self.welcomed = False
         self.behind = 0  # entries the server had that we lacked, at Welcome
+        self.clock_offset_ms: int | None = None  # the server's wall clock minus ours
 
     def hello(self, vv: Mapping[str, int], exclude: list[str]) -> pb.SubscriberMessage:
         self.sent_exclude = list(exclude)
         return make_hello(self.me, vv, self.sent_exclude)
 
-    def on_welcome(self, msg: pb.ServerMessage, vv: Mapping[str, int], now: float) -> pb.Welcome:
+    def on_welcome(
+        self, msg: pb.ServerMessage, vv: Mapping[str, int], now: float, wall_ms: int = 0
+    ) -> pb.Welcome:
         """Check the server is the peer we dialled; ``behind`` says what it has for us."""
         welcome = check_welcome(msg, self.peer, self.address)
         behind = sum(max(0, s - vv.get(o, 0)) for o, s in welcome.vv.items() if o != self.me.origin)
         self.behind = behind
+        self._measure(welcome.wall_ms, wall_ms)
         self.catching_up = behind > 0
         self.welcomed = True
         self.last_heard = now
         return welcome
 
-    def on_message(self, msg: pb.ServerMessage, now: float) -> Received:
+    def _measure(self, theirs: int, ours: int) -> None:
+        """Their clock minus ours, as of this message (it ignores the one-way delay, which
+        on a live link is far below the skew worth reporting)."""
+        if theirs and ours:
+            self.clock_offset_ms = theirs - ours
+
+    def on_message(self, msg: pb.ServerMessage, now: float, wall_ms: int = 0) -> Received:
         kind = msg.WhichOneof("msg")
         if not self.welcomed or kind == "welcome" or kind is None:
             raise PeerFailed(f"unexpected {kind or 'empty'} message from {self.peer}")
         self.last_heard = now
         if kind == "batch":
             return Received(entries=msg.batch.entries)
+        self._measure(msg.heartbeat.wall_ms, wall_ms)
         if self.catching_up:  # a heartbeat: the server has nothing more for us
             self.catching_up = False
             return Received(caught_up=True)

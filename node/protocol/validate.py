@@ -8,14 +8,16 @@ path is ever built from an origin that did not pass ``ORIGIN_RE``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from node.clock import unpack
 from node.pb import remesh_pb2 as pb
-from node.protocol.errors import Refused
+from node.protocol.errors import Held, Refused
 from node.protocol.identity import ORIGIN_RE
 
 MAX_SEQ = (1 << 63) - 1
+MAX_ORIGINS = 4096  # origins a peer may name in one vv or exclude list
 
 
 @dataclass(frozen=True)
@@ -57,3 +59,36 @@ def check_batch(
             problem = write_problem(e.op, e.key, e.value, limits)
         if problem:
             raise Refused(f"{peer} sent a bad entry ({e.origin[:80]} seq {e.seq}): {problem}")
+
+
+def check_skew(entries: Sequence[pb.Entry], wall_ms: int, max_skew_ms: int, peer: str) -> None:
+    """Hold the batch if an entry is dated more than ``max_skew_ms`` ahead of ``wall_ms``.
+
+    Observing such an entry would drag this node's clock (and every later write's
+    version) into the future for good, and a write made later in real time would then
+    silently lose last-writer-wins against it.
+    """
+    limit = wall_ms + max_skew_ms
+    ahead = max((unpack(e.hlc)[0] for e in entries), default=0)
+    if ahead > limit:
+        worst = next(e for e in entries if unpack(e.hlc)[0] == ahead)
+        raise Held(
+            f"clock skew: {worst.origin} is {(ahead - wall_ms) / 1000:,.0f} s ahead of this "
+            f"node's clock (max_clock_skew_ms {max_skew_ms}); holding the link from {peer} "
+            f"until it falls back"
+        )
+
+
+def check_vv(vv: Mapping[str, int], what: str, peer: str) -> None:
+    """A vv or origin list a peer sent: bounded in size, every origin well formed."""
+    if len(vv) > MAX_ORIGINS:
+        raise Refused(f"{peer} sent a {what} of {len(vv)} origins; the limit is {MAX_ORIGINS}")
+    for origin, seq in vv.items():
+        if not ORIGIN_RE.match(origin):
+            raise Refused(f"{peer} sent a bad origin {origin[:80]!r} in its {what}")
+        if not 0 <= seq <= MAX_SEQ:
+            raise Refused(f"{peer} sent seq {seq} for {origin} in its {what}")
+
+
+def check_origins(origins: Sequence[str], what: str, peer: str) -> None:
+    check_vv(dict.fromkeys(origins, 0), what, peer)

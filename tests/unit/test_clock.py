@@ -63,3 +63,24 @@ def test_counter_overflow_borrows_next_millisecond():
     c = HLC(last=pack(1000, LOGICAL_MASK), physical=t)
     ms, counter = unpack(c.now())
     assert (ms, counter) == (1001, 0)
+
+
+def test_a_timestamp_past_the_end_of_time_is_refused_and_changes_nothing():
+    from node.clock import MAX_HLC, ClockError
+
+    t = FakeTime(1000)
+    c = HLC(physical=t)
+    before = c.now()
+    for bad in (MAX_HLC + 1, 2**64 - 1, -1):
+        with pytest.raises(ClockError):
+            c.observe(bad)
+    assert c.last == before and c.now() > before
+
+
+def test_the_clock_refuses_to_wrap_at_its_last_millisecond():
+    from node.clock import MAX_HLC, MAX_PHYSICAL, ClockError
+
+    c = HLC(last=MAX_HLC, physical=FakeTime(MAX_PHYSICAL))
+    with pytest.raises(ClockError, match="2\\^48"):
+        c.now()
+    assert c.last == MAX_HLC  # no wrap to a small value that would lose every LWW race

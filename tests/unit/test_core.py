@@ -68,3 +68,18 @@ def test_recent_entries_serve_the_head_and_refuse_what_they_dropped():
     assert [x.seq for x in r.get("a", 5, 7)] == [5, 6, 7]
     assert [x.seq for x in r.get("a", 8, 20)] == [8, 9]
     assert r.get("b", 1, 1) is None
+
+
+def test_recent_entries_are_bounded_in_bytes_and_drop_the_biggest_origin_first():
+    big = [pb.Entry(origin="a", seq=s, key=b"k", value=b"x" * 1000) for s in range(1, 11)]
+    small = [pb.Entry(origin="b", seq=s, key=b"k", value=b"y") for s in range(1, 4)]
+    r = Recent(cap=100, max_bytes=5000)
+    r.add(small)
+    r.add(big)
+    assert r.total <= 5000 and r.total == sum(r.bytes.values())
+    assert [x.seq for x in r.get("b", 1, 3)] == [1, 2, 3]  # the small origin is kept
+    kept = r.base["a"]
+    assert kept > 1 and r.get("a", 1, 10) is None  # the oldest of the big one went
+    assert [x.seq for x in r.get("a", kept, 10)] == list(range(kept, 11))
+    r.add([pb.Entry(origin="c", seq=1, key=b"k", value=b"z" * 10_000)])  # over budget alone
+    assert r.get("c", 1, 1) is None and r.total <= 5000

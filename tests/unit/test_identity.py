@@ -92,36 +92,3 @@ def test_two_writes_under_one_origin_and_seq_are_refused_and_nothing_applies(tmp
     assert dict(r.vv) == vv and r.store.digest == digest and r.get(b"k3") is None
     assert r.apply_remote([entry(2, b"second"), entry(3, b"third")], "node-c") == 1
     r.store.close()
-
-
-@pytest.mark.parametrize(
-    ("bad", "text"),
-    [
-        (pb.Entry(origin="", seq=1, op=pb.PUT, key=b"k"), "bad origin ''"),
-        (pb.Entry(origin="/../../tmp/x", seq=1, op=pb.PUT, key=b"k"), "bad origin"),
-        (pb.Entry(origin="a/b", seq=1, op=pb.PUT, key=b"k"), "bad origin"),
-        (pb.Entry(origin="x\0y", seq=1, op=pb.PUT, key=b"k"), "bad origin"),
-        (pb.Entry(origin="n" * 300, seq=1, op=pb.PUT, key=b"k"), "bad origin"),
-        (pb.Entry(origin=B, seq=0, op=pb.PUT, key=b"k"), "seq 0 out of range"),
-        (pb.Entry(origin=B, seq=1, op=pb.PUT, key=b""), "key must not be empty"),
-        (pb.Entry(origin=B, seq=1, op=0, key=b"k"), "unknown op 0"),
-        (pb.Entry(origin=B, seq=1, op=pb.PUT, key=b"k" * 5000), "key is 5000 bytes"),
-        (pb.Entry(origin=B, seq=1, op=pb.PUT, key=b"k", value=b"v" * (2 << 20)), "value is"),
-        (pb.Entry(origin=B, seq=1, op=pb.DELETE, key=b"k", value=b"v"), "DELETE carries no"),
-    ],
-)
-def test_a_bad_replicated_entry_refuses_its_whole_batch(tmp_path, bad, text):
-    r = replica(tmp_path)
-    with pytest.raises(Refused, match=text):
-        r.apply_remote([entry(1, b"good"), bad], "node-b")
-    assert dict(r.vv) == {} and r.get(b"k1") is None
-    assert not list((tmp_path / "a" / ".watermarks").iterdir())
-    r.store.close()
-
-
-def test_an_entry_under_our_own_origin_from_a_peer_is_refused(tmp_path):
-    r = replica(tmp_path)
-    with pytest.raises(Refused, match="this node's own origin"):
-        r.apply_remote([entry(1, b"forged", origin=r.origin)], "node-b")
-    assert dict(r.vv) == {}
-    r.store.close()

@@ -42,27 +42,6 @@ def hello_from(me: Identity, vv=None, **change) -> pb.SubscriberMessage:
     return msg
 
 
-@pytest.mark.parametrize(
-    ("msg", "kind", "text"),
-    [
-        (None, "invalid", "must start with Hello"),
-        (pb.SubscriberMessage(ack=pb.Ack()), "invalid", "must start with Hello, got ack"),
-        (pb.SubscriberMessage(), "invalid", "got an empty message"),
-        (hello_from(B, protocol=9), "precondition", "protocol 9 not supported"),
-        (hello_from(B, node_id="Bad/Name"), "invalid", "bad node id"),
-        (hello_from(A), "precondition", "connected to itself"),
-        (hello_from(B, cluster="other"), "precondition", "in cluster 'other'"),
-        (hello_from(B, tenant="t2"), "permission", "tenant 't2'"),
-    ],
-)
-def test_server_refuses_a_bad_hello_with_a_kind_and_a_reason(msg, kind, text):
-    s = ServerSession(A, LIMITS)
-    with pytest.raises(Refused) as err:
-        s.on_hello(msg, {}, 0.0)
-    assert err.value.kind == kind and text in str(err.value)
-    assert s.peer == "" and s.entries_sent == 0
-
-
 def test_server_streams_from_the_cursor_without_echo_and_heartbeats_when_idle():
     have, read = log_of(("node-a", 5), ("node-b", 4))
     s = ServerSession(A, LIMITS)

@@ -60,7 +60,7 @@ def test_delete_then_older_put_does_not_resurrect(store):
     store.commit([entry("a", 1, 10, b"k", b"v"), entry("a", 2, 20, b"k", None)])
     store.commit([entry("b", 1, 15, b"k", b"late")])
     assert store.get(b"k").op == pb.DELETE
-    assert store.scan(b"") == []
+    assert store.scan(b"") == ([], b"")
 
 
 def test_digest_matches_full_recomputation(store):
@@ -145,5 +145,22 @@ def test_scan_prefix_and_limit(store):
         [entry("a", i, i, b"p/%d" % i, b"v") for i in range(1, 6)]
         + [entry("a", 6, 6, b"q/1", b"v")]
     )
-    assert [k for k, _ in store.scan(b"p/")] == [b"p/1", b"p/2", b"p/3", b"p/4", b"p/5"]
-    assert len(store.scan(b"p/", limit=2)) == 2
+    page, more = store.scan(b"p/")
+    assert [k for k, _ in page] == [b"p/1", b"p/2", b"p/3", b"p/4", b"p/5"] and more == b""
+    page, more = store.scan(b"p/", limit=2)
+    assert [k for k, _ in page] == [b"p/1", b"p/2"] and more == b"p/3"
+
+
+def test_scan_pages_by_bytes_and_resumes_where_it_stopped(store):
+    store.commit([entry("a", i, i, b"p/%d" % i, b"v" * 100) for i in range(1, 10)])
+    store.commit([entry("a", 10, 10, b"p/5", None)])  # a tombstone is skipped, not counted
+    keys, start = [], b""
+    while True:
+        page, start = store.scan(b"p/", start=start, max_bytes=250)
+        assert 1 <= len(page) <= 3
+        keys += [k for k, _ in page]
+        if not start:
+            break
+    assert keys == [b"p/%d" % i for i in range(1, 10) if i != 5]
+    assert store.scan(b"p/", start=b"a")[0] == store.scan(b"p/")[0]  # before the prefix
+    assert store.scan(b"p/", start=b"z") == ([], b"")  # past it

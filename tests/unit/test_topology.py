@@ -21,7 +21,8 @@ TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topology"
 VALID_KEYS = "name, tenant, links, hub, proxies, settings, nodes"
 SETTING_KEYS = (
     "durability, max_key_bytes, max_value_bytes, max_batch_entries, heartbeat_ms, "
-    "link_timeout_ms, backoff_max_ms, watermark_every_entries, watermark_every_ms, linger_ms"
+    "link_timeout_ms, backoff_max_ms, watermark_every_entries, watermark_every_ms, "
+    "max_clock_skew_ms, linger_ms"
 )
 
 

@@ -1,0 +1,60 @@
+"""A node embedded in a background event loop, driven from plain synchronous tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from node.app import Node
+from node.config import NodeConfig
+from node.pb import remesh_pb2 as pb
+from node.pb import remesh_pb2_grpc as pb_grpc
+
+T = TypeVar("T")
+
+
+class ThreadedNode:
+    def __init__(self, config: NodeConfig) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.node = Node(config)
+        self.run(self.node.start())
+        self.channel = grpc.insecure_channel(
+            self.node.address, options=[("grpc.max_send_message_length", -1)]
+        )
+        self.kv = pb_grpc.KVStub(self.channel)
+
+    def run(self, coro: Awaitable[T], timeout: float = 30) -> T:
+        async def wrap() -> T:
+            return await coro
+
+        return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(timeout)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the node's loop (the replica is single-threaded)."""
+
+        async def wrap() -> T:
+            return fn()
+
+        return self.run(wrap())
+
+    def status(self) -> pb.StatusResponse:
+        return self.call(self.node.status)
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        st = self.status()
+        return dict(st.vv), st.digest, st.keys
+
+    def close(self) -> None:
+        self.channel.close()
+        try:
+            self.run(self.node.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
