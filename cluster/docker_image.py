@@ -43,13 +43,10 @@ PYTHON_VERSION = "3.11"
 NOT_IN_IMAGE = frozenset({"supervisor"})
 BASE_PACKAGES = ("python3", "python3-venv", "iptables")  # iptables: per-peer cuts in-container
 # Docs, man pages and locales are most of a minbase's bytes and no node reads them.
-DPKG_EXCLUDES = (
-    "path-exclude=/usr/share/man/*",
-    "path-exclude=/usr/share/doc/*",
-    "path-include=/usr/share/doc/*/copyright",
-    "path-exclude=/usr/share/info/*",
-    "path-exclude=/usr/share/locale/*",
-    "path-include=/usr/share/locale/locale.alias",
+DPKG_EXCLUDES = tuple(
+    "path-exclude=/usr/share/man/* path-exclude=/usr/share/doc/* "
+    "path-include=/usr/share/doc/*/copyright path-exclude=/usr/share/info/* "
+    "path-exclude=/usr/share/locale/* path-include=/usr/share/locale/locale.alias".split()
 )
 NODE_PORT = 7000
 NODE_UID = 10001
@@ -131,62 +128,45 @@ def _sha256_file(path: Path) -> str:
 # ---- base: mmdebstrap tarball -> docker import ------------------------------------------
 
 
-def apt_mirrors(codename: str | None = None) -> list[str]:
-    """One-line ``deb`` entries for :data:`SUITE` (and its -updates/-security) built from
-    the machine's own apt sources: the mirror the machine is set up to use, never a
-    hard-coded host."""
-    if codename is None:
-        codename = _os_codename()
-    entries: list[tuple[list[str], list[str], list[str], str]] = []  # uris, suites, comps, key
-    src = Path("/etc/apt")
-    files = [src / "sources.list"] if (src / "sources.list").is_file() else []
-    files += sorted((src / "sources.list.d").glob("*.list"))
-    for f in files:
-        for line in f.read_text().splitlines():
-            m = re.match(r"\s*deb\s+(\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s+(.*)", line)
-            if m:
-                key = re.search(r"signed-by=(\S+?)[\s\]]", m.group(1) or "")
-                entries.append(
-                    ([m.group(2)], [m.group(3)], m.group(4).split(), key.group(1) if key else "")
-                )
-    for f in sorted((src / "sources.list.d").glob("*.sources")):
+def _apt_entries() -> Iterator[tuple[list[str], list[str], list[str], str]]:
+    """(URIs, suites, components, signed-by) of each ``deb`` source, one-line or deb822."""
+    d = Path("/etc/apt/sources.list.d")
+    for f in [Path("/etc/apt/sources.list"), *sorted(d.glob("*.list"))]:
+        for line in f.read_text().splitlines() if f.is_file() else []:
+            if m := re.match(r"\s*deb\s+(?:\[([^]]*)\]\s+)?(\S+)\s+(\S+)\s+([^#]*)", line):
+                key = re.search(r"signed-by=(\S+)", m[1] or "")
+                yield [m[2]], [m[3]], m[4].split(), key[1] if key else ""
+    for f in sorted(d.glob("*.sources")):
         for stanza in re.split(r"\n\s*\n", f.read_text()):
-            fields = dict(
-                (k.strip().lower(), v.strip())
-                for k, _, v in (ln.partition(":") for ln in stanza.splitlines())
-                if not k.startswith("#") and v
-            )
-            if "deb" in fields.get("types", "").split() and fields.get("enabled") != "no":
-                entries.append(
-                    (
-                        fields.get("uris", "").split(),
-                        fields.get("suites", "").split(),
-                        fields.get("components", "").split(),
-                        fields.get("signed-by", ""),
-                    )
+            pairs = (line.partition(":") for line in stanza.splitlines())
+            kv = {k.strip().lower(): v.strip() for k, _, v in pairs if v and k[:1] != "#"}
+            if "deb" in kv.get("types", "").split() and kv.get("enabled") != "no":
+                uris, suites, comps = (
+                    kv.get(k, "").split() for k in ("uris", "suites", "components")
                 )
+                yield uris, suites, comps, kv.get("signed-by", "")
+
+
+def apt_mirrors() -> list[str]:
+    """One-line ``deb`` entries for :data:`SUITE` (and its -updates/-security) made from the
+    machine's own apt sources: the mirror this machine is set up to use, never a
+    hard-coded host."""
+    release = Path("/etc/os-release")
+    m = re.search(r"^VERSION_CODENAME=(\w+)", release.read_text() if release.exists() else "", re.M)
+    codename = m[1] if m else SUITE
     lines = []
-    for uris, suites, comps, key in entries:
+    for uris, suites, comps, key in _apt_entries():
+        opts = f"[signed-by={key}] " if key.startswith("/") and Path(key).is_file() else ""
         for suite in suites:
-            if "main" not in comps or suite.split("-")[0] != codename:
-                continue
-            opts = f"[signed-by={key}] " if key.startswith("/") and Path(key).is_file() else ""
-            for uri in uris:
-                lines.append(f"deb {opts}{uri} {SUITE}{suite[len(codename) :]} main")
+            if "main" in comps and suite.split("-")[0] == codename:
+                tail = suite[len(codename) :]
+                lines += [f"deb {opts}{uri} {SUITE}{tail} main" for uri in uris]
     if not lines:
         raise ImageError(
             f"no Debian '{codename}' main entry in /etc/apt/sources.list(.d): the base image "
             "is built from the machine's apt mirror; add one"
         )
     return lines
-
-
-def _os_codename() -> str:
-    with contextlib.suppress(OSError):
-        m = re.search(r"^VERSION_CODENAME=(\w+)", Path("/etc/os-release").read_text(), re.M)
-        if m:
-            return m.group(1)
-    return SUITE
 
 
 def base_tarball(progress: Progress) -> tuple[Path, str]:
@@ -204,18 +184,10 @@ def base_tarball(progress: Progress) -> tuple[Path, str]:
             "mmdebstrap is not installed (it builds the base image from Debian's archive): "
             "run ci/install-docker or apt-get install mmdebstrap"
         )
-    cmd = [
-        "mmdebstrap",
-        "--quiet",
-        "--variant=minbase",
-        f"--architectures={arch}",
-        f"--include={','.join(BASE_PACKAGES)}",
-        *(f"--dpkgopt={opt}" for opt in DPKG_EXCLUDES),
-        '--aptopt=Acquire::Languages "none"',
-        SUITE,
-        str(tar) + ".part.tar",
-        *mirrors,
-    ]
+    part = Path(f"{tar}.part.tar")  # mmdebstrap picks the format from the name
+    cmd = ["mmdebstrap", "--quiet", "--variant=minbase", f"--architectures={arch}"]
+    cmd += [f"--include={','.join(BASE_PACKAGES)}", '--aptopt=Acquire::Languages "none"']
+    cmd += [*(f"--dpkgopt={opt}" for opt in DPKG_EXCLUDES), SUITE, str(part), *mirrors]
     progress(f"building the base image with mmdebstrap from {mirrors[0].split()[-3]} (once)")
     for attempt in (1, 2):
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -228,7 +200,6 @@ def base_tarball(progress: Progress) -> tuple[Path, str]:
             f"/etc/apt/sources.list(.d) answers (apt-get update). Last error:\n"
             f"{proc.stderr.strip()[-1500:]}"
         )
-    part = Path(str(tar) + ".part.tar")
     part.chmod(0o600)
     digest = _sha256_file(part)
     os.replace(part, tar)
@@ -254,13 +225,7 @@ def base_image(client: Any, progress: Progress) -> str:
 
 
 def _image_exists(client: Any, tag: str) -> bool:
-    import docker
-
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
+    return bool(client.images.list(name=tag))
 
 
 # ---- wheels: pip download on the host ----------------------------------------------------
@@ -335,7 +300,6 @@ RUN python3 -m venv /opt/venv \\
  && mkdir -p /data /etc/remesh && chown {NODE_UID}:{NODE_UID} /data \\
  && printf 'node_id: node\\ndata_dir: /data\\nlisten: 0.0.0.0:{NODE_PORT}\\n' \\
     > /etc/remesh/node.yaml
-VOLUME /data
 EXPOSE {NODE_PORT}
 USER {NODE_UID}:{NODE_UID}
 WORKDIR /app
@@ -347,20 +311,14 @@ COPY node/ /app/node/
 
 def _source_files() -> list[Path]:
     """The ``node`` package as it would be imported (generated ``node/pb`` included)."""
-    root = PROJECT / "node"
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
-    )
+    files = (p for p in (PROJECT / "node").rglob("*") if p.is_file())
+    return sorted(p for p in files if "__pycache__" not in p.parts and p.suffix != ".pyc")
 
 
 def _content_hash(base: str, wheel_hash: str, text: str, sources: list[Path]) -> str:
     digest = hashlib.sha256(f"{base}\n{wheel_hash}\n{text}\n".encode())
     for path in sources:
-        digest.update(f"{path.relative_to(PROJECT)}\0".encode())
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
+        digest.update(f"{path.relative_to(PROJECT)}\0".encode() + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -418,9 +376,8 @@ def build_image(progress: Progress | None = None, client: Any = None) -> ImageIn
     return ImageInfo(tag, time.monotonic() - started, built=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main() -> int:
     """``python -m cluster.docker_image``: build (or find) the node image, print its tag."""
-    del argv
     started = time.monotonic()
 
     def progress(msg: str) -> None:  # elapsed time first: the gaps are the phases' timings
