@@ -68,10 +68,13 @@ def sweep(client: Any, keep: Any = None, run_id: str | None = None) -> list[str]
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[Any]:
     """The engine DOCKER_HOST names; fails the test with the fix when none answers."""
+    client, problem = None, ""
     try:
         client = docker_client()
     except ImageError as exc:
-        pytest.fail(f"Docker tests need an engine: {exc}", pytrace=False)
+        problem = str(exc)
+    if client is None:  # failed outside the except block: no chained traceback in the report
+        pytest.fail(f"Docker tests need an engine: {problem}", pytrace=False)
     stale = sweep(client)
     if stale:
         print(f"swept what a killed test run left: {', '.join(stale)}")
@@ -84,10 +87,12 @@ def docker_engine() -> Iterator[Any]:
 def node_image(docker_engine: Any) -> ImageInfo:
     """The node image, built (or found) once per session and worker; kept afterwards on
     purpose, as the cache the next run and the Docker backend reuse."""
+    problem = ""
     try:
         return build_image(client=docker_engine)
     except ImageError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture
