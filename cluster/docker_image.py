@@ -368,6 +368,7 @@ def build_image(progress: Progress | None = None, client: Any = None) -> ImageIn
                 )
     except docker.errors.BuildError as exc:
         log = "".join(str(c.get("stream", c.get("error", ""))) for c in exc.build_log)
+        log = re.sub(r"\x1b\[[0-9;]*m", "", log)  # the engine colours a step's stderr
         raise ImageError(f"the node image build failed: {exc.msg}\n{log[-2000:]}") from None
     except docker.errors.DockerException as exc:
         raise ImageError(f"Docker engine at {docker_host()}: {_first_line(exc)}") from None
