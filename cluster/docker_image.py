@@ -94,8 +94,7 @@ def docker_client() -> Any:
 
 def cache_dir() -> Path:
     """The per-user cache (0700: it holds what this user downloaded and built)."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    path = Path(root) / "remesh"
+    path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "remesh"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.chmod(0o700)
     return path
@@ -193,6 +192,7 @@ def base_tarball(progress: Progress) -> tuple[Path, str]:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode == 0:
             break
+        part.unlink(missing_ok=True)
         progress(f"mmdebstrap failed (attempt {attempt}): {proc.stderr.strip()[-300:]}")
     else:
         raise ImageError(
@@ -208,8 +208,7 @@ def base_tarball(progress: Progress) -> tuple[Path, str]:
 
 
 def _debian_arch() -> str:
-    machine = platform.machine()
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 
 def base_image(client: Any, progress: Progress) -> str:
@@ -231,7 +230,7 @@ def _image_exists(client: Any, tag: str) -> bool:
 # ---- wheels: pip download on the host ----------------------------------------------------
 
 
-def runtime_requirements(pyproject: Path = PROJECT / "pyproject.toml") -> list[str]:
+def runtime_requirements(pyproject: Path | None = None) -> list[str]:
     """``[project].dependencies`` less the host-only ones: the node's runtime, exactly."""
     try:
         import tomllib
@@ -240,7 +239,8 @@ def runtime_requirements(pyproject: Path = PROJECT / "pyproject.toml") -> list[s
 
         deps = [r for r in requires("remesh") or [] if "extra ==" not in r]
     else:
-        deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+        text = (pyproject or PROJECT / "pyproject.toml").read_text()
+        deps = tomllib.loads(text)["project"]["dependencies"]
     return sorted(d for d in deps if _req_name(d) not in NOT_IN_IMAGE)
 
 
@@ -349,6 +349,7 @@ def build_image(progress: Progress | None = None, client: Any = None) -> ImageIn
     started = time.monotonic()
     client = client or docker_client()
     import docker
+    import requests  # the SDK's transport: an engine gone mid-build raises its errors
 
     try:
         with _locked(cache_dir() / "build.lock"):
@@ -370,7 +371,7 @@ def build_image(progress: Progress | None = None, client: Any = None) -> ImageIn
         log = "".join(str(c.get("stream", c.get("error", ""))) for c in exc.build_log)
         log = re.sub(r"\x1b\[[0-9;]*m", "", log)  # the engine colours a step's stderr
         raise ImageError(f"the node image build failed: {exc.msg}\n{log[-2000:]}") from None
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, requests.RequestException) as exc:
         raise ImageError(f"Docker engine at {docker_host()}: {_first_line(exc)}") from None
     except OSError as exc:
         raise ImageError(f"building the node image: {exc}") from None
