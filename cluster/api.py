@@ -37,7 +37,15 @@ from cluster.faults.model import (
 from cluster.logs import tail, unexpected_lines
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
-from cluster.state import STATE_FILE, TOPOLOGY_FILE, ClusterState, cluster_names, default_home, find
+from cluster.state import (
+    STATE_FILE,
+    TOPOLOGY_FILE,
+    ClusterState,
+    cluster_names,
+    default_home,
+    find,
+    up_lock,
+)
 from cluster.status import PAUSED, NodeView, view
 from cluster.topology import Topology, load_topology, parse_topology
 from cluster.wait import WaitTimeout, wait_for
@@ -83,21 +91,22 @@ class Cluster:
         """Validate, render, start and wait until every node serves and every link is up."""
         topo = load_topology(path)
         state_dir = (Path(home) if home else default_home()) / topo.name
-        if (state_dir / STATE_FILE).exists() and backend_for(state_dir).is_up():
-            raise ClusterError(
-                f"cluster {topo.name} is already up (state in {state_dir}); "
-                f"`cluster down --cluster {topo.name}` first"
-            )
-        ClusterState.for_up(topo, Path(path), state_dir)
-        cluster = cls(state_dir)
-        rendered = render(cluster.topology, cluster._state)
-        write(rendered, state_dir)
-        cluster._backend.apply(rendered.specs)
-        try:
-            cluster._start_all(timeout, progress)
-        except BaseException:
-            cluster.down()
-            raise
+        with up_lock(state_dir, topo.name):
+            if (state_dir / STATE_FILE).exists() and backend_for(state_dir).is_up():
+                raise ClusterError(
+                    f"cluster {topo.name} is already up (state in {state_dir}); "
+                    f"`cluster down --cluster {topo.name}` first"
+                )
+            ClusterState.for_up(topo, Path(path), state_dir)
+            cluster = cls(state_dir)
+            rendered = render(cluster.topology, cluster._state)
+            write(rendered, state_dir)
+            cluster._backend.apply(rendered.specs)
+            try:
+                cluster._start_all(timeout, progress)
+            except BaseException:
+                cluster.down()
+                raise
         return cluster
 
     def _start_all(self, timeout: float, progress: Progress) -> None:
@@ -194,7 +203,7 @@ class Cluster:
             running = set(self.running_nodes())
             for n in nodes:
                 self._check_alive(n)
-                missing.extend(not_ready(n, self.client(n), running, cut))
+                missing.extend(not_ready(n, self.client(n), running, cut, self.name))
             if progress:
                 progress(f"waiting for {len(missing)}: {', '.join(missing[:6])}")
             return not missing
@@ -318,8 +327,10 @@ class Cluster:
     def partition(self, groups: Sequence[Sequence[str]], mode: str = "blackhole") -> dict[str, Any]:
         """Cut every link between different groups, both ways."""
         self._known(*(node for group in groups for node in group))
-        if len(groups) < 2:
-            raise ClusterError("a partition needs at least two groups, e.g. node-a node-b,node-c")
+        if len(groups) < 2 or not all(groups):
+            raise ClusterError(
+                "a partition needs at least two groups of nodes, e.g. node-a node-b,node-c"
+            )
         return self._set(lambda: partition_faults(groups, self.links(), mode))
 
     def isolate(self, node: str, mode: str = "blackhole") -> dict[str, Any]:
@@ -360,6 +371,11 @@ class Cluster:
 
     def converge(self, timeout: float = 60, progress: Progress = None) -> float:
         """Wait until every running node holds the same digest and vv; returns seconds."""
+        if not self.running_nodes():
+            raise OperationFailed(
+                f"no node of cluster {self.name} is running: `cluster up` it (or "
+                f"`cluster start NODE`) before waiting for convergence"
+            )
         return wait_converged(self.snapshot, timeout, progress)
 
     # -------------------------------------------------------------- status

@@ -22,17 +22,21 @@ import json
 import os
 import random
 import socket
-import tempfile
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
+from cluster.files import open_private, private_dir, runtime_dir
+
 LOW = 10000  # below this sit well-known service ports
 RESERVE_SECONDS = 120.0  # long enough for the picker to bind what it got
-REGISTRY = Path(
-    os.environ.get("REMESH_PORTS_FILE")
-    or Path(tempfile.gettempdir()) / f"remesh-ports-{os.getuid()}"  # one per user: no EACCES
-)
+
+
+def registry_path() -> Path:
+    """The reservations file: in this user's private runtime directory (0700), so no
+    other user can plant a symlink or a directory at its name."""
+    override = os.environ.get("REMESH_PORTS_FILE")
+    return Path(override) if override else runtime_dir() / "ports.json"
 
 
 def ephemeral_range() -> tuple[int, int]:
@@ -64,8 +68,9 @@ def _kernel_port(host: str) -> int:
 @contextlib.contextmanager
 def _registry() -> Iterator[dict[int, float]]:
     """The shared reservations ``{port: expiry}``, read and rewritten under a lock."""
-    REGISTRY.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(REGISTRY, os.O_RDWR | os.O_CREAT, 0o600)
+    path = registry_path()
+    private_dir(path.parent)
+    fd = open_private(path)
     with os.fdopen(fd, "r+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
@@ -103,7 +108,10 @@ def free_ports(count: int, host: str = "127.0.0.1", avoid: Collection[int] = ())
                 if len(picked) == count:
                     break
         else:
-            raise OSError(f"no {count} free TCP ports on {host}")
+            raise OSError(
+                f"no {count} free TCP ports on {host} (below the kernel's ephemeral range "
+                f"from {low}): use fewer nodes, `proxies: false`, or sparser `links:`"
+            )
         expiry = time.time() + RESERVE_SECONDS
         reserved.update(dict.fromkeys(picked, expiry))
     return picked

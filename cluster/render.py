@@ -21,6 +21,7 @@ import yaml
 from cluster.backends.base import ProcessSpec
 from cluster.faults.config import ProxyConfig
 from cluster.faults.model import link_name, split_link
+from cluster.files import atomic_write, private_dir
 from cluster.state import HOST, ClusterState
 from cluster.topology import Topology
 
@@ -94,7 +95,8 @@ def write(rendered: Rendered, state_dir: Path) -> None:
     """Write every node's node.yaml (creating its directory) and the proxy's config."""
     for name, config in rendered.node_configs.items():
         path = node_config_path(state_dir, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        private_dir(path.parent.parent)  # nodes/
+        private_dir(path.parent)
+        atomic_write(path, yaml.safe_dump(config, sort_keys=False))
     if rendered.proxy is not None:
         rendered.proxy.write(state_dir / "proxy.json")

@@ -18,9 +18,18 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cluster.reach import reach_problem
+from cluster.yaml_budget import (
+    MAX_DEPTH,
+    MAX_TEXT,
+    BudgetExceeded,
+    check_budget,
+    check_flow_depth,
+)
 from node.settings import NAME_RULE, Name, NodeSettings
 
 SHAPES = ("full-mesh", "ring", "line", "star")
+
 
 Loc = tuple[str | int, ...]
 
@@ -102,6 +111,7 @@ class _TopologyFile(BaseModel):
     links: Any = "full-mesh"
     hub: Name | None = None
     proxies: bool = True
+    allow_disconnected: bool = False
     settings: NodeSettings = NodeSettings()
     nodes: list[_NodeEntry] = Field(min_length=1)
 
@@ -164,10 +174,25 @@ def parse_topology(text: str, source: str = "<string>") -> Topology:
 
 def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
     """Parse once into both a node tree (for line numbers) and plain data."""
+    if len(text) > MAX_TEXT:
+        raise TopologyError(source, None, None, f"{len(text):,} bytes; a topology is under 1 MiB")
+    try:
+        check_flow_depth(text)
+    except BudgetExceeded as e:
+        raise TopologyError(source, e.line, None, e.message) from None
     loader = yaml.SafeLoader(text)
     try:
-        root = loader.get_single_node()
+        try:
+            root = loader.get_single_node()
+        except RecursionError:
+            raise TopologyError(
+                source, None, None, f"nested deeper than {MAX_DEPTH} levels"
+            ) from None
         if root is not None:
+            try:
+                check_budget(root)
+            except BudgetExceeded as e:
+                raise TopologyError(source, e.line, None, e.message) from None
             _check_duplicate_keys(root, source)
         return root, (loader.construct_document(root) if root is not None else None)
     except yaml.YAMLError as e:
@@ -212,6 +237,9 @@ def _build(raw: _TopologyFile, root: yaml.Node | None, source: str) -> Topology:
     # Canonical form: each pair and the list in node order, whatever the shape or file order.
     links = [(a, b) if rank[a] < rank[b] else (b, a) for a, b in pairs]
     links.sort(key=lambda p: (rank[p[0]], rank[p[1]]))
+    problem = reach_problem([n.name for n in nodes], links, raw.proxies, raw.allow_disconnected)
+    if problem:
+        raise fail(problem[0], problem[1])
     return Topology(
         name=raw.name,
         tenant=raw.tenant,

@@ -47,6 +47,7 @@ async def serve(node: Node) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # the data directory holds every value: private to the user
     args = parse_args(argv)
     try:
         cfg = load_config(

@@ -124,7 +124,8 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(path, 0o700)  # every value is in here: nobody else's to read
         except OSError as exc:
             raise StorageError(f"cannot create the data directory {path}: {exc}") from None
         self.path = path

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cluster.api import Cluster
 from cluster.bench.config import SECTIONS, BenchConfig
-from cluster.commands import AddVerb
+from cluster.commands import AddVerb, int_list
 from cluster.commands.output import Progress
 from cluster.errors import ClusterError
 
@@ -26,7 +26,7 @@ def bench(args: argparse.Namespace) -> int:
         keys=args.keys,
         clients=args.clients,
         batch=args.batch,
-        rates=[int(r) for r in args.rates.split(",")],
+        rates=args.rates,
         latency_seconds=args.latency_seconds,
         throughput_seconds=args.throughput_seconds,
         catchup_entries=args.catchup_entries,
@@ -72,7 +72,9 @@ def register(add: AddVerb) -> None:
     sp.add_argument("--keys", type=int, default=100_000)
     sp.add_argument("--clients", type=int, default=4, help="writer processes")
     sp.add_argument("--batch", type=int, default=500, help="writes per PutBatch")
-    sp.add_argument("--rates", default="1000,10000", help="offered rates for latency (writes/s)")
+    sp.add_argument(
+        "--rates", type=int_list, default=[1000, 10000], help="offered rates for latency (writes/s)"
+    )
     sp.add_argument("--latency-seconds", type=float, default=3.0)
     sp.add_argument("--throughput-seconds", type=float, default=10.0)
     sp.add_argument("--catchup-entries", type=int, default=1_000_000)

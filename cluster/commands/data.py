@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from cluster.commands import AddVerb, open_cluster
+from cluster.commands import AddVerb, key_bytes, non_negative_int, open_cluster
 from cluster.errors import ClusterError
 
 
@@ -26,11 +26,11 @@ def _value(args: argparse.Namespace) -> bytes:
         if sys.stdin.isatty():
             raise ClusterError("no value: give VALUE, --file PATH or pipe it on stdin")
         return sys.stdin.buffer.read()
-    return str(args.value).encode()
+    return key_bytes(str(args.value))
 
 
 def write(args: argparse.Namespace) -> int:
-    v = open_cluster(args).write(args.node, args.key.encode(), _value(args))
+    v = open_cluster(args).write(args.node, key_bytes(args.key), _value(args))
     if args.json:
         print(
             json.dumps(
@@ -43,7 +43,7 @@ def write(args: argparse.Namespace) -> int:
 
 
 def read(args: argparse.Namespace) -> int:
-    value = open_cluster(args).read(args.node, args.key.encode())
+    value = open_cluster(args).read(args.node, key_bytes(args.key))
     if value is None:
         print(f"{args.key}: not found on {args.node}", file=sys.stderr)
         return 1
@@ -52,13 +52,13 @@ def read(args: argparse.Namespace) -> int:
 
 
 def delete(args: argparse.Namespace) -> int:
-    v = open_cluster(args).delete(args.node, args.key.encode())
+    v = open_cluster(args).delete(args.node, key_bytes(args.key))
     print(f"deleted {args.key} on {args.node} seq {v.seq} hlc {v.hlc}")
     return 0
 
 
 def scan(args: argparse.Namespace) -> int:
-    items = open_cluster(args).scan(args.node, args.prefix.encode(), args.limit)
+    items = open_cluster(args).scan(args.node, key_bytes(args.prefix), args.limit)
     if args.json:
         rows = [
             {
@@ -92,4 +92,4 @@ def register(add: AddVerb) -> None:
     sp = add("scan", scan, "list keys under PREFIX at NODE")
     sp.add_argument("node")
     sp.add_argument("prefix", nargs="?", default="")
-    sp.add_argument("--limit", type=int, default=0)
+    sp.add_argument("--limit", type=non_negative_int, default=0, help="0: no limit")

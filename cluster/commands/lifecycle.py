@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from cluster.api import Cluster
-from cluster.commands import AddVerb, open_cluster
+from cluster.commands import AddVerb, open_cluster, positive_float
 from cluster.commands.output import Progress, print_status
 from cluster.state import default_home
 from cluster.topology import load_topology
@@ -98,7 +98,7 @@ def register(add: AddVerb) -> None:
     sp.add_argument("--purge", action="store_true", help="also delete data and logs")
     sp = add("status", status, "per node: process, keys, digest, links, lag, vv")
     sp.add_argument("--watch", action="store_true")
-    sp.add_argument("--interval", type=float, default=1.0)
+    sp.add_argument("--interval", type=positive_float, default=1.0, help="seconds between")
     add("list", list_clusters, "clusters in the state directory")
     sp = add("validate", validate, "check a topology file without starting anything")
     sp.add_argument("file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import socket
 
 import pytest
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.component
 
 @pytest.fixture(autouse=True)
 def own_registry(tmp_path, monkeypatch):
-    monkeypatch.setattr(ports, "REGISTRY", tmp_path / "ports")
+    monkeypatch.setenv("REMESH_PORTS_FILE", str(tmp_path / "ports"))
     return tmp_path / "ports"
 
 
@@ -59,7 +60,7 @@ def test_a_corrupt_registry_is_replaced_not_fatal(own_registry):
 
 
 def _pick(registry: str, queue) -> None:
-    ports.REGISTRY = ports.Path(registry)
+    os.environ["REMESH_PORTS_FILE"] = registry
     queue.put(ports.free_ports(50))
 
 
@@ -92,3 +93,41 @@ def test_ports_to_avoid_are_never_picked(monkeypatch):
     avoid = set(range(low, low + 440))
     got = ports.free_ports(5, avoid=avoid)
     assert not set(got) & avoid and all(low <= p <= low + 1000 for p in got)
+
+
+def test_a_symlink_planted_at_the_registry_is_refused_and_its_target_untouched(
+    own_registry, tmp_path
+):
+    target = tmp_path / "root-only"
+    target.write_text("precious")
+    own_registry.symlink_to(target)
+    with pytest.raises(OSError, match="is a symlink: refusing to follow it"):
+        ports.free_ports(1)
+    assert target.read_text() == "precious"
+
+
+def test_a_directory_at_the_registry_is_a_clear_error(own_registry):
+    own_registry.mkdir()
+    with pytest.raises(OSError, match="is a directory, not a file"):
+        ports.free_ports(1)
+
+
+def test_the_runtime_directory_must_be_ours_and_private(tmp_path, monkeypatch):
+    from cluster.files import UnsafePath, private_dir
+
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    link = tmp_path / "remesh-link"
+    link.symlink_to(planted)
+    with pytest.raises(UnsafePath, match="not a directory"):
+        private_dir(link)
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o777)
+    os.chmod(loose, 0o777)
+    assert private_dir(loose) == loose and (loose.stat().st_mode & 0o777) == 0o700
+    if os.geteuid() == 0:  # only root can make a directory someone else's (CI runs as root)
+        other = tmp_path / "other"
+        other.mkdir()
+        os.chown(other, 12345, 12345)
+        with pytest.raises(UnsafePath, match="belongs to uid 12345"):
+            private_dir(other)

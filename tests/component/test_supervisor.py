@@ -203,7 +203,9 @@ def test_long_state_dir_uses_tmp_socket(
 ) -> None:
     state_dir = tmp_path / ("d" * 60) / ("e" * 60)
     sup = make_sup([sleeper("node-a")], state_dir=state_dir)
-    assert str(sup.socket_path).startswith("/tmp/remesh-")
+    private = sup.socket_path.parent
+    assert private.name == f"remesh-{os.getuid()}"  # this user's 0700 runtime directory
+    assert private.stat().st_uid == os.getuid() and private.stat().st_mode & 0o777 == 0o700
     assert f"file={sup.socket_path}" in sup.conf_path.read_text()
     other = Supervisor(state_dir)  # another verb, another process: same socket
     assert other.socket_path == sup.socket_path

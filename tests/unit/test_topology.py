@@ -18,7 +18,7 @@ from cluster.topology import (
 pytestmark = pytest.mark.unit
 
 TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topology"
-VALID_KEYS = "name, tenant, links, hub, proxies, settings, nodes"
+VALID_KEYS = "name, tenant, links, hub, proxies, allow_disconnected, settings, nodes"
 SETTING_KEYS = (
     "durability, max_key_bytes, max_value_bytes, max_batch_entries, heartbeat_ms, "
     "link_timeout_ms, backoff_max_ms, watermark_every_entries, watermark_every_ms, "
@@ -123,7 +123,8 @@ def test_star_hub_pairs_are_in_node_order() -> None:
 
 
 def test_explicit_pairs_are_normalised() -> None:
-    topo = parse(FIVE + "links:\n  - [e, a]\n  - [c, b]\n  - [a, b]\n")
+    text = FIVE + "allow_disconnected: true\nlinks:\n  - [e, a]\n  - [c, b]\n  - [a, b]\n"
+    topo = parse(text)
     assert topo.shape == "explicit"
     assert topo.links == [("a", "b"), ("a", "e"), ("b", "c")]
     assert topo.peers("d") == []
@@ -577,3 +578,51 @@ def test_linger_is_a_bounded_number_of_milliseconds():
     assert t.nodes[0].settings.linger_ms == 0.5
     with pytest.raises(TopologyError, match=r"linger_ms: expected a number <= 100.0, found 500"):
         parse_topology("name: x\nsettings: {linger_ms: 500}\nnodes: [a]\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (FIVE + "links: []\n", 3, "the nodes form 5 groups that cannot reach each other"),
+        (
+            FIVE + "links:\n  - [a, b]\n  - [c, d]\n  - [d, e]\n",
+            3,
+            "2 groups that cannot reach each other (a, b; c, d, e)",
+        ),
+    ],
+)
+def test_islands_are_refused_unless_allowed(text: str, line: int, message: str) -> None:
+    with pytest.raises(TopologyError) as err:
+        parse(text)
+    assert err.value.line == line and message in str(err.value)
+    assert "allow_disconnected: true" in str(err.value)
+    assert len(parse(text + "allow_disconnected: true\n").nodes) == 5
+
+
+def test_a_topology_needing_more_ports_than_there_are_is_refused() -> None:
+    names = ", ".join(f"n{i}" for i in range(200))
+    with pytest.raises(TopologyError, match="200 nodes and 19,900 links need 40,000 ports"):
+        parse(f"name: big\nnodes: [{names}]\n")
+    assert len(parse(f"name: big\nproxies: false\nnodes: [{names}]\n").nodes) == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "name: t\nnodes: [a]\nx: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+            + "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            + "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+            + "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+            + "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+            + "f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+            "YAML aliases expand to more than 100,000 nodes",
+        ),
+        ("name: t\nnodes: [a]\nx: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 32"),
+        ("name: t\nnodes: [a]\nx: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 32"),
+    ],
+    ids=["alias bomb", "nested 40", "nested 5000"],
+)
+def test_yaml_bombs_and_deep_nesting_are_refused_at_once(text: str, message: str) -> None:
+    with pytest.raises(TopologyError, match=message):
+        parse(text)

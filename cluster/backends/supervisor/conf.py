@@ -99,6 +99,7 @@ def render_conf(programs: list[Program], state_dir: Path, log_dir: Path, socket_
         "nodaemon=false",
         f"directory={sd}",
         f"childlogdir={logs}",
+        "umask=077",  # logs and everything the nodes write: private to the user
         # defaults (1024/200) make supervisord refuse to start under low
         # unprivileged hard limits; a cluster needs far fewer.
         "minfds=256",

@@ -32,7 +32,7 @@ from cluster.backends.supervisor.conf import (
     recorded_socket_path,
     render_conf,
 )
-from cluster.files import atomic_write
+from cluster.files import atomic_write, open_private, private_dir, runtime_dir
 
 # Linux sun_path is 108 bytes including the NUL; keep a margin.
 _MAX_SOCKET_PATH = 100
@@ -79,16 +79,18 @@ class Supervisor:
     # -- config ------------------------------------------------------------
 
     def _default_socket_path(self) -> Path:
-        """state_dir/supervisor.sock, or a /tmp name if that is too long for AF_UNIX."""
+        """state_dir/supervisor.sock, or, when that is too long for AF_UNIX, a name in this
+        user's private runtime directory (0700): never a guessable name in the shared
+        /tmp that another user could create first and answer on."""
         path = self.state_dir / "supervisor.sock"
         if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
             return path
         digest = hashlib.sha1(os.fsencode(self.state_dir)).hexdigest()[:12]
-        return Path("/tmp") / f"remesh-{digest}.sock"
+        return runtime_dir() / f"{digest}.sock"
 
     def render(self, programs: list[Program]) -> Path:
         """Write supervisord.conf for ``programs`` (atomically) and return its path."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_dir)
         socket_path = self._default_socket_path()
         text = render_conf(programs, self.state_dir, self.log_dir, socket_path)
         atomic_write(self.conf_path, text)
@@ -185,16 +187,18 @@ class Supervisor:
         if self.is_running():
             return
         self.reap_orphans()  # leftovers of a supervisord that died would hold the ports
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_dir)
         startup_log = self.log_dir / "supervisord.startup.log"
         deadline = time.monotonic() + timeout
-        with open(startup_log, "wb") as out:
+        fd = open_private(startup_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with open(fd, "wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.state_dir,
+                umask=0o077,  # its logs, and everything its nodes write, private to the user
             )
         try:
             # The launcher exits as soon as the daemon has forked off.

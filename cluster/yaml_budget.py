@@ -1,0 +1,78 @@
+"""Budgets for untrusted YAML: a topology file is a few KB, so anything that expands into
+a huge or absurdly deep document (aliases of aliases, the "billion laughs") is refused
+before anything walks or validates the expanded tree."""
+
+from __future__ import annotations
+
+import yaml
+
+MAX_TEXT = 1 << 20  # bytes of YAML; a MB is already absurd for a topology
+MAX_EXPANDED = 100_000  # YAML nodes once aliases are expanded
+MAX_DEPTH = 32
+
+
+def check_flow_depth(text: str) -> None:
+    """A quick look before the YAML scanner, which spends seconds on thousands of nested
+    ``[`` or ``{``: count flow brackets outside quotes (conservative for block style, which
+    the composed-tree check below covers)."""
+    depth = line = 0
+    quote = ""
+    for ch in text:
+        if ch == "\n":
+            line += 1
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise BudgetExceeded(line + 1, f"nested deeper than {MAX_DEPTH} levels")
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+
+
+class BudgetExceeded(ValueError):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def check_budget(root: yaml.Node) -> None:
+    """Raise BudgetExceeded when the document expands past MAX_EXPANDED nodes or nests
+    deeper than MAX_DEPTH. Sizes and depths are computed once per distinct node (aliases
+    make the graph a DAG), iteratively, so the check is linear and cannot overflow the
+    stack however the file is built."""
+    order: list[yaml.Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_DEPTH:
+            raise BudgetExceeded(_line(node), f"nested deeper than {MAX_DEPTH} levels")
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        order.append(node)
+        stack.extend((child, level + 1) for child in _children(node))
+    size: dict[int, int] = {}
+    for node in reversed(order):  # children before their parents
+        size[id(node)] = 1 + sum(size.get(id(k), 1) for k in _children(node))
+        if size[id(node)] > MAX_EXPANDED:
+            raise BudgetExceeded(
+                _line(node), f"YAML aliases expand to more than {MAX_EXPANDED:,} nodes"
+            )
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []

@@ -1,0 +1,86 @@
+"""Hostile catalogue: the tool on a machine shared with other users and other clusters."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cluster.errors import ClusterError
+from cluster.readiness import not_ready
+from cluster.state import up_lock
+from node.pb import remesh_pb2 as pb
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FakeClient:
+    """Answers like whatever holds the node's port."""
+
+    address = "127.0.0.1:9701"
+
+    def __init__(self, node_id: str, cluster: str) -> None:
+        self.st = pb.StatusResponse(node_id=node_id, cluster=cluster)
+
+    def serving(self) -> bool:
+        return True
+
+    def status(self, timeout: float = 2) -> pb.StatusResponse:
+        return self.st
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("node_id", "cluster", "text"),
+    [
+        ("node-a", "other", "answers as node 'node-a' of cluster 'other', not 'node-a' of 'mine'"),
+        ("node-b", "mine", "answers as node 'node-b' of cluster 'mine'"),
+    ],
+)
+def test_a_node_of_another_cluster_on_the_port_is_never_ready(node_id, cluster, text):
+    with pytest.raises(ClusterError, match=text):
+        not_ready("node-a", FakeClient(node_id, cluster), {"node-a"}, (), "mine")  # type: ignore[arg-type]
+    assert not_ready("node-a", FakeClient("node-a", "mine"), {"node-a"}, (), "mine") == []  # type: ignore[arg-type]
+
+
+@pytest.mark.component
+def test_a_second_up_of_a_cluster_that_is_starting_exits_2_and_changes_nothing(tmp_path):
+    home = tmp_path / "home"
+    with up_lock(home / "mesh3", "mesh3"):
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cluster.cli",
+                "--home",
+                str(home),
+                "up",
+                str(ROOT / "topology/mesh3.yaml"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert p.returncode == 2, p.stderr
+    assert "cluster mesh3 is already starting" in p.stderr and "Traceback" not in p.stderr
+    assert sorted(x.name for x in (home / "mesh3").iterdir()) == [".up.lock"]
+
+
+@pytest.mark.integration
+def test_everything_a_cluster_writes_is_private_to_its_user(clean_cluster):
+    c = clean_cluster("mesh3")
+    c.write("node-a", b"secret", b"value")
+    c.converge(30)
+    loose = []
+    for path in [c.dir, *c.dir.rglob("*")]:
+        if path.is_symlink() or path.is_socket():
+            continue
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if mode & 0o077:
+            loose.append(f"{path.relative_to(c.dir.parent)} {oct(mode)}")
+    assert not loose, "readable by others:\n" + "\n".join(loose)
+    assert os.stat(c.dir / "nodes/node-a/data").st_uid == os.getuid()
