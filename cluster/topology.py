@@ -57,6 +57,7 @@ class Topology(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
+    description: str = ""
     tenant: str = "default"
     nodes: list[NodeSpec]
     links: list[tuple[str, str]]
@@ -98,6 +99,7 @@ class _TopologyFile(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name
+    description: str = Field("", max_length=200)  # one line for `cluster topologies`
     tenant: Name = "default"
     links: Any = "full-mesh"
     hub: Name | None = None
@@ -214,6 +216,7 @@ def _build(raw: _TopologyFile, root: yaml.Node | None, source: str) -> Topology:
     links.sort(key=lambda p: (rank[p[0]], rank[p[1]]))
     return Topology(
         name=raw.name,
+        description=raw.description,
         tenant=raw.tenant,
         nodes=nodes,
         links=links,
