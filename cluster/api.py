@@ -22,6 +22,7 @@ from typing import Any
 
 from cluster.backends import backend_for
 from cluster.backends.base import FAILED_STATES, RUNNING, Backend, BackendError, ProcessInfo
+from cluster.catalog import resolve_topology
 from cluster.client import NodeClient
 from cluster.convergence import Snapshot, wait_converged
 from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
@@ -88,7 +89,9 @@ class Cluster:
         timeout: float = 60,
         progress: Progress = None,
     ) -> Cluster:
-        """Validate, render, start and wait until every node serves and every link is up."""
+        """Validate, render, start and wait until every node serves and every link is up.
+        ``path``: a topology file, or the name of a built-in one (``cluster.catalog``)."""
+        path = resolve_topology(path)
         topo = load_topology(path)
         state_dir = (Path(home) if home else default_home()) / topo.name
         with up_lock(state_dir, topo.name):

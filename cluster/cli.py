@@ -11,14 +11,27 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from importlib import metadata
 
 from cluster.backends.base import BackendError
-from cluster.commands import Run, bench, converge, data, lifecycle, links, logs, nemesis, processes
+from cluster.commands import (
+    Run,
+    bench,
+    converge,
+    data,
+    lifecycle,
+    links,
+    logs,
+    nemesis,
+    processes,
+    topologies,
+)
 from cluster.errors import ClusterError, OperationFailed
 from cluster.faults.model import ProxyError
 from cluster.topology import TopologyError
 
-VERBS = (lifecycle, data, processes, links, converge, bench, logs, nemesis)  # in --help order
+# in --help order
+VERBS = (lifecycle, topologies, data, processes, links, converge, bench, logs, nemesis)
 
 
 def _common(parser: argparse.ArgumentParser, default: Callable[[object], object]) -> None:
@@ -36,6 +49,14 @@ def _common(parser: argparse.ArgumentParser, default: Callable[[object], object]
     )
 
 
+def version() -> str:
+    """The installed remesh's version (``cluster --version``)."""
+    try:
+        return metadata.version("remesh")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _common(common, lambda _: argparse.SUPPRESS)  # a verb's copy wins only when given
@@ -44,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run remesh topologies as real processes, inject faults, check convergence.",
     )
     _common(parser, lambda value: value)
+    parser.add_argument("--version", action="version", version=f"remesh {version()}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def add(name: str, run: Run, help: str) -> argparse.ArgumentParser:

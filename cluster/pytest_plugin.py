@@ -1,7 +1,8 @@
 """pytest plugin (entry point ``remesh``): the ``remesh_cluster`` fixture.
 
-``remesh_cluster("topology/mesh3.yaml")`` brings a topology up in the test's
-temporary directory and always tears it down, leaving no process behind.
+``remesh_cluster("mesh3")`` (a built-in topology's name, or any topology file) brings a
+topology up in the test's temporary directory and always tears it down, leaving no
+process behind.
 """
 
 from __future__ import annotations

@@ -19,13 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cluster.reach import reach_problem
-from cluster.yaml_budget import (
-    MAX_DEPTH,
-    MAX_TEXT,
-    BudgetExceeded,
-    check_budget,
-    check_flow_depth,
-)
+from cluster.yaml_safe import YamlProblem, compose
 from node.settings import NAME_RULE, Name, NodeSettings
 
 SHAPES = ("full-mesh", "ring", "line", "star")
@@ -66,6 +60,7 @@ class Topology(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
+    description: str = ""
     tenant: str = "default"
     nodes: list[NodeSpec]
     links: list[tuple[str, str]]
@@ -107,6 +102,7 @@ class _TopologyFile(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name
+    description: str = Field("", max_length=200)  # one line for `cluster topologies`
     tenant: Name = "default"
     links: Any = "full-mesh"
     hub: Name | None = None
@@ -174,35 +170,10 @@ def parse_topology(text: str, source: str = "<string>") -> Topology:
 
 def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
     """Parse once into both a node tree (for line numbers) and plain data."""
-    if len(text) > MAX_TEXT:
-        raise TopologyError(source, None, None, f"{len(text):,} bytes; a topology is under 1 MiB")
     try:
-        check_flow_depth(text)
-    except BudgetExceeded as e:
+        return compose(text, lambda root: _check_duplicate_keys(root, source))
+    except YamlProblem as e:
         raise TopologyError(source, e.line, None, e.message) from None
-    loader = yaml.SafeLoader(text)
-    try:
-        try:
-            root = loader.get_single_node()
-        except RecursionError:
-            raise TopologyError(
-                source, None, None, f"nested deeper than {MAX_DEPTH} levels"
-            ) from None
-        if root is not None:
-            try:
-                check_budget(root)
-            except BudgetExceeded as e:
-                raise TopologyError(source, e.line, None, e.message) from None
-            _check_duplicate_keys(root, source)
-        return root, (loader.construct_document(root) if root is not None else None)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        context = getattr(e, "context", None)
-        msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
-        raise TopologyError(source, mark.line + 1 if mark else None, None, msg) from None
-    finally:
-        loader.dispose()
 
 
 def _check_duplicate_keys(node: yaml.Node, source: str, loc: Loc = ()) -> None:
@@ -242,6 +213,7 @@ def _build(raw: _TopologyFile, root: yaml.Node | None, source: str) -> Topology:
         raise fail(problem[0], problem[1])
     return Topology(
         name=raw.name,
+        description=raw.description,
         tenant=raw.tenant,
         nodes=nodes,
         links=links,

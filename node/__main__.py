@@ -9,13 +9,22 @@ import logging
 import os
 import signal
 import sys
+from importlib import metadata
 
 from node.app import Node
 from node.config import ConfigError, load_config, parse_peers
 
 
+def version() -> str:
+    try:
+        return metadata.version("remesh")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m node", description=__doc__)
+    p.add_argument("--version", action="version", version=f"remesh {version()}")
     p.add_argument("--config", required=True, help="node YAML file")
     p.add_argument("--node-id", help="override node_id")
     p.add_argument("--listen", help="override listen host:port")

@@ -18,6 +18,7 @@ import logging
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from node.config import NodeConfig, parse_address
 from node.pb import remesh_pb2 as pb
@@ -39,6 +40,15 @@ SERVER_OPTIONS = [
     ("grpc.http2.max_ping_strikes", 0),
     ("grpc.so_reuseport", 0),
 ]
+
+
+# Server reflection (`grpcurl -plaintext ADDR list`) describes these: every service of
+# remesh.proto, health, and reflection itself. It serves the schema and nothing else.
+REFLECTED = (
+    *(service.full_name for service in pb.DESCRIPTOR.services_by_name.values()),
+    health.SERVICE_NAME,
+    reflection.SERVICE_NAME,
+)
 
 
 class Node:
@@ -66,6 +76,7 @@ class Node:
         pb_grpc.add_ReplicationServicer_to_server(ReplicationService(self.replica), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(REFLECTED, self.server)
         try:
             port = self.server.add_insecure_port(cfg.listen)
         except RuntimeError as exc:

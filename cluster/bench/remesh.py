@@ -22,10 +22,10 @@ from cluster.bench.config import BenchConfig
 from cluster.bench.load import Watchers, load
 from cluster.bench.machine import machine_info
 from cluster.bench.stats import percentiles
+from cluster.catalog import builtin_path
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository: topology/ is there
 MAX_INFLIGHT = 256  # latency driver: outstanding requests before it waits (reported rate drops)
 
 
@@ -209,7 +209,7 @@ def bench_startup(cfg: BenchConfig, progress: Callable[[str], None]) -> dict:
         for name in ("mesh3", "mesh5", "ring5"):
             progress(f"startup: {name}")
             start = time.monotonic()
-            c = Cluster.up(ROOT / f"topology/{name}.yaml", home=home)
+            c = Cluster.up(builtin_path(name), home=home)
             took = time.monotonic() - start
             try:
                 fan = sent_per_write(c, cfg.fanout_writes, cfg)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from cluster.api import Cluster
+from cluster.catalog import resolve_topology
 from cluster.commands import AddVerb, open_cluster, positive_float
 from cluster.commands.output import Progress, print_status
 from cluster.state import default_home
@@ -82,9 +83,10 @@ def list_clusters(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> int:
-    t = load_topology(args.file)
+    path = resolve_topology(args.file)
+    t = load_topology(path)
     print(
-        f"{args.file}: ok: cluster {t.name}, {len(t.nodes)} nodes, {len(t.links)} links "
+        f"{path}: ok: cluster {t.name}, {len(t.nodes)} nodes, {len(t.links)} links "
         f"({t.shape}), proxies {'on' if t.proxies else 'off'}"
     )
     return 0
@@ -92,7 +94,7 @@ def validate(args: argparse.Namespace) -> int:
 
 def register(add: AddVerb) -> None:
     sp = add("up", up, "start a topology and wait until every node and link is up")
-    sp.add_argument("file")
+    sp.add_argument("file", help="a topology file, or a built-in's name (`cluster topologies`)")
     sp.add_argument("--timeout", type=float, default=60)
     sp = add("down", down, "stop every process of the cluster")
     sp.add_argument("--purge", action="store_true", help="also delete data and logs")

@@ -1,8 +1,12 @@
-"""Budgets for untrusted YAML: a topology file is a few KB, so anything that expands into
-a huge or absurdly deep document (aliases of aliases, the "billion laughs") is refused
-before anything walks or validates the expanded tree."""
+"""Reading untrusted YAML: a topology file is a few KB, so anything that expands into a
+huge or absurdly deep document (aliases of aliases, the "billion laughs") is refused
+before anything walks or validates the expanded tree, and every problem is one
+``YamlProblem`` with a line, never a traceback."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 
@@ -28,16 +32,43 @@ def check_flow_depth(text: str) -> None:
         elif ch in "[{":
             depth += 1
             if depth > MAX_DEPTH:
-                raise BudgetExceeded(line + 1, f"nested deeper than {MAX_DEPTH} levels")
+                raise YamlProblem(line + 1, f"nested deeper than {MAX_DEPTH} levels")
         elif ch in "]}":
             depth = max(0, depth - 1)
 
 
-class BudgetExceeded(ValueError):
-    def __init__(self, line: int, message: str) -> None:
+class YamlProblem(ValueError):
+    def __init__(self, line: int | None, message: str) -> None:
         super().__init__(message)
         self.line = line
         self.message = message
+
+
+def compose(text: str, check: Callable[[yaml.Node], None]) -> tuple[yaml.Node | None, Any]:
+    """Parse once into both a node tree (for line numbers) and plain data, within budget;
+    ``check`` sees the tree (e.g. for duplicate keys) before any data is built."""
+    if len(text) > MAX_TEXT:
+        raise YamlProblem(None, f"{len(text):,} bytes; a topology is under 1 MiB")
+    check_flow_depth(text)
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except RecursionError:
+            raise YamlProblem(None, f"nested deeper than {MAX_DEPTH} levels") from None
+        if root is None:
+            return None, None
+        check_budget(root)
+        check(root)
+        return root, loader.construct_document(root)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        context = getattr(e, "context", None)
+        msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+        raise YamlProblem(mark.line + 1 if mark else None, msg) from None
+    finally:
+        loader.dispose()
 
 
 def check_budget(root: yaml.Node) -> None:
@@ -51,7 +82,7 @@ def check_budget(root: yaml.Node) -> None:
     while stack:
         node, level = stack.pop()
         if level > MAX_DEPTH:
-            raise BudgetExceeded(_line(node), f"nested deeper than {MAX_DEPTH} levels")
+            raise YamlProblem(_line(node), f"nested deeper than {MAX_DEPTH} levels")
         if id(node) in seen:
             continue
         seen.add(id(node))
@@ -61,7 +92,7 @@ def check_budget(root: yaml.Node) -> None:
     for node in reversed(order):  # children before their parents
         size[id(node)] = 1 + sum(size.get(id(k), 1) for k in _children(node))
         if size[id(node)] > MAX_EXPANDED:
-            raise BudgetExceeded(
+            raise YamlProblem(
                 _line(node), f"YAML aliases expand to more than {MAX_EXPANDED:,} nodes"
             )
 
