@@ -31,6 +31,7 @@ def modules(package: str) -> dict[str, Path]:
 
 
 CLUSTER = modules("cluster")
+NODE = {n: p for n, p in modules("node").items() if not n.startswith("node.pb")}  # pb: generated
 
 
 def imported(path: Path, known: dict[str, Path]) -> set[str]:
@@ -86,10 +87,28 @@ def test_cluster_uses_only_the_wire_stubs_and_the_settings_of_node() -> None:
     assert not wrong
 
 
-@pytest.mark.parametrize("name", sorted(CLUSTER))
-def test_no_cluster_module_is_too_long(name: str) -> None:
-    lines = len(CLUSTER[name].read_text().splitlines())
+@pytest.mark.parametrize("name", sorted(CLUSTER) + sorted(NODE))
+def test_no_module_is_too_long(name: str) -> None:
+    lines = len({**CLUSTER, **NODE}[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"{name} has {lines} lines; split it by what it holds"
+
+
+def test_no_import_cycle_among_node_modules() -> None:
+    graph = {name: imported(path, NODE) & set(NODE) for name, path in NODE.items()}
+    assert cycles(graph) == []
+
+
+def test_the_replication_protocol_is_pure() -> None:
+    """node/protocol: no sockets, no clock, no disk, no asyncio: state machines only."""
+    impure = ("grpc", "asyncio", "socket", "time", "os", "plyvel", "node.store", "node.replica")
+    wrong = {
+        f"{name} imports {dep}"
+        for name, path in NODE.items()
+        if name.startswith("node.protocol")
+        for dep in imported(path, NODE)
+        if dep.split(".")[0] in impure or dep.startswith(impure)
+    }
+    assert not wrong
 
 
 def test_nothing_outside_the_facade_reads_its_parts() -> None:
