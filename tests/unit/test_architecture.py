@@ -124,3 +124,23 @@ def test_nothing_outside_the_facade_reads_its_parts() -> None:
         and not (isinstance(node.value, ast.Name) and node.value.id == "self")
     ]
     assert not wrong
+
+
+def test_no_file_holds_a_merge_conflict_marker() -> None:
+    """Scripts and docs are not imported by any test: a marker left there would only show
+    when CI runs the script (it did once, in ci/test)."""
+    markers = ("<<<<<<< ", ">>>>>>> ")
+    wrong = []
+    for folder in ("ci", "cluster", "node", "tests", "topology", "proto", "docs"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.is_file() and path.suffix not in (".pyc",) and "pb" not in path.parts:
+                text = path.read_text(errors="replace")
+                wrong += [
+                    f"{path.relative_to(ROOT)}:{i}"
+                    for i, line in enumerate(text.splitlines(), 1)
+                    if line.startswith(markers)
+                ]
+    for name in ("README.md", "pyproject.toml", ".ci/run"):
+        lines = (ROOT / name).read_text().splitlines()
+        wrong += [f"{name}:{i}" for i, line in enumerate(lines, 1) if line.startswith(markers)]
+    assert not wrong
