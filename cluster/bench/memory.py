@@ -76,13 +76,15 @@ def _replicate(c: Cluster, messages: Iterator[pb.SubscriberMessage]) -> str:
         channel.close()
 
 
-def _hello(name: str, cluster: str) -> pb.SubscriberMessage:
-    return pb.SubscriberMessage(hello=pb.Hello(protocol=1, cluster=cluster, node_id=name))
+def _hello(name: str, c: Cluster) -> pb.SubscriberMessage:
+    """A Hello the node accepts: its cluster and tenant, a made-up node name."""
+    hello = pb.Hello(protocol=1, cluster=c.name, tenant=c.topology.tenant, node_id=name)
+    return pb.SubscriberMessage(hello=hello)
 
 
 def huge_ack(c: Cluster) -> str:
     def messages() -> Iterator[pb.SubscriberMessage]:
-        yield _hello("fake-ack", c.name)
+        yield _hello("fake-ack", c)
         vv = {f"o{i}@{i:012x}": 1 for i in range(200_000)}
         yield pb.SubscriberMessage(ack=pb.Ack(vv=vv))
 
@@ -91,7 +93,7 @@ def huge_ack(c: Cluster) -> str:
 
 def fake_subscribers(c: Cluster) -> str:
     for i in range(2000):
-        _replicate(c, iter([_hello(f"fake-{i}", c.name)]))  # Hello, then leave
+        _replicate(c, iter([_hello(f"fake-{i}", c)]))  # Hello, then leave
     listed = len(c.node_status("node-a").peers)
     return f"2,000 subscribers came and went; node-a's status lists {listed} peers"
 

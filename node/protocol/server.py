@@ -48,8 +48,8 @@ class ServerSession:
         self, msg: pb.SubscriberMessage | None, vv: Mapping[str, int], now: float, wall_ms: int = 0
     ) -> pb.ServerMessage:
         hello = check_hello(self.me, msg)
-        check_vv(hello.vv, "Hello vv", hello.node_id)
-        check_origins(hello.exclude, "Hello exclude list", hello.node_id)
+        check_vv(hello.vv, "a Hello vv", hello.node_id)
+        check_origins(hello.exclude, "a Hello exclude list", hello.node_id)
         self.peer = hello.node_id
         # Never echo the subscriber's own writes: those of its current incarnation. An
         # earlier incarnation's entries are sent like anyone's (it may have lost them).
@@ -65,11 +65,11 @@ class ServerSession:
         """Take an Ack or a Want; True when what to send changed (wake the sender)."""
         kind = msg.WhichOneof("msg")
         if kind == "ack":
-            check_vv(msg.ack.vv, "Ack vv", self.peer)
+            check_vv(msg.ack.vv, "an Ack vv", self.peer)
             self.cursor.on_ack(msg.ack.vv)
             changed = False
         elif kind == "want":
-            check_origins(msg.want.exclude, "Want exclude list", self.peer)
+            check_origins(msg.want.exclude, "a Want exclude list", self.peer)
             self.cursor.set_exclude(msg.want.exclude)
             changed = True
         else:

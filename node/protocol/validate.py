@@ -82,12 +82,12 @@ def check_skew(entries: Sequence[pb.Entry], wall_ms: int, max_skew_ms: int, peer
 def check_vv(vv: Mapping[str, int], what: str, peer: str) -> None:
     """A vv or origin list a peer sent: bounded in size, every origin well formed."""
     if len(vv) > MAX_ORIGINS:
-        raise Refused(f"{peer} sent a {what} of {len(vv)} origins; the limit is {MAX_ORIGINS}")
+        raise Refused(f"{peer} sent {what} of {len(vv)} origins; the limit is {MAX_ORIGINS}")
     for origin, seq in vv.items():
         if not ORIGIN_RE.match(origin):
-            raise Refused(f"{peer} sent a bad origin {origin[:80]!r} in its {what}")
+            raise Refused(f"{peer} sent a bad origin {origin[:80]!r} in {what}")
         if not 0 <= seq <= MAX_SEQ:
-            raise Refused(f"{peer} sent seq {seq} for {origin} in its {what}")
+            raise Refused(f"{peer} sent seq {seq} for {origin} in {what}")
 
 
 def check_origins(origins: Sequence[str], what: str, peer: str) -> None:
