@@ -313,7 +313,7 @@ def test_raw_control_protocol(proxy: ProxyProcess) -> None:
     assert answers[0]["ok"] is False and "not JSON" in answers[0]["error"]
     assert answers[1] == {
         "ok": False,
-        "error": "unknown op 'explode'; expected one of get, set, heal, ping",
+        "error": "unknown op 'explode'; expected one of get, set, heal, ping, reload",
     }
     assert answers[2]["ok"] is False
     assert answers[3] == {"ok": True}
