@@ -35,8 +35,10 @@ from cluster.faults.model import (
     partition_faults,
 )
 from cluster.logs import tail, unexpected_lines
+from cluster.membership import Membership
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
+from cluster.reshape import Reconcile, reconcile_plan
 from cluster.state import STATE_FILE, TOPOLOGY_FILE, ClusterState, cluster_names, default_home, find
 from cluster.status import PAUSED, NodeView, view
 from cluster.topology import Topology, load_topology, parse_topology
@@ -49,8 +51,9 @@ Names = list[str]
 Lines = list[str]
 
 
-class Cluster:
-    """A running (or stopped) cluster, found by its state directory ``dir``."""
+class Cluster(Membership):
+    """A running (or stopped) cluster, found by its state directory ``dir``; ``add`` and
+    ``remove`` (members joining and leaving while it is up) come from ``Membership``."""
 
     def __init__(self, state_dir: Path, backend: Backend | None = None) -> None:
         self.dir = state_dir
@@ -61,6 +64,7 @@ class Cluster:
         self._backend = backend or backend_for(state_dir)
         self._clients: dict[str, NodeClient] = {}
         self._lock = threading.Lock()  # verbs may run from several client threads
+        self.reconciled: Reconcile | None = None  # what ``up`` of an edited file changed
 
     # ---------------------------------------------------------------- finding
     @classmethod
@@ -79,22 +83,38 @@ class Cluster:
         home: Path | str | None = None,
         timeout: float = 60,
         progress: Progress = None,
+        force: bool = False,
     ) -> Cluster:
-        """Validate, render, start and wait until every node serves and every link is up."""
+        """Validate, render, start and wait until every node serves and every link is up.
+
+        A cluster that is down whose file now names other nodes is reconciled: it comes up
+        as it was, then the nodes gone leave (each checked to be held by the others unless
+        ``force``) and the new ones join (``reconciled`` says what changed)."""
         topo = load_topology(path)
         state_dir = (Path(home) if home else default_home()) / topo.name
-        if (state_dir / STATE_FILE).exists() and backend_for(state_dir).is_up():
-            raise ClusterError(
-                f"cluster {topo.name} is already up (state in {state_dir}); "
-                f"`cluster down --cluster {topo.name}` first"
-            )
-        ClusterState.for_up(topo, Path(path), state_dir)
+        source, plan = Path(path), None
+        if (state_dir / STATE_FILE).exists():
+            if backend_for(state_dir).is_up():
+                raise ClusterError(
+                    f"cluster {topo.name} is already up (state in {state_dir}); "
+                    f"`cluster down --cluster {topo.name}` first"
+                )
+            stored = state_dir / TOPOLOGY_FILE
+            if stored.read_text() != source.read_text():
+                plan = reconcile_plan(load_topology(stored), topo)
+                source = stored
+        ClusterState.for_up(load_topology(source), source, state_dir)
         cluster = cls(state_dir)
         rendered = render(cluster.topology, cluster._state)
         write(rendered, state_dir)
         cluster._backend.apply(rendered.specs)
         try:
             cluster._start_all(timeout, progress)
+            if plan is not None or source != Path(path):
+                cluster._reconcile(
+                    plan or Reconcile([], []), Path(path).read_text(), topo, force, timeout
+                )
+                cluster.reconciled = plan
         except BaseException:
             cluster.down()
             raise

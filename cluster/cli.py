@@ -12,12 +12,33 @@ import sys
 from collections.abc import Callable
 
 from cluster.backends.base import BackendError
-from cluster.commands import Run, bench, converge, data, lifecycle, links, logs, nemesis, processes
+from cluster.commands import (
+    Run,
+    bench,
+    converge,
+    data,
+    lifecycle,
+    links,
+    logs,
+    members,
+    nemesis,
+    processes,
+)
 from cluster.errors import ClusterError, OperationFailed
 from cluster.faults.model import ProxyError
 from cluster.topology import TopologyError
 
-VERBS = (lifecycle, data, processes, links, converge, bench, logs, nemesis)  # in --help order
+VERBS = (
+    lifecycle,
+    members,
+    data,
+    processes,
+    links,
+    converge,
+    bench,
+    logs,
+    nemesis,
+)  # in --help order
 
 
 def _common(parser: argparse.ArgumentParser, default: Callable[[object], object]) -> None:

@@ -36,6 +36,7 @@ def bench_latency(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None])
     for rate in cfg.rates:
         prefix = f"lat/{rate}/".encode()
         w = Watchers(c, nodes, prefix)
+
         # A Watch stream sends nothing until a change: write a marker and wait for it
         # everywhere, so every stream is registered before the measured writes.
         def marker(i: int, p: bytes = prefix) -> object:

@@ -67,9 +67,7 @@ class Worker(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        clients = {
-            n: NodeClient(n, a, options=CHANNEL_OPTIONS) for n, a in self.addresses.items()
-        }
+        clients = {n: NodeClient(n, a, options=CHANNEL_OPTIONS) for n, a in self.addresses.items()}
         try:
             count = 0
             while not self.stop.is_set():
