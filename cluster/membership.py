@@ -140,6 +140,17 @@ class Membership:
         if log.exists():
             log.rename(log.with_name(f"{log.name}.removed-{time.strftime('%Y%m%d-%H%M%S')}"))
 
+    def removable(self) -> list[str]:
+        """The nodes ``remove`` would accept now (not the last, a hub or a bridge)."""
+        out = []
+        for node in self.topology.names():
+            try:
+                without_node(self.topology, self._state.topology_text, node)
+            except ClusterError:
+                continue
+            out.append(node)
+        return out
+
     def log_path_of(self, node: str) -> Path:
         return self._backend.log_path(node)
 
