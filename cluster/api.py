@@ -38,7 +38,7 @@ from cluster.logs import tail, unexpected_lines
 from cluster.membership import Membership
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
-from cluster.reshape import Reconcile, reconcile_plan
+from cluster.reshape import Reconcile, reconcile_source
 from cluster.state import STATE_FILE, TOPOLOGY_FILE, ClusterState, cluster_names, default_home, find
 from cluster.status import PAUSED, NodeView, view
 from cluster.topology import Topology, load_topology, parse_topology
@@ -92,17 +92,12 @@ class Cluster(Membership):
         ``force``) and the new ones join (``reconciled`` says what changed)."""
         topo = load_topology(path)
         state_dir = (Path(home) if home else default_home()) / topo.name
-        source, plan = Path(path), None
-        if (state_dir / STATE_FILE).exists():
-            if backend_for(state_dir).is_up():
-                raise ClusterError(
-                    f"cluster {topo.name} is already up (state in {state_dir}); "
-                    f"`cluster down --cluster {topo.name}` first"
-                )
-            stored = state_dir / TOPOLOGY_FILE
-            if stored.read_text() != source.read_text():
-                plan = reconcile_plan(load_topology(stored), topo)
-                source = stored
+        if (state_dir / STATE_FILE).exists() and backend_for(state_dir).is_up():
+            raise ClusterError(
+                f"cluster {topo.name} is already up (state in {state_dir}); "
+                f"`cluster down --cluster {topo.name}` first"
+            )
+        source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
         ClusterState.for_up(load_topology(source), source, state_dir)
         cluster = cls(state_dir)
         rendered = render(cluster.topology, cluster._state)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from cluster.errors import ClusterError
 from cluster.faults.model import link_name
-from cluster.topology import Topology, parse_topology
+from cluster.topology import Topology, load_topology, parse_topology
 from node.settings import NAME_RE, NAME_RULE
 
 FreePorts = Callable[[int, Iterable[int]], list[int]]  # (how many, ports to avoid)
@@ -160,6 +161,15 @@ def reconcile_plan(old: Topology, new: Topology) -> Reconcile | None:
             f"or `cluster down --purge --cluster {old.name}` to start afresh"
         )
     return Reconcile(added, removed) if added or removed else None
+
+
+def reconcile_source(topo: Topology, path: Path, stored: Path) -> tuple[Path, Reconcile | None]:
+    """Which file ``up`` of ``topo`` (read from ``path``) brings up first, and the member
+    changes to make after: ``path`` and None when it matches the ``stored`` topology of a
+    cluster that is down (or there is none); else ``stored`` and the changes."""
+    if not stored.exists() or stored.read_text() == path.read_text():
+        return path, None
+    return stored, reconcile_plan(load_topology(stored), topo)
 
 
 def lacking(own: Mapping[str, int], held: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
