@@ -18,7 +18,6 @@ import shutil
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from cluster.backends import backend_for
 from cluster.backends.base import FAILED_STATES, RUNNING, Backend, BackendError, ProcessInfo
@@ -26,18 +25,15 @@ from cluster.catalog import resolve_topology
 from cluster.client import NodeClient
 from cluster.convergence import Snapshot, wait_converged
 from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
-from cluster.faults.control import ProxyControl
 from cluster.faults.model import (
-    FaultRequest,
     ProxyError,
-    delay_faults,
-    isolate_faults,
-    link_name,
-    partition_faults,
 )
+from cluster.faults.verbs import LinkFaults
 from cluster.logs import tail, unexpected_lines
+from cluster.membership import Membership
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
+from cluster.reshape import Reconcile, reconcile_source
 from cluster.state import (
     STATE_FILE,
     TOPOLOGY_FILE,
@@ -58,8 +54,9 @@ Names = list[str]
 Lines = list[str]
 
 
-class Cluster:
-    """A running (or stopped) cluster, found by its state directory ``dir``."""
+class Cluster(LinkFaults, Membership):
+    """A running (or stopped) cluster, found by its state directory ``dir``; ``add`` and
+    ``remove`` (members joining and leaving while it is up) come from ``Membership``."""
 
     def __init__(self, state_dir: Path, backend: Backend | None = None) -> None:
         self.dir = state_dir
@@ -70,6 +67,7 @@ class Cluster:
         self._backend = backend or backend_for(state_dir)
         self._clients: dict[str, NodeClient] = {}
         self._lock = threading.Lock()  # verbs may run from several client threads
+        self.reconciled: Reconcile | None = None  # what ``up`` of an edited file changed
 
     # ---------------------------------------------------------------- finding
     @classmethod
@@ -88,9 +86,14 @@ class Cluster:
         home: Path | str | None = None,
         timeout: float = 60,
         progress: Progress = None,
+        force: bool = False,
     ) -> Cluster:
         """Validate, render, start and wait until every node serves and every link is up.
-        ``path``: a topology file, or the name of a built-in one (``cluster.catalog``)."""
+        ``path``: a topology file, or the name of a built-in one (``cluster.catalog``).
+
+        A cluster that is down whose file now names other nodes is reconciled: it comes up
+        as it was, then the nodes gone leave (each checked to be held by the others unless
+        ``force``) and the new ones join (``reconciled`` says what changed)."""
         path = resolve_topology(path)
         topo = load_topology(path)
         state_dir = (Path(home) if home else default_home()) / topo.name
@@ -100,13 +103,19 @@ class Cluster:
                     f"cluster {topo.name} is already up (state in {state_dir}); "
                     f"`cluster down --cluster {topo.name}` first"
                 )
-            ClusterState.for_up(topo, Path(path), state_dir)
+            source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
+            ClusterState.for_up(load_topology(source), source, state_dir)
             cluster = cls(state_dir)
             rendered = render(cluster.topology, cluster._state)
             write(rendered, state_dir)
             cluster._backend.apply(rendered.specs)
             try:
                 cluster._start_all(timeout, progress)
+                if plan is not None or source != Path(path):
+                    cluster._reconcile(
+                        plan or Reconcile([], []), Path(path).read_text(), topo, force, timeout
+                    )
+                    cluster.reconciled = plan
             except BaseException:
                 cluster.down()
                 raise
@@ -300,66 +309,6 @@ class Cluster:
     def daemon_pid(self) -> int | None:
         """The supervisor's own pid (supervisord), if it runs."""
         return self._backend.daemon_pid()
-
-    # ------------------------------------------------------------------ faults
-    @property
-    def has_proxy(self) -> bool:
-        """Do the links go through the fault proxy (topology ``proxies: true``)?"""
-        return self._state.has_proxy
-
-    def links(self) -> Names:
-        """Every directed link ``src>dst`` that faults can act on."""
-        return list(self._state.link_addresses)
-
-    def link_addresses(self) -> dict[str, str]:
-        """Each directed link's proxy listen address (where ``src`` dials ``dst``)."""
-        return self._state.link_addresses
-
-    def _proxy(self) -> ProxyControl:
-        if not self.has_proxy:
-            raise ClusterError(
-                f"cluster {self.name} runs without link proxies (proxies: false): "
-                "faults on links need them"
-            )
-        return ProxyControl(self._state.proxy_control)
-
-    def set_link_faults(self, faults: FaultRequest) -> dict[str, Any]:
-        """Set these links' faults (``{link: {mode, delay_ms}}``), others unchanged."""
-        return self._proxy().set_faults(faults)
-
-    def partition(self, groups: Sequence[Sequence[str]], mode: str = "blackhole") -> dict[str, Any]:
-        """Cut every link between different groups, both ways."""
-        self._known(*(node for group in groups for node in group))
-        if len(groups) < 2 or not all(groups):
-            raise ClusterError(
-                "a partition needs at least two groups of nodes, e.g. node-a node-b,node-c"
-            )
-        return self._set(lambda: partition_faults(groups, self.links(), mode))
-
-    def isolate(self, node: str, mode: str = "blackhole") -> dict[str, Any]:
-        self._known(node)
-        return self._set(lambda: isolate_faults(node, self.links(), mode))
-
-    def _set(self, build: Callable[[], FaultRequest]) -> dict[str, Any]:
-        """Set the faults ``build`` makes; what it refuses (ValueError) is bad input."""
-        try:
-            faults = build()
-        except ValueError as exc:
-            raise ClusterError(str(exc)) from None
-        return self.set_link_faults(faults)
-
-    def delay(self, src: str, dst: str, ms: int) -> dict[str, Any]:
-        self._known(src, dst)
-        if link_name(src, dst) not in self.links():
-            raise ClusterError(f"no link {src}>{dst} in cluster {self.name}")
-        return self.set_link_faults(delay_faults(src, dst, ms))
-
-    def heal(self) -> dict[str, Any]:
-        return self._proxy().heal()
-
-    def faults(self) -> dict[str, Any]:
-        """The active link faults ({} without proxies)."""
-        return self._proxy().get().get("faults", {}) if self.has_proxy else {}
 
     # ------------------------------------------------------------- convergence
     def snapshot(self, nodes: Sequence[str] | None = None) -> Snapshot:

@@ -22,6 +22,7 @@ from cluster.commands import (
     lifecycle,
     links,
     logs,
+    members,
     nemesis,
     processes,
     topologies,
@@ -30,8 +31,18 @@ from cluster.errors import ClusterError, OperationFailed
 from cluster.faults.model import ProxyError
 from cluster.topology import TopologyError
 
-# in --help order
-VERBS = (lifecycle, topologies, data, processes, links, converge, bench, logs, nemesis)
+VERBS = (
+    lifecycle,
+    members,
+    topologies,
+    data,
+    processes,
+    links,
+    converge,
+    bench,
+    logs,
+    nemesis,
+)  # in --help order
 
 
 def _common(parser: argparse.ArgumentParser, default: Callable[[object], object]) -> None:

@@ -28,6 +28,7 @@ CLIENT_OPTIONS: ChannelOptions = (
     ("grpc.max_reconnect_backoff_ms", 500),
 )
 TIMEOUT = 10.0
+REFUSED_KEY = "remesh-refused"  # trailing metadata of a node's refusal (node/admin.py)
 
 
 def writes(items: Sequence[tuple[bytes, bytes | None]]) -> list[pb.Write]:
@@ -52,6 +53,7 @@ class NodeClient:
         self._describe = describe  # the process's state, for "not answering" errors
         self._channel = grpc.insecure_channel(address, options=list(options))
         self.kv = pb_grpc.KVStub(self._channel)
+        self.admin = pb_grpc.AdminStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def close(self) -> None:
@@ -59,8 +61,11 @@ class NodeClient:
 
     def call(self, method: str, request: Any, timeout: float = TIMEOUT) -> Any:
         """``KV.<method>(request)`` with a deadline; failures as ``ClusterError``s."""
+        return self._invoke(getattr(self.kv, method), request, timeout)
+
+    def _invoke(self, rpc: Any, request: Any, timeout: float) -> Any:
         try:
-            return getattr(self.kv, method)(request, timeout=timeout)
+            return rpc(request, timeout=timeout)
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 
@@ -69,7 +74,10 @@ class NodeClient:
         code, details = call.code(), call.details() or ""
         if code == grpc.StatusCode.INVALID_ARGUMENT:
             return NodeRefused(f"{self.name} refused: {details}", code.name, details)
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        refused = dict(call.trailing_metadata() or ()).get(REFUSED_KEY)
+        if refused:  # the node answered: it takes no writes (decommissioned)
+            message = f"{self.name} refused: {details}"
+        elif code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             message = (
                 f"{self.name} is not answering at {self.address} ({code.name}); "
                 f"state: {self._describe()}"
@@ -118,3 +126,11 @@ class NodeClient:
 
     def status(self, timeout: float = 5) -> pb.StatusResponse:
         return self.call("Status", pb.StatusRequest(), timeout)
+
+    def set_peers(self, peers: dict[str, str], timeout: float = TIMEOUT) -> pb.SetPeersResponse:
+        """Admin.SetPeers: the node's whole outbound peer set, changed live."""
+        return self._invoke(self.admin.SetPeers, pb.SetPeersRequest(peers=peers), timeout)
+
+    def decommission(self, timeout: float = 30) -> pb.DecommissionResponse:
+        """Admin.Decommission: stop taking writes; what each peer holds of its own writes."""
+        return self._invoke(self.admin.Decommission, pb.DecommissionRequest(), timeout)

@@ -128,6 +128,17 @@ class ClusterState:
     def paused(self) -> list[str]:
         return list(self._data.get("paused", []))
 
+    def reshape(self, topology_text: str, ports: dict[str, int], links: dict[str, str]) -> None:
+        """New members (``cluster add``/``remove``): the topology as it is now, each node's
+        port and each proxied link's listen address; saved with the stored topology file."""
+        self._data["topology_text"] = topology_text
+        self._data["nodes"] = {n: {"port": p} for n, p in ports.items()}
+        if self._data["proxy"]:
+            self._data["proxy"]["links"] = dict(links)
+        self._data["paused"] = [n for n in self.paused if n in ports]
+        atomic_write(self.dir / TOPOLOGY_FILE, topology_text)
+        self.save()
+
     def set_paused(self, node: str, paused: bool) -> None:
         """Record ``node`` as paused or not; saved at once when it changes."""
         now = set(self.paused)

@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from node.admin import AdminService, WriteGate
 from node.config import NodeConfig, parse_address
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
@@ -60,6 +61,7 @@ class Node:
         self.links: dict[str, PeerLink] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.address = ""
+        self.gate = WriteGate(config.node_id)
 
     @property
     def replica(self) -> Replica:
@@ -71,9 +73,13 @@ class Node:
         cfg = self.config
         host, _ = parse_address(cfg.listen, "listen")
         self._replica = Replica(cfg)
-        self.server = grpc.aio.server(options=SERVER_OPTIONS)
+        # Interceptors run in order for every call: the write gate (decommission) now;
+        # the security issue's authentication goes first in this list.
+        interceptors = [self.gate]
+        self.server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         pb_grpc.add_KVServicer_to_server(KVService(self.replica), self.server)
         pb_grpc.add_ReplicationServicer_to_server(ReplicationService(self.replica), self.server)
+        pb_grpc.add_AdminServicer_to_server(AdminService(self, self.gate), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(REFLECTED, self.server)
@@ -116,6 +122,15 @@ class Node:
         if self._replica is not None:
             self._replica.links.add_peer(peer, address)
             self._start_link(peer, address)
+
+    async def remove_peer(self, peer: str) -> None:
+        """Stop subscribing to a peer and forget its link and stats (at runtime too)."""
+        self.config.peers.pop(peer, None)
+        link = self.links.pop(peer, None)
+        if link is not None:
+            await link.stop()
+        if self._replica is not None:
+            self._replica.links.remove_peer(peer)
 
     def _start_link(self, peer: str, address: str) -> None:
         link = PeerLink(self.replica, peer, address)

@@ -51,10 +51,22 @@ class Links:
     def add_peer(self, peer: str, address: str) -> None:
         self.outbound[peer] = OutboundStats(address)
 
+    def remove_peer(self, peer: str) -> None:
+        """Forget a peer we no longer subscribe to (and its closed inbound session)."""
+        self.outbound.pop(peer, None)
+        inbound = self.inbound.get(peer)
+        if inbound is not None and not inbound.open:
+            del self.inbound[peer]
+        self.changed()  # the direct sources changed: other links re-send their exclusions
+
     # ------------------------------------------------------------------ outbound
     def on_changed(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` whenever an outbound link goes up or down."""
         self._listeners.append(listener)
+
+    def off_changed(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def changed(self) -> None:
         for listener in self._listeners:

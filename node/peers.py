@@ -56,6 +56,7 @@ class PeerLink:
         self._task = asyncio.create_task(self.run(), name=f"link-{self.peer}")
 
     async def stop(self) -> None:
+        self.replica.links.off_changed(self._dirty.set)
         if self._task:
             self._task.cancel()
             try:

@@ -65,6 +65,12 @@ class Backend(Protocol):
         """Record what to run (e.g. render a config); starts nothing."""
         ...
 
+    def reshape(self, specs: Sequence[ProcessSpec]) -> None:
+        """Record ``specs`` and make running machinery match them: processes new in them
+        are added (not started), processes no longer in them are stopped and dropped;
+        the others are not touched (``cluster add``/``remove`` on a cluster that is up)."""
+        ...
+
     def is_up(self) -> bool:
         """Does the backend's own machinery (e.g. supervisord) answer?"""
         ...

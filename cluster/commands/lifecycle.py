@@ -20,10 +20,14 @@ def up(args: argparse.Namespace) -> int:
     progress = Progress()
     start = time.monotonic()
     try:
-        c = Cluster.up(args.file, home=args.home, timeout=args.timeout, progress=progress)
+        c = Cluster.up(
+            args.file, home=args.home, timeout=args.timeout, progress=progress, force=args.force
+        )
     finally:
         progress.done()
     took = time.monotonic() - start
+    if c.reconciled is not None:
+        print(c.reconciled.describe(c.name), file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print_status(c, True)
     else:
@@ -96,6 +100,12 @@ def register(add: AddVerb) -> None:
     sp = add("up", up, "start a topology and wait until every node and link is up")
     sp.add_argument("file", help="a topology file, or a built-in's name (`cluster topologies`)")
     sp.add_argument("--timeout", type=float, default=60)
+    sp.add_argument(
+        "--force",
+        action="store_true",
+        help="when the file drops nodes, remove them without checking the others hold "
+        "their entries",
+    )
     sp = add("down", down, "stop every process of the cluster")
     sp.add_argument("--purge", action="store_true", help="also delete data and logs")
     sp = add("status", status, "per node: process, keys, digest, links, lag, vv")

@@ -9,7 +9,7 @@ import sys
 
 from cluster.commands import AddVerb, open_cluster
 from cluster.commands.output import Progress
-from cluster.nemesis import FAULTS, check_faults, run_nemesis
+from cluster.nemesis import DEFAULT_FAULTS, FAULTS, check_faults, run_nemesis
 
 
 def parse_duration(text: str) -> float:
@@ -72,7 +72,11 @@ def register(add: AddVerb) -> None:
     sp = add("nemesis", nemesis, help)
     sp.add_argument("--seed", type=int, required=True, help="replays the same fault schedule")
     sp.add_argument("--duration", type=parse_duration, default=30.0, help="e.g. 30s, 2m (30s)")
-    sp.add_argument("--faults", default=",".join(FAULTS), help=f"comma list of {', '.join(FAULTS)}")
+    sp.add_argument(
+        "--faults",
+        default=",".join(DEFAULT_FAULTS),
+        help=f"comma list of {', '.join(FAULTS)} (default: {','.join(DEFAULT_FAULTS)})",
+    )
     sp.add_argument("--workers", type=_positive, default=4, help="client threads (4)")
     sp.add_argument(
         "--keys", type=_positive, default=8, help="key space size; small means conflicts (8)"

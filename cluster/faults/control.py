@@ -60,3 +60,7 @@ class ProxyControl:
 
     def heal(self) -> dict[str, Any]:
         return self.request({"op": "heal"})
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the proxy's config file: links added start, links gone stop."""
+        return self.request({"op": "reload"})

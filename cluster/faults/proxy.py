@@ -4,7 +4,10 @@ Node ``src`` reaches peer ``dst`` through this proxy's listen port for link ``sr
 partition is a proxy setting and nodes need no knowledge of faults. Per link the fault is a
 mode (``ok``, ``blackhole``: silent like a real partition, ``reset``: RST) plus an optional
 ``delay_ms``. Faults are set over a JSON-lines control port and persisted to a file, so they
-survive a proxy restart. Standard library only: it runs as one more process beside the nodes.
+survive a proxy restart. The ``reload`` control op re-reads the config file: links added
+since start begin listening (ok), links gone stop (their connections reset), the others and
+their faults are untouched, so ``cluster add``/``remove`` reshape a running cluster. Standard
+library only: it runs as one more process beside the nodes.
 
 Run: ``python -m cluster.faults.proxy --config proxy.json``; drive it with
 :class:`cluster.faults.control.ProxyControl`.
@@ -211,48 +214,88 @@ class _Conn:
 class Proxy:
     """Every link's listener plus the control server, in one asyncio loop."""
 
-    def __init__(self, config: ProxyConfig) -> None:
+    def __init__(self, config: ProxyConfig, path: str | None = None) -> None:
         self.config = config
+        self.path = path  # where ``reload`` re-reads the config
         faults = load_faults(config.faults_file, (s.name for s in config.links))
         self.links = {s.name: _Link(s, faults[s.name]) for s in config.links}
-        self.servers: list[asyncio.Server] = []
+        self.servers: dict[str, asyncio.Server] = {}  # link name (or "control") -> listener
 
     async def start(self) -> None:
         # Links first, control last: a control answer means every link is listening.
         for link in self.links.values():
-            await self._listen(
-                link.spec.listen,
-                lambda r, w, link=link: _Conn(link, r, w).run(),
-                f"link {link.spec.name}",
-            )
-            log.info(
-                "link %s: %s -> %s (%s, delay %d ms)",
-                link.spec.name,
-                link.spec.listen,
-                link.spec.target,
-                link.fault.mode,
-                link.fault.delay_ms,
-            )
+            await self._open(link)
         await self._listen(self.config.control, self._control, "control")
         log.info("started: control on %s, %d links", self.config.control, len(self.links))
+
+    async def _open(self, link: _Link) -> None:
+        await self._listen(
+            link.spec.listen,
+            lambda r, w, link=link: _Conn(link, r, w).run(),
+            link.spec.name,
+        )
+        log.info(
+            "link %s: %s -> %s (%s, delay %d ms)",
+            link.spec.name,
+            link.spec.listen,
+            link.spec.target,
+            link.fault.mode,
+            link.fault.delay_ms,
+        )
 
     async def _listen(self, address: str, handler: Any, what: str) -> None:
         host, port = split_address(address)
         try:
             server = await asyncio.start_server(handler, host, port, limit=CHUNK)
         except OSError as e:
-            raise ProxyError(f"cannot listen on {address} for {what}: {e}") from None
-        self.servers.append(server)
+            where = what if what == "control" else f"link {what}"
+            raise ProxyError(f"cannot listen on {address} for {where}: {e}") from None
+        self.servers[what] = server
 
-    async def close(self) -> None:
-        for server in self.servers:
+    async def _shut(self, names: list[str]) -> None:
+        servers = [self.servers.pop(n) for n in names if n in self.servers]
+        for server in servers:
             server.close()
-        for link in self.links.values():
-            for conn in list(link.conns):
+        for name in names:
+            for conn in list(self.links[name].conns) if name in self.links else ():
                 conn.abort()
-        for server in self.servers:  # bounded: from 3.12 this also waits for idle clients
+        for server in servers:  # bounded: from 3.12 this also waits for idle clients
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
+
+    async def close(self) -> None:
+        await self._shut(list(self.servers))
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config file: open new links, close links gone; others untouched."""
+        if self.path is None:
+            return {"ok": False, "error": "this proxy was started without a config file"}
+        try:
+            config = ProxyConfig.load(self.path)
+        except ProxyError as e:
+            return {"ok": False, "error": f"{e}; nothing changed"}
+        if config.control != self.config.control:
+            return {"ok": False, "error": "the control address cannot change; restart the proxy"}
+        specs = {s.name: s for s in config.links}
+        gone = [n for n, lk in self.links.items() if specs.get(n) != lk.spec]
+        new = [n for n, s in specs.items() if n not in self.links or n in gone]
+        await self._shut(gone)
+        for name in gone:
+            del self.links[name]
+        self.config = config
+        try:
+            for name in new:
+                self.links[name] = _Link(specs[name], Fault())
+                await self._open(self.links[name])
+        except ProxyError as e:
+            return {"ok": False, "error": str(e)}
+        faults = {n: lk.fault for n, lk in self.links.items()}
+        try:
+            save_faults(config.faults_file, faults)
+        except OSError as e:
+            log.warning("cannot write faults file after reload: %s", e)
+        log.info("reloaded %s: %d links added, %d removed", self.path, len(new), len(gone))
+        return {"ok": True, "added": sorted(new), "removed": sorted(gone), **self.snapshot()}
 
     # control API
 
@@ -285,7 +328,10 @@ class Proxy:
             except ProxyError as e:
                 return {"ok": False, "error": str(e)}
             return self.update(faults)
-        return {"ok": False, "error": f"unknown op {op!r}; expected one of get, set, heal, ping"}
+        return {
+            "ok": False,
+            "error": f"unknown op {op!r}; expected one of get, set, heal, ping, reload",
+        }
 
     def update(self, faults: Mapping[str, Fault]) -> dict[str, Any]:
         """Persist first, then apply: a failed write leaves the running faults unchanged."""
@@ -311,7 +357,8 @@ class Proxy:
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
-                writer.write(json.dumps(self.handle(line)).encode() + b"\n")
+                reply = await self.reload() if _op(line) == "reload" else self.handle(line)
+                writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
         except (OSError, ValueError) as e:  # ValueError: a line over the read limit
             log.debug("control connection: %s", e)
@@ -319,9 +366,17 @@ class Proxy:
             writer.close()
 
 
-async def serve(config: ProxyConfig) -> None:
+def _op(line: bytes) -> Any:
+    try:
+        req = json.loads(line)
+    except ValueError:
+        return None
+    return req.get("op") if isinstance(req, dict) else None
+
+
+async def serve(config: ProxyConfig, path: str | None = None) -> None:
     """Run until SIGTERM or SIGINT, then close every connection."""
-    proxy = Proxy(config)
+    proxy = Proxy(config, path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -351,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", e)
         return 2
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, args.config))
     except ProxyError as e:
         log.error("%s", e)
         return 1

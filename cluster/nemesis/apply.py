@@ -19,11 +19,30 @@ class Nemesis:
         self.timeline: list[dict[str, Any]] = []
         self.killed: set[str] = set()
         self.paused: set[str] = set()
+        self.left: set[str] = set()  # removed by a membership fault: to be added back
+        self.joined: set[str] = set()  # added by a membership fault: to be removed again
 
     def record(self, action: str, **detail: Any) -> None:
         self.timeline.append({"time": self.clock(), "action": action, "detail": detail})
 
+    def _leave(self, node: str) -> None:
+        self.live.leave(node)  # clients stop choosing it before it refuses writes
+        self.c.remove(node)
+
+    def _join(self, node: str) -> None:
+        self.c.add(node)
+        self.live.join(node, self.c.address(node))
+
     def apply(self, f: Fault) -> None:
+        if f.kind == "membership":
+            if f.change == "leave":
+                self.left.add(f.node)
+                self._leave(f.node)
+            else:
+                self.joined.add(f.node)
+                self._join(f.node)
+            self.record(f.kind, **f.detail())
+            return
         if f.kind == "partition":
             self.c.set_link_faults(mode_faults(f.cuts, f.mode))
         elif f.kind == "kill":
@@ -38,8 +57,11 @@ class Nemesis:
 
     def undo(self, faults: Iterable[Fault], start_timeout: float = 60) -> None:
         """Heal links first, then resume, then restart: a restart waits for its links."""
-        order = {"partition": 0, "pause": 1, "kill": 2}
+        order = {"partition": 0, "pause": 1, "kill": 2, "membership": 3}
         for f in sorted(faults, key=lambda f: order[f.kind]):
+            if f.kind == "membership":
+                self._undo_membership(f.node)
+                continue
             if f.kind == "partition":
                 self.c.set_link_faults(mode_faults(f.cuts, "ok"))
                 self.record("heal", links=len(f.cuts), shape=f.shape)
@@ -53,6 +75,18 @@ class Nemesis:
                 self.record("start", node=f.node)
             if f.node:
                 self.live.set(f.node, "up")
+
+    def _undo_membership(self, node: str) -> None:
+        """Back to the members before the fault: a node that left joins again (a fresh
+        incarnation), a node that joined leaves."""
+        if node in self.left:
+            self._join(node)
+            self.left.discard(node)
+            self.record("membership-undo", node=node, change="rejoin")
+        elif node in self.joined:
+            self._leave(node)
+            self.joined.discard(node)
+            self.record("membership-undo", node=node, change="leave")
 
     def restore(self, timeout: float) -> None:
         """Whatever happened, leave every link healed and every node running and ready."""
@@ -68,5 +102,7 @@ class Nemesis:
             self.live.set(n, "up")
             self.record("start", node=n)
         self.killed.clear()
+        for n in sorted(self.left | self.joined):
+            self._undo_membership(n)
         self.c.wait_ready(timeout)
         self.record("restored")

@@ -3,6 +3,9 @@
 A step applies one fault, sometimes two at once (a partition of some shape, a
 kill -9 or a SIGSTOP), holds it, undoes it and leaves a calm gap. The first
 steps apply each allowed kind once; a node is always left up for the clients.
+A ``membership`` step is always alone (a node leaving waits for every other node
+to hold its writes): a member leaves and comes back as a fresh incarnation, or a
+new node joins and leaves again, so every step ends with the members it began with.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 
 from cluster.faults.model import partition_faults, split_link
 
-FAULTS = ("partition", "kill", "pause")
+FAULTS = ("partition", "kill", "pause", "membership")
+DEFAULT_FAULTS = ("partition", "kill", "pause")  # membership is asked for by name
 SHAPES = ("halves", "isolate", "bridge", "ring")
 HOLD = (0.5, 3.0)  # seconds a fault is held
 GAP = (0.2, 1.0)  # seconds of calm between faults, so replication gets a chance
@@ -23,8 +27,9 @@ TWO_AT_ONCE = 0.25
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # partition / kill / pause
-    node: str = ""  # kill and pause target
+    kind: str  # partition / kill / pause / membership
+    node: str = ""  # kill and pause target; the node leaving or joining
+    change: str = ""  # membership: "leave" (then re-added) or "join" (then removed)
     shape: str = ""  # partition shape
     cuts: tuple[str, ...] = ()  # partition: directed links cut
     groups: tuple[tuple[str, ...], ...] = ()
@@ -32,6 +37,8 @@ class Fault:
     mode: str = "blackhole"
 
     def detail(self) -> dict[str, Any]:
+        if self.kind == "membership":
+            return {"node": self.node, "change": self.change}
         if self.kind != "partition":
             return {"node": self.node}
         out = {"shape": self.shape, "mode": self.mode, "groups": [list(g) for g in self.groups]}
@@ -80,22 +87,41 @@ def _partition(rng: random.Random, nodes: list[str], links: list[str]) -> Fault 
     return None
 
 
+def _membership(rng: random.Random, leavable: list[str], can_join: bool, step: int) -> Fault:
+    if leavable and (not can_join or rng.random() < 0.5):
+        return Fault("membership", node=rng.choice(leavable), change="leave")
+    return Fault("membership", node=f"join-{step}", change="join")
+
+
 def plan(
-    rng: random.Random, nodes: list[str], links: list[str], faults: Iterable[str], duration: float
+    rng: random.Random,
+    nodes: list[str],
+    links: list[str],
+    faults: Iterable[str],
+    duration: float,
+    leavable: list[str] | None = None,
+    can_join: bool = True,
 ) -> list[Step]:
-    """The fault schedule: the first steps apply each allowed kind once, then at random."""
+    """The fault schedule: the first steps apply each allowed kind once, then at random.
+    ``leavable``: the nodes that may leave (default all); ``can_join``: a new node can be
+    linked per the topology's shape."""
     allowed = sorted(set(faults))
     first = rng.sample(allowed, len(allowed))
+    leavable = nodes if leavable is None else leavable
     steps: list[Step] = []
     total = 0.0
     while total < duration or first:
         kinds = [first.pop(0) if first else rng.choice(allowed)]
         if rng.random() < TWO_AT_ONCE:
             kinds.append(rng.choice(allowed))
+        if "membership" in kinds:  # alone, always
+            kinds = kinds[:1]
         chosen: list[Fault] = []
         for kind in kinds:
             taken = {f.node for f in chosen if f.node}
-            if kind == "partition":
+            if kind == "membership":
+                fault: Fault | None = _membership(rng, leavable, can_join, len(steps))
+            elif kind == "partition":
                 fault = _partition(rng, nodes, links) if links else None
             elif len(taken) + 1 < len(nodes):  # always leave a node up for the clients
                 fault = Fault(kind, node=rng.choice([n for n in nodes if n not in taken]))

@@ -18,7 +18,7 @@ from cluster.checker import FinalState, Verdict, check
 from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
 from cluster.history import History, count_types, dump
 from cluster.nemesis.apply import Nemesis
-from cluster.nemesis.plan import FAULTS, plan
+from cluster.nemesis.plan import DEFAULT_FAULTS, FAULTS, plan
 from cluster.nemesis.workers import Live, Worker
 
 
@@ -86,7 +86,7 @@ def run_nemesis(
     cluster: Cluster,
     seed: int,
     duration: float,
-    faults: Iterable[str] = FAULTS,
+    faults: Iterable[str] = DEFAULT_FAULTS,
     workers: int = 4,
     keys: int = 8,
     out_dir: Path | str | None = None,
@@ -109,17 +109,13 @@ def run_nemesis(
     out = Path(out_dir) if out_dir else default_out_dir(cluster, seed)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    steps = plan(rng, nodes, links, run.faults, duration)
+    steps = plan(rng, nodes, links, run.faults, duration, *_membership(cluster))
     prefix = f"nem{seed}-{os.urandom(3).hex()}-"  # fresh keys: old data is not in this history
     keyspace = [f"{prefix}k{i}" for i in range(keys)]
     history = History()
-    live, stop = Live(nodes), threading.Event()
+    live, stop = Live({n: cluster.address(n) for n in nodes}), threading.Event()
     nemesis = Nemesis(cluster, live, history.now)
-    addresses = {n: cluster.address(n) for n in nodes}
-    pool = [
-        Worker(i, seed, addresses, keyspace, history, live, stop, op_timeout)
-        for i in range(workers)
-    ]
+    pool = [Worker(i, seed, keyspace, history, live, stop, op_timeout) for i in range(workers)]
 
     def say(text: str) -> None:
         if progress:
@@ -164,6 +160,11 @@ def run_nemesis(
             0, {"kind": "non-convergence", "key": "", "detail": convergence_error}
         )
     return _write(run, cluster, out, verdict, nemesis.timeline, ops, converged, prefix)
+
+
+def _membership(cluster: Cluster) -> tuple[list[str], bool]:
+    """The nodes that may leave, and whether a new node can join without naming links."""
+    return cluster.removable(), cluster.topology.shape != "explicit"
 
 
 def _hold(seconds: float, tick: Callable[[], None]) -> None:

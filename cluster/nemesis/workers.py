@@ -26,19 +26,38 @@ CHANNEL_OPTIONS = [
 
 
 class Live:
-    """Each node's state as the nemesis left it: up, paused or killed (thread-safe)."""
+    """Each member's address and state as the nemesis left it: up, paused, killed or
+    leaving (thread-safe). Members join and leave with the membership fault."""
 
-    def __init__(self, nodes: list[str]) -> None:
+    def __init__(self, addresses: dict[str, str]) -> None:
         self._lock = threading.Lock()
-        self._state = dict.fromkeys(nodes, "up")
+        self._state = dict.fromkeys(addresses, "up")
+        self._address = dict(addresses)
 
     def nodes(self) -> list[str]:
         with self._lock:
             return sorted(n for n, s in self._state.items() if s == "up")
 
+    def members(self) -> list[str]:
+        with self._lock:
+            return sorted(self._state)
+
+    def lookup(self, node: str) -> tuple[str, str]:
+        """``node``'s state and address (``gone``, "" once it left)."""
+        with self._lock:
+            return self._state.get(node, "gone"), self._address.get(node, "")
+
+    def join(self, node: str, address: str) -> None:
+        with self._lock:
+            self._state[node], self._address[node] = "up", address
+
+    def leave(self, node: str) -> None:
+        with self._lock:
+            self._state.pop(node, None)
+
     def state(self, node: str) -> str:
         with self._lock:
-            return self._state[node]
+            return self._state.get(node, "gone")
 
     def set(self, node: str, state: str) -> None:
         with self._lock:
@@ -52,7 +71,6 @@ class Worker(threading.Thread):
         self,
         index: int,
         seed: int,
-        addresses: dict[str, str],
         keys: list[str],
         history: History,
         live: Live,
@@ -63,11 +81,10 @@ class Worker(threading.Thread):
         self.index, self.keys, self.history, self.live = index, keys, history, live
         self.stop, self.op_timeout = stop, op_timeout
         self.rng = random.Random(f"{seed}/worker/{index}")
-        self.addresses = addresses
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        clients = {n: NodeClient(n, a, options=CHANNEL_OPTIONS) for n, a in self.addresses.items()}
+        clients: dict[tuple[str, str], NodeClient] = {}  # a re-added node has a new address
         try:
             count = 0
             while not self.stop.is_set():
@@ -79,20 +96,23 @@ class Worker(threading.Thread):
             for client in clients.values():
                 client.close()
 
-    def _one(self, clients: dict[str, NodeClient], count: int) -> None:
+    def _one(self, clients: dict[tuple[str, str], NodeClient], count: int) -> None:
         rng = self.rng
         key = rng.choice(self.keys)
         op = "delete" if rng.random() < DELETE_RATIO else "put"
         anywhere, pick, think = rng.random() < ANYWHERE, rng.random(), rng.uniform(0, THINK)
         choices = self.live.nodes() if not anywhere else []
-        choices = choices or sorted(clients)
+        choices = choices or self.live.members()
         node = choices[int(pick * len(choices))]
         value = f"w{self.index}-{count}" if op == "put" else None
         inv = self.history.invoke(self.index, node, op, key, value)
-        if self.live.state(node) == "paused":  # like Cluster's client: refuse, never send
-            self.history.complete(inv, "fail", error=f"refused before sending: {node} is paused")
+        state, address = self.live.lookup(node)
+        if state in ("paused", "gone"):  # like Cluster's client: refuse, never send
+            self.history.complete(inv, "fail", error=f"refused before sending: {node} is {state}")
         else:
-            self._send(clients[node], inv)
+            if (node, address) not in clients:
+                clients[node, address] = NodeClient(node, address, options=CHANNEL_OPTIONS)
+            self._send(clients[node, address], inv)
         self.stop.wait(think)
 
     def _send(self, client: NodeClient, inv: Op) -> None:

@@ -347,3 +347,61 @@ class ServerMessage(_message.Message):
     batch: Batch
     heartbeat: Heartbeat
     def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class SetPeersRequest(_message.Message):
+    __slots__ = ("peers",)
+    class PeersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    peers: _containers.ScalarMap[str, str]
+    def __init__(self, peers: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class SetPeersResponse(_message.Message):
+    __slots__ = ("added", "removed", "changed", "kept")
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    added: _containers.RepeatedScalarFieldContainer[str]
+    removed: _containers.RepeatedScalarFieldContainer[str]
+    changed: _containers.RepeatedScalarFieldContainer[str]
+    kept: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, added: _Optional[_Iterable[str]] = ..., removed: _Optional[_Iterable[str]] = ..., changed: _Optional[_Iterable[str]] = ..., kept: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DecommissionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PeerHolding(_message.Message):
+    __slots__ = ("peer", "subscribed", "missing")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    peer: str
+    subscribed: bool
+    missing: int
+    def __init__(self, peer: _Optional[str] = ..., subscribed: _Optional[bool] = ..., missing: _Optional[int] = ...) -> None: ...
+
+class DecommissionResponse(_message.Message):
+    __slots__ = ("replica_id", "vv", "peers", "all_held")
+    class VvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    VV_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    ALL_HELD_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    vv: _containers.ScalarMap[str, int]
+    peers: _containers.RepeatedCompositeFieldContainer[PeerHolding]
+    all_held: bool
+    def __init__(self, replica_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., peers: _Optional[_Iterable[_Union[PeerHolding, _Mapping]]] = ..., all_held: _Optional[bool] = ...) -> None: ...

@@ -426,3 +426,118 @@ class Replication:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AdminStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.SetPeers = channel.unary_unary(
+                '/remesh.v1.Admin/SetPeers',
+                request_serializer=node_dot_pb_dot_remesh__pb2.SetPeersRequest.SerializeToString,
+                response_deserializer=node_dot_pb_dot_remesh__pb2.SetPeersResponse.FromString,
+                _registered_method=True)
+        self.Decommission = channel.unary_unary(
+                '/remesh.v1.Admin/Decommission',
+                request_serializer=node_dot_pb_dot_remesh__pb2.DecommissionRequest.SerializeToString,
+                response_deserializer=node_dot_pb_dot_remesh__pb2.DecommissionResponse.FromString,
+                _registered_method=True)
+
+
+class AdminServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def SetPeers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Decommission(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'SetPeers': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPeers,
+                    request_deserializer=node_dot_pb_dot_remesh__pb2.SetPeersRequest.FromString,
+                    response_serializer=node_dot_pb_dot_remesh__pb2.SetPeersResponse.SerializeToString,
+            ),
+            'Decommission': grpc.unary_unary_rpc_method_handler(
+                    servicer.Decommission,
+                    request_deserializer=node_dot_pb_dot_remesh__pb2.DecommissionRequest.FromString,
+                    response_serializer=node_dot_pb_dot_remesh__pb2.DecommissionResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'remesh.v1.Admin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('remesh.v1.Admin', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Admin:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def SetPeers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remesh.v1.Admin/SetPeers',
+            node_dot_pb_dot_remesh__pb2.SetPeersRequest.SerializeToString,
+            node_dot_pb_dot_remesh__pb2.SetPeersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Decommission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remesh.v1.Admin/Decommission',
+            node_dot_pb_dot_remesh__pb2.DecommissionRequest.SerializeToString,
+            node_dot_pb_dot_remesh__pb2.DecommissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cluster.api import Cluster
-from cluster.nemesis import FAULTS, run_nemesis
+from cluster.nemesis import DEFAULT_FAULTS, FAULTS, run_nemesis
 
 pytestmark = pytest.mark.chaos
 
@@ -36,7 +36,12 @@ def assert_sound_run(c: Cluster, s: dict, faults: set[str], out: Path) -> None:
     assert s["ops"]["ok"] > 0, why
     actions = {e["action"] for e in timeline(out)}
     assert actions & set(FAULTS) == faults, (actions, why)  # each allowed kind, no other
-    undo = {"partition": "heal", "kill": "start", "pause": "resume"}
+    undo = {
+        "partition": "heal",
+        "kill": "start",
+        "pause": "resume",
+        "membership": "membership-undo",
+    }
     assert {undo[f] for f in faults} <= actions, (actions, why)
     assert (out / "history.jsonl").stat().st_size > 0
     assert json.loads((out / "summary.json").read_text()) == s
@@ -46,7 +51,7 @@ def assert_sound_run(c: Cluster, s: dict, faults: set[str], out: Path) -> None:
 
 @pytest.mark.parametrize(
     ("seed", "faults"),
-    [(101, {"partition"}), (202, {"kill"}), (303, {"pause"}), (404, set(FAULTS))],
+    [(101, {"partition"}), (202, {"kill"}), (303, {"pause"}), (404, set(DEFAULT_FAULTS))],
 )
 def test_nemesis_mesh3(remesh_cluster, tmp_path, seed, faults):
     c = remesh_cluster(ROOT / "topology/mesh3.yaml")
@@ -58,8 +63,8 @@ def test_nemesis_mesh3(remesh_cluster, tmp_path, seed, faults):
 def test_nemesis_mesh5_every_fault(remesh_cluster, tmp_path):
     c = remesh_cluster(ROOT / "topology/mesh5.yaml")
     out = tmp_path / "out"
-    s = run_nemesis(c, 505, 10.0, FAULTS, workers=5, out_dir=out, converge_timeout=90)
-    assert_sound_run(c, s, set(FAULTS), out)
+    s = run_nemesis(c, 505, 10.0, DEFAULT_FAULTS, workers=5, out_dir=out, converge_timeout=90)
+    assert_sound_run(c, s, set(DEFAULT_FAULTS), out)
     shapes = {e["detail"]["shape"] for e in timeline(out) if e["action"] == "partition"}
     assert shapes, "no partition shape recorded"
 
@@ -69,8 +74,21 @@ def test_nemesis_relay_topologies(remesh_cluster, tmp_path, topology, seed):
     """Where nodes depend on relays, faults on one node cut others off from each other."""
     c = remesh_cluster(ROOT / f"topology/{topology}.yaml")
     out = tmp_path / "out"
-    s = run_nemesis(c, seed, DURATION, FAULTS, out_dir=out, converge_timeout=90)
-    assert_sound_run(c, s, set(FAULTS), out)
+    s = run_nemesis(c, seed, DURATION, DEFAULT_FAULTS, out_dir=out, converge_timeout=90)
+    assert_sound_run(c, s, set(DEFAULT_FAULTS), out)
+
+
+@pytest.mark.parametrize(("seed", "faults"), [(909, {"membership"}), (910, set(FAULTS))])
+def test_nemesis_membership_mesh3(remesh_cluster, tmp_path, seed, faults):
+    """Members leave (and come back as fresh incarnations) and join (and leave) under the
+    workload; writes through a member that left still count, reads come from members."""
+    c = remesh_cluster(ROOT / "topology/mesh3.yaml")
+    out = tmp_path / "out"
+    s = run_nemesis(c, seed, DURATION, faults, out_dir=out, converge_timeout=90)
+    assert_sound_run(c, s, faults, out)
+    changes = [e["detail"] for e in timeline(out) if e["action"] == "membership"]
+    assert changes and all(d["change"] in ("leave", "join") for d in changes), changes
+    assert c.topology.names() == ["node-a", "node-b", "node-c"], "members not restored"
 
 
 def test_nemesis_cli_verb(remesh_cluster, tmp_path):

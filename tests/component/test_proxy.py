@@ -313,7 +313,7 @@ def test_raw_control_protocol(proxy: ProxyProcess) -> None:
     assert answers[0]["ok"] is False and "not JSON" in answers[0]["error"]
     assert answers[1] == {
         "ok": False,
-        "error": "unknown op 'explode'; expected one of get, set, heal, ping",
+        "error": "unknown op 'explode'; expected one of get, set, heal, ping, reload",
     }
     assert answers[2]["ok"] is False
     assert answers[3] == {"ok": True}
@@ -355,3 +355,39 @@ def test_bad_config_exits_2_with_the_reason(tmp_path: Path) -> None:
     assert f"{config}: links[0]: expected an object with exactly name, listen, target" in (
         result.stderr
     )
+
+
+def test_reload_opens_new_links_closes_gone_ones_and_keeps_the_rest(proxy: ProxyProcess) -> None:
+    """``cluster add``/``remove`` reshape a running proxy: AB stays (with its fault and its
+    connection), BA goes (its connection reset), a new link starts ok."""
+    proxy.ctl.set_faults({AB: {"delay_ms": 5}})
+    kept = proxy.connect(AB)
+    assert roundtrip(kept) == b"hello"
+    dropped = proxy.connect(BA)
+    assert roundtrip(dropped) == b"hello"
+    (port,) = free_ports(1)
+    ac = "node-a>node-c"
+    raw = json.loads(proxy.config_path.read_text())
+    raw["links"] = [lk for lk in raw["links"] if lk["name"] != BA]
+    raw["links"].append({"name": ac, "listen": f"127.0.0.1:{port}", "target": proxy.echo})
+    proxy.config_path.write_text(json.dumps(raw))
+    reply = proxy.ctl.reload()
+    assert reply["added"] == [ac] and reply["removed"] == [BA]
+    assert set(reply["links"]) == {AB, ac} and reply["faults"] == {
+        AB: {"mode": "ok", "delay_ms": 5}
+    }
+    assert roundtrip(kept) == b"hello", "a kept link's connection survives a reload"
+    assert was_reset(dropped)
+    proxy.listen[ac] = f"127.0.0.1:{port}"
+    with proxy.connect(ac) as sock:
+        assert roundtrip(sock) == b"hello"
+    kept.close()
+
+    raw["control"] = "127.0.0.1:1"
+    proxy.config_path.write_text(json.dumps(raw))
+    with pytest.raises(ProxyError, match="control address cannot change"):
+        proxy.ctl.reload()
+    proxy.config_path.write_text("{broken")
+    with pytest.raises(ProxyError, match="nothing changed"):
+        proxy.ctl.reload()
+    assert set(proxy.ctl.get()["links"]) == {AB, ac}

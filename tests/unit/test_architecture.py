@@ -1,7 +1,8 @@
 """The layout keeps its promises: no import cycles, small modules, narrow seams.
 
 Read from the source with ``ast``, nothing is imported: an import anywhere in a
-module counts, a late one inside a function included.
+module counts, a late one inside a function included (not one under `if TYPE_CHECKING:`,
+which only annotations see).
 """
 
 from __future__ import annotations
@@ -37,7 +38,17 @@ NODE = {n: p for n, p in modules("node").items() if not n.startswith("node.pb")}
 def imported(path: Path, known: dict[str, Path]) -> set[str]:
     """Every module ``path`` imports (``from a import b`` is ``a.b`` when that is a module)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    typing_only = {  # `if TYPE_CHECKING:` imports are for annotations: no runtime cycle
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:

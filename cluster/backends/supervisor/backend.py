@@ -49,6 +49,11 @@ class SupervisorBackend:
     def apply(self, specs: Sequence[ProcessSpec]) -> None:
         self._sup.render([_program(s) for s in specs])
 
+    def reshape(self, specs: Sequence[ProcessSpec]) -> None:
+        self.apply(specs)
+        if self._sup.is_running():
+            self._sup.reload_programs()
+
     def is_up(self) -> bool:
         return self._sup.is_running()
 

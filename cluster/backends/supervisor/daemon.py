@@ -352,6 +352,22 @@ class Supervisor:
             time.sleep(_POLL)
         return state
 
+    def reload_programs(self) -> tuple[list[str], list[str]]:
+        """Make the running supervisord match its (re-rendered) config file: programs new
+        in it are added (not started), programs gone are stopped and removed."""
+        try:
+            [[added, _changed, removed]] = self._call("supervisor.reloadConfig")
+            for name in removed:
+                self.stop_program(name)
+                self._call("supervisor.removeProcessGroup", name)
+            for name in added:
+                self._call("supervisor.addProcessGroup", name)
+        except xmlrpc.client.Fault as f:
+            raise SupervisorError(
+                f"supervisord could not reload {self.conf_path}: {f.faultString}"
+            ) from None
+        return sorted(added), sorted(removed)
+
     def signal_program(self, name: str, sig: str) -> None:
         """Send ``sig`` ("KILL", "STOP", "CONT", ...) to the program's main pid."""
         try:

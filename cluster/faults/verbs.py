@@ -1,0 +1,89 @@
+"""Faults on links, the ``Cluster`` verbs: ``partition``, ``isolate``, ``delay``, ``heal``.
+
+A mixin of ``cluster.api.Cluster``, which provides what is declared here; the faults
+themselves are built by ``cluster.faults.model`` and set through the proxy's control port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cluster.errors import ClusterError
+from cluster.faults.control import ProxyControl
+from cluster.faults.model import (
+    FaultRequest,
+    delay_faults,
+    isolate_faults,
+    link_name,
+    partition_faults,
+)
+from cluster.state import ClusterState
+
+
+class LinkFaults:
+    name: str
+    _state: ClusterState
+
+    def _known(self, *nodes: str) -> None:
+        raise NotImplementedError
+
+    @property
+    def has_proxy(self) -> bool:
+        """Do the links go through the fault proxy (topology ``proxies: true``)?"""
+        return self._state.has_proxy
+
+    def links(self) -> list[str]:
+        """Every directed link ``src>dst`` that faults can act on."""
+        return list(self._state.link_addresses)
+
+    def link_addresses(self) -> dict[str, str]:
+        """Each directed link's proxy listen address (where ``src`` dials ``dst``)."""
+        return self._state.link_addresses
+
+    def _proxy(self) -> ProxyControl:
+        if not self.has_proxy:
+            raise ClusterError(
+                f"cluster {self.name} runs without link proxies (proxies: false): "
+                "faults on links need them"
+            )
+        return ProxyControl(self._state.proxy_control)
+
+    def set_link_faults(self, faults: FaultRequest) -> dict[str, Any]:
+        """Set these links' faults (``{link: {mode, delay_ms}}``), others unchanged."""
+        return self._proxy().set_faults(faults)
+
+    def partition(self, groups: Sequence[Sequence[str]], mode: str = "blackhole") -> dict[str, Any]:
+        """Cut every link between different groups, both ways."""
+        self._known(*(node for group in groups for node in group))
+        if len(groups) < 2 or not all(groups):
+            raise ClusterError(
+                "a partition needs at least two groups of nodes, e.g. node-a node-b,node-c"
+            )
+        return self._set(lambda: partition_faults(groups, self.links(), mode))
+
+    def isolate(self, node: str, mode: str = "blackhole") -> dict[str, Any]:
+        self._known(node)
+        return self._set(lambda: isolate_faults(node, self.links(), mode))
+
+    def _set(self, build: Callable[[], FaultRequest]) -> dict[str, Any]:
+        """Set the faults ``build`` makes; what it refuses (ValueError) is bad input."""
+        try:
+            faults = build()
+        except ValueError as exc:
+            raise ClusterError(str(exc)) from None
+        return self.set_link_faults(faults)
+
+    def delay(self, src: str, dst: str, ms: int) -> dict[str, Any]:
+        self._known(src, dst)
+        if link_name(src, dst) not in self.links():
+            raise ClusterError(f"no link {src}>{dst} in cluster {self.name}")
+        return self.set_link_faults(delay_faults(src, dst, ms))
+
+    def heal(self) -> dict[str, Any]:
+        return self._proxy().heal()
+
+    def faults(self) -> dict[str, Any]:
+        """The active link faults ({} without proxies)."""
+        return self._proxy().get().get("faults", {}) if self.has_proxy else {}
+

@@ -1,0 +1,263 @@
+"""Members joining and leaving a cluster that is up: ``add``, ``remove`` and the reconcile
+``up`` does when the file names other nodes. Mixed into ``cluster.api.Cluster``.
+
+``add``: the new node gets a port (and its links proxy ports), the stored topology and
+``cluster.json`` name it, every node.yaml is rendered again, the backend and the link
+proxy pick up the new process and links without touching the others, the node starts,
+and every running node whose peers changed gets them through ``Admin.SetPeers`` (no
+restart). It returns once the new node's links are up and it holds everything the
+cluster held when it joined.
+
+``remove``: the node is decommissioned (it refuses writes) and, unless ``force``, the
+tool waits until every remaining node holds all of its own origins (every incarnation),
+comparing version vectors; then it stops, the others drop it live, and its state
+(``nodes/<node>/``) goes. Its data stays in the cluster. Its log is kept, renamed
+``<node>.log.removed-<time>``, and the name can be added again: an empty data directory
+comes back as a fresh incarnation.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from cluster.backends.base import RUNNING, Backend
+from cluster.client import NodeClient
+from cluster.errors import ClusterError, OperationFailed
+from cluster.faults.control import ProxyControl
+from cluster.ports import free_ports
+from cluster.render import node_config_path, render, write
+from cluster.reshape import Ports, Reconcile, lacking, plan_ports, with_node, without_node
+from cluster.state import HOST, ClusterState
+from cluster.topology import Topology, parse_topology
+from cluster.wait import WaitTimeout, wait_for
+
+Progress = Callable[[str], None] | None
+
+
+def _free(count: int, avoid: Iterable[int]) -> list[int]:
+    return free_ports(count, avoid=set(avoid)) if count else []
+
+
+class Membership:
+    """``add``/``remove``; the rest of ``Cluster`` provides what is declared here."""
+
+    dir: Path
+    name: str
+    topology: Topology
+    _state: ClusterState
+    _backend: Backend
+    _lock: threading.Lock
+    _clients: dict[str, NodeClient]
+
+    def client(self, node: str) -> NodeClient:
+        raise NotImplementedError
+
+    def running_nodes(self) -> list[str]:
+        raise NotImplementedError
+
+    def process_state(self, node: str) -> str:
+        raise NotImplementedError
+
+    def wait_ready(
+        self, timeout: float = 60, nodes: Sequence[str] | None = None, progress: Progress = None
+    ) -> None:
+        raise NotImplementedError
+
+    def log_path(self, node: str) -> Path:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------- add
+    def add(
+        self,
+        node: str,
+        links: Sequence[str] | None = None,
+        timeout: float = 120,
+        progress: Progress = None,
+    ) -> float:
+        """Add ``node`` to the running cluster; the seconds until it caught up."""
+        text, new = with_node(self.topology, self._state.topology_text, node, links)
+        self._must_be_up(f"add {node}")
+        self._no_paused()
+        start = time.monotonic()
+        node_dir = node_config_path(self.dir, node).parent
+        shutil.rmtree(node_dir, ignore_errors=True)  # a name used before starts afresh
+        peers = self._reshape(text, new)
+        self._backend.start(node, wait=False)
+        self._tell_peers(peers, exclude=node)
+        self.wait_ready(timeout, nodes=new.names(), progress=progress)
+        self._catch_up(node, timeout, progress)
+        return time.monotonic() - start
+
+    def _catch_up(self, node: str, timeout: float, progress: Progress) -> None:
+        """Until ``node`` holds what every other running node held when it joined."""
+        target: dict[str, int] = {}
+        for other in self.running_nodes():
+            if other != node:
+                for origin, seq in self.client(other).status().vv.items():
+                    target[origin] = max(seq, target.get(origin, 0))
+        behind: dict[str, int] = {}
+
+        def caught_up() -> bool:
+            behind.clear()
+            behind.update(lacking(target, {node: dict(self.client(node).status().vv)}))
+            if progress:
+                progress(f"{node} catching up: {sum(behind.values())} entries to go")
+            return not behind
+
+        try:
+            wait_for(caught_up, timeout, lambda: f"{node} to catch up (behind: {behind})")
+        except WaitTimeout as exc:
+            raise OperationFailed(f"{exc}; see {self.log_path(node)}") from None
+
+    # ---------------------------------------------------------------- remove
+    def remove(
+        self, node: str, force: bool = False, timeout: float = 60, progress: Progress = None
+    ) -> None:
+        """Decommission ``node``, wait (unless ``force``) until every remaining node holds
+        its entries, stop it and drop it from the others and from the state directory."""
+        text, new = without_node(self.topology, self._state.topology_text, node)
+        self._must_be_up(f"remove {node}")
+        self._no_paused(but=node if force else None)
+        if not force:
+            self._drain(node, timeout, progress)
+        if node in self._state.paused:
+            self._backend.resume(node)
+            self._state.set_paused(node, False)
+        self._backend.stop(node)
+        peers = self._reshape(text, new)
+        self._tell_peers(peers)
+        with self._lock:
+            client = self._clients.pop(node, None)
+        if client is not None:
+            client.close()
+        shutil.rmtree(node_config_path(self.dir, node).parent, ignore_errors=True)
+        log = self.log_path_of(node)
+        if log.exists():
+            log.rename(log.with_name(f"{log.name}.removed-{time.strftime('%Y%m%d-%H%M%S')}"))
+
+    def removable(self) -> list[str]:
+        """The nodes ``remove`` would accept now (not the last, a hub or a bridge)."""
+        out = []
+        for node in self.topology.names():
+            try:
+                without_node(self.topology, self._state.topology_text, node)
+            except ClusterError:
+                continue
+            out.append(node)
+        return out
+
+    def log_path_of(self, node: str) -> Path:
+        return self._backend.log_path(node)
+
+    def _drain(self, node: str, timeout: float, progress: Progress) -> None:
+        state = self.process_state(node)
+        if state != RUNNING:
+            raise ClusterError(
+                f"{node} is {state}: its entries cannot be checked against the other nodes; "
+                f"`cluster start {node}` first, or --force to remove it anyway (entries "
+                "only it holds are lost)"
+            )
+        others = [n for n in self.topology.names() if n != node]
+        down = [n for n in others if n not in self.running_nodes()]
+        if down:
+            raise OperationFailed(
+                f"{', '.join(down)} not running: cannot check that it holds {node}'s entries; "
+                f"start it, or --force"
+            )
+        own = dict(self.client(node).decommission().vv)
+        short: dict[str, Any] = {}
+
+        def held() -> bool:
+            short.clear()
+            vvs = {}
+            for other in others:
+                try:
+                    vvs[other] = dict(self.client(other).status().vv)
+                except ClusterError as exc:
+                    short[other] = f"unreachable: {exc}"
+            short.update(lacking(own, vvs))
+            if progress:
+                progress(f"{node} leaving: waiting for {short or 'nothing'}")
+            return not short
+
+        try:
+            wait_for(held, timeout, lambda: f"every remaining node to hold {node}'s entries")
+        except WaitTimeout:
+            detail = "; ".join(
+                f"{n} {v if isinstance(v, str) else f'lacks {v} entries'}" for n, v in short.items()
+            )
+            raise OperationFailed(
+                f"after {timeout:g}s not every remaining node holds {node}'s entries: {detail}. "
+                f"{node} is decommissioned (refuses writes) and still running: heal the links "
+                f"and `cluster remove {node}` again, or --force to remove it anyway"
+            ) from None
+
+    # --------------------------------------------------------------- shared
+    def _must_be_up(self, what: str) -> None:
+        if not self._backend.is_up():
+            raise ClusterError(
+                f"cluster {self.name} is down: `cluster up FILE` with the file's nodes "
+                f"edited reconciles members, or bring it up first to {what}"
+            )
+
+    def _no_paused(self, but: str | None = None) -> None:
+        paused = [n for n in self._state.paused if n != but]
+        if paused:
+            raise ClusterError(
+                f"{', '.join(paused)} paused: a paused node cannot learn new peers; "
+                f"`cluster resume {paused[0]}` first"
+            )
+
+    def _reshape(self, text: str, new: Topology) -> dict[str, dict[str, str]]:
+        """Make ``new`` (stored as ``text``) the cluster's shape: state, configs, processes,
+        proxy links. Starts and stops nothing. Returns each node's peers before the change
+        and after, as ``{node: new peers}`` for the nodes whose peers changed."""
+        now = Ports({n: self._state.port(n) for n in self._state.nodes}, self._state.link_addresses)
+        old = render(self.topology, self._state).node_configs
+        ports = plan_ports(new, now, HOST, _free)
+        self._state.reshape(text, ports.nodes, ports.links)
+        self.topology = parse_topology(text, str(self.dir / "topology.yaml"))
+        rendered = render(self.topology, self._state)
+        write(rendered, self.dir)
+        self._backend.reshape(rendered.specs)
+        if self._state.has_proxy:
+            ProxyControl(self._state.proxy_control).reload()
+        return {
+            n: cfg["peers"]
+            for n, cfg in rendered.node_configs.items()
+            if n in old and old[n]["peers"] != cfg["peers"]
+        }
+
+    def _tell_peers(self, peers: dict[str, dict[str, str]], exclude: str | None = None) -> None:
+        """``Admin.SetPeers`` on every running node whose peers changed; a node that is not
+        running reads them from its node.yaml when it starts."""
+        running = set(self.running_nodes())
+        for node, wanted in sorted(peers.items()):
+            if node != exclude and node in running:
+                self.client(node).set_peers(wanted)
+
+    def _reconcile(
+        self, plan: Reconcile, text: str, new: Topology, force: bool, timeout: float
+    ) -> None:
+        """``up`` of an edited file: the removed nodes leave (checked unless ``force``), then
+        the file becomes the shape and the added nodes start and catch up."""
+        for node in plan.removed:
+            if not force:
+                self._drain(node, timeout, None)
+            self._backend.stop(node)
+        for node in plan.added:
+            shutil.rmtree(node_config_path(self.dir, node).parent, ignore_errors=True)
+        peers = self._reshape(text, new)
+        for node in plan.removed:
+            shutil.rmtree(node_config_path(self.dir, node).parent, ignore_errors=True)
+        for node in plan.added:
+            self._backend.start(node, wait=False)
+        self._tell_peers(peers)
+        self.wait_ready(timeout)
+        for node in plan.added:
+            self._catch_up(node, timeout, None)

@@ -1,0 +1,166 @@
+"""The Admin gRPC service: membership changes on a running node, and the write gate.
+
+- ``SetPeers``: the whole outbound peer set wanted. Bad input (a bad name, the node
+  itself, an address that is not ``host:port``) is INVALID_ARGUMENT and changes
+  nothing; otherwise removed peers' links stop and their stats are forgotten, new
+  peers are subscribed to, and a peer whose address changed reconnects there. No
+  restart: the other links never notice.
+- ``Decommission``: the node stops taking writes (``WriteGate``: KV writes answer
+  UNAVAILABLE with a message saying why), lets the writes already in flight finish,
+  and reports how much of its own origins each configured peer has acknowledged.
+  It lasts until the process stops; ``cluster remove`` stops it once every remaining
+  node holds its entries.
+
+Identity: a node restarted over its data asks the peers it had *at start* whether any
+holds more of its origin (``node.incarnation``). A live peer change does not change
+whom that check waits for: a dropped peer that never answers lets the check time
+out, and the node then writes as a fresh incarnation (the safe default: one more vv
+entry, never lost data); an added peer's Welcome still counts as evidence. The next
+start asks the new set, which ``cluster`` renders into ``node.yaml``.
+
+Not authenticated yet: the security issue adds its interceptor beside ``WriteGate``
+in ``node.app.Node.start`` (``interceptors``), in front of ``/remesh.v1.Admin/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from node.membership import diff_peers, missing, own_origins, peer_problem
+from node.pb import remesh_pb2 as pb
+from node.pb import remesh_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from node.app import Node
+
+log = logging.getLogger("node.admin")
+
+WRITE_METHODS = frozenset(f"/remesh.v1.KV/{m}" for m in ("Put", "PutBatch", "Delete"))
+REFUSED_KEY = "remesh-refused"  # trailing metadata: the node refused, it did not fail
+DRAIN_TIMEOUT_S = 10.0
+
+
+class WriteGate(grpc.aio.ServerInterceptor):
+    """Counts KV writes in flight; once ``close``d, refuses new ones with UNAVAILABLE."""
+
+    def __init__(self, node_id: str) -> None:
+        self.node_id = node_id
+        self.closed = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"{self.node_id} is decommissioned (leaving the cluster) and takes no more "
+            "writes; write to another node"
+        )
+
+    def close(self) -> None:
+        if not self.closed:
+            log.info("%s: decommissioned: refusing writes from now on", self.node_id)
+        self.closed = True
+
+    async def drained(self, timeout: float = DRAIN_TIMEOUT_S) -> bool:
+        """Until no write is in flight (at most ``timeout``); True when none is."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[Any], Awaitable[Any]],
+        details: Any,
+    ) -> Any:
+        handler = await continuation(details)
+        if handler is None or details.method not in WRITE_METHODS:
+            return handler
+        inner = handler.unary_unary
+
+        async def gated(request: Any, context: Any) -> Any:
+            if self.closed:
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE, self.reason, ((REFUSED_KEY, "decommissioned"),)
+                )
+            self.in_flight += 1
+            self._idle.clear()
+            try:
+                return await inner(request, context)
+            finally:
+                self.in_flight -= 1
+                if not self.in_flight:
+                    self._idle.set()
+
+        return grpc.unary_unary_rpc_method_handler(
+            gated,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class AdminService(pb_grpc.AdminServicer):
+    def __init__(self, node: Node, gate: WriteGate) -> None:
+        self.node = node
+        self.gate = gate
+        self._lock = asyncio.Lock()  # one peer change at a time
+
+    async def SetPeers(self, request: pb.SetPeersRequest, context: Any) -> pb.SetPeersResponse:
+        node = self.node
+        wanted = dict(request.peers)
+        problem = peer_problem(node.config.node_id, wanted)
+        if problem:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"SetPeers: {problem}")
+        async with self._lock:
+            diff = diff_peers(node.config.peers, wanted)
+            for peer in diff.removed + diff.changed:
+                await node.remove_peer(peer)
+            for peer in diff.added + diff.changed:
+                node.add_peer(peer, wanted[peer])
+        if not diff.empty:
+            log.info(
+                "%s: peers now %s (added %s, removed %s, changed %s)",
+                node.config.node_id,
+                ",".join(sorted(wanted)) or "none",
+                ",".join(diff.added) or "-",
+                ",".join(diff.removed) or "-",
+                ",".join(diff.changed) or "-",
+            )
+        return pb.SetPeersResponse(
+            added=diff.added, removed=diff.removed, changed=diff.changed, kept=diff.kept
+        )
+
+    async def Decommission(
+        self, request: pb.DecommissionRequest, context: Any
+    ) -> pb.DecommissionResponse:
+        self.gate.close()
+        if not await self.gate.drained():
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"{self.gate.in_flight} writes still in flight after {DRAIN_TIMEOUT_S:g}s; "
+                "call Decommission again",
+            )
+        replica = self.node.replica
+        own = own_origins(replica.vv, self.node.config.node_id)
+        peers = []
+        for peer in sorted(self.node.config.peers):
+            inbound = replica.links.inbound.get(peer)
+            acked = inbound.session.cursor.acked if inbound else {}
+            peers.append(
+                pb.PeerHolding(
+                    peer=peer,
+                    subscribed=bool(inbound and inbound.open),
+                    missing=missing(own, acked),
+                )
+            )
+        held = not own or (bool(peers) and all(p.missing == 0 for p in peers))
+        return pb.DecommissionResponse(
+            replica_id=replica.origin, vv=own, peers=peers, all_held=held
+        )
