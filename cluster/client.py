@@ -79,7 +79,7 @@ class NodeClient:
             message = f"{self.name} refused: {details}"
         elif code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             message = (
-                f"{self.name} is not answering at {self.address} ({code.name}); "
+                f"{self.name} is not answering at {self.address} ({code.name}: {details}); "
                 f"state: {self._describe()}"
             )
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import grpc
 from cluster.api import Cluster
 from cluster.bench.config import BenchConfig
 from cluster.client import NodeClient
-from cluster.errors import OperationFailed
+from cluster.errors import NodeUnreachable, OperationFailed
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 
@@ -118,7 +119,17 @@ def _client(
         i += 1
         if total and total - acked < batch:
             request = pb.PutBatchRequest(writes=request.writes[: total - acked])
-        client.call("PutBatch", request, timeout=60)
+        for attempt in range(3):
+            try:
+                client.call("PutBatch", request, timeout=60)
+                break
+            except NodeUnreachable as exc:
+                # A transient refusal under CPU contention must not void the whole run; it
+                # is said on stderr, and a third failure in a row still ends the client.
+                if attempt == 2:
+                    raise
+                print(f"load client: {exc}; retrying", file=sys.stderr, flush=True)
+                time.sleep(0.2 * (attempt + 1))
         acked += len(request.writes)
     out.put(acked)
 
