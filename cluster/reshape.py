@@ -19,6 +19,7 @@ import yaml
 
 from cluster.errors import ClusterError
 from cluster.faults.model import link_name
+from cluster.reach import islands
 from cluster.topology import Topology, load_topology, parse_topology
 from node.settings import NAME_RE, NAME_RULE
 
@@ -91,26 +92,16 @@ def without_node(topo: Topology, text: str, node: str) -> tuple[str, Topology]:
         raise ClusterError(f"{node} is the hub of the star; remove another node")
     if topo.shape == "explicit":
         raw["links"] = [list(p) for p in topo.links if node not in p]
-    text, new = _dump(raw, topo.source)
-    apart = cut_off(new)
-    if apart:
+    rest = [n for n in names if n != node]
+    pairs = [(a, b) for a, b in topo.links if node not in (a, b)]
+    apart = [n for g in islands(rest, pairs)[1:] for n in g] if topo.shape == "explicit" else []
+    if apart:  # the topology's own check would refuse the islands; say what to do here
         raise ClusterError(
             f"removing {node} would cut {', '.join(apart)} off from the other nodes; "
             f"add a link first (`cluster add` with --links) or remove those too"
         )
+    text, new = _dump(raw, topo.source)
     return text, new
-
-
-def cut_off(topo: Topology) -> list[str]:
-    """Nodes not reachable from the first one over the links."""
-    names = topo.names()
-    seen, todo = {names[0]}, [names[0]]
-    while todo:
-        for peer in topo.peers(todo.pop()):
-            if peer not in seen:
-                seen.add(peer)
-                todo.append(peer)
-    return [n for n in names if n not in seen]
 
 
 @dataclass(frozen=True)
