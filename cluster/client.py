@@ -131,6 +131,11 @@ class NodeClient:
         """Admin.SetPeers: the node's whole outbound peer set, changed live."""
         return self._invoke(self.admin.SetPeers, pb.SetPeersRequest(peers=peers), timeout)
 
+    def set_clock_offset(self, offset_ms: int, timeout: float = TIMEOUT) -> Any:
+        """Admin.SetClockOffset: the clock-skew fault (0 puts the clock back)."""
+        request = pb.SetClockOffsetRequest(offset_ms=offset_ms)
+        return self._invoke(self.admin.SetClockOffset, request, timeout)
+
     def decommission(self, timeout: float = 30) -> pb.DecommissionResponse:
         """Admin.Decommission: stop taking writes; what each peer holds of its own writes."""
         return self._invoke(self.admin.Decommission, pb.DecommissionRequest(), timeout)

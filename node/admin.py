@@ -5,6 +5,7 @@
   nothing; otherwise removed peers' links stop and their stats are forgotten, new
   peers are subscribed to, and a peer whose address changed reconnects there. No
   restart: the other links never notice.
+- ``SetClockOffset``: a fault for tests, the node's physical clock shifted at run time.
 - ``Decommission``: the node stops taking writes (``WriteGate``: KV writes answer
   UNAVAILABLE with a message saying why), lets the writes already in flight finish,
   and reports how much of its own origins each configured peer has acknowledged.
@@ -106,6 +107,9 @@ class WriteGate(grpc.aio.ServerInterceptor):
         )
 
 
+MAX_CLOCK_OFFSET_MS = 365 * 86_400_000  # a year either way: enough to test any guard
+
+
 class AdminService(pb_grpc.AdminServicer):
     def __init__(self, node: Node, gate: WriteGate) -> None:
         self.node = node
@@ -164,3 +168,23 @@ class AdminService(pb_grpc.AdminServicer):
         return pb.DecommissionResponse(
             replica_id=replica.origin, vv=own, peers=peers, all_held=held
         )
+
+    async def SetClockOffset(
+        self, request: pb.SetClockOffsetRequest, context: Any
+    ) -> pb.SetClockOffsetResponse:
+        """The clock-skew fault: the HLC never runs backwards, so a negative offset only
+        slows this node's clock down until real time passes what it had issued."""
+        if abs(request.offset_ms) > MAX_CLOCK_OFFSET_MS:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"SetClockOffset: {request.offset_ms} ms; at most {MAX_CLOCK_OFFSET_MS} ms "
+                "either way",
+            )
+        replica = self.node.replica
+        replica.clock_offset_ms = request.offset_ms
+        log.warning(
+            "%s: physical clock shifted by %+d ms (a test fault)",
+            self.node.config.node_id,
+            request.offset_ms,
+        )
+        return pb.SetClockOffsetResponse(offset_ms=request.offset_ms, wall_ms=replica.wall_ms())

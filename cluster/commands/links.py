@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cluster.commands import AddVerb, open_cluster
+from cluster.errors import ClusterError
 from cluster.faults.model import CUT_MODES
 
 
@@ -36,6 +37,21 @@ def delay(args: argparse.Namespace) -> int:
     return 0
 
 
+def skew(args: argparse.Namespace) -> int:
+    offset = parse_offset(args.offset)
+    wall = open_cluster(args).skew(args.node, offset)
+    print(f"{args.node}'s clock shifted by {offset:+d} ms (its wall clock now {wall} ms)")
+    return 0
+
+
+def parse_offset(text: str) -> int:
+    """``+5000``, ``-200``, ``0``: milliseconds; anything else is bad input."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ClusterError(f"offset {text!r}: expected milliseconds like +5000 or -200") from None
+
+
 def register(add: AddVerb) -> None:
     sp = add("partition", partition, "cut links between groups, e.g. node-a node-b,node-c")
     sp.add_argument("groups", nargs="+", metavar="GROUP")
@@ -48,3 +64,6 @@ def register(add: AddVerb) -> None:
     sp.add_argument("node")
     sp.add_argument("peer")
     sp.add_argument("ms", type=int)
+    sp = add("skew", skew, "shift NODE's physical clock by +MS or -MS (0: back); a test fault")
+    sp.add_argument("node")
+    sp.add_argument("offset", metavar="+MS|-MS")

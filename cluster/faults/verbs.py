@@ -1,4 +1,5 @@
-"""Faults on links, the ``Cluster`` verbs: ``partition``, ``isolate``, ``delay``, ``heal``.
+"""Faults on links and clocks, the ``Cluster`` verbs: ``partition``, ``isolate``, ``delay``,
+``heal``, and ``skew`` (one node's physical clock shifted).
 
 A mixin of ``cluster.api.Cluster``, which provides what is declared here; the faults
 themselves are built by ``cluster.faults.model`` and set through the proxy's control port.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from cluster.client import NodeClient
 from cluster.errors import ClusterError
 from cluster.faults.control import ProxyControl
 from cluster.faults.model import (
@@ -27,6 +29,16 @@ class LinkFaults:
 
     def _known(self, *nodes: str) -> None:
         raise NotImplementedError
+
+    def _answering(self, node: str) -> NodeClient:
+        raise NotImplementedError
+
+    def skew(self, node: str, offset_ms: int) -> int:
+        """Shift ``node``'s physical clock by ``offset_ms`` from now on (0: back to true
+        time); returns the node's clock with it. Tests the skew guard and LWW under skew."""
+        self._known(node)
+        r = self._answering(node).set_clock_offset(offset_ms)
+        return int(r.wall_ms)
 
     @property
     def has_proxy(self) -> bool:

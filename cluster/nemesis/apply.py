@@ -21,6 +21,7 @@ class Nemesis:
         self.paused: set[str] = set()
         self.left: set[str] = set()  # removed by a membership fault: to be added back
         self.joined: set[str] = set()  # added by a membership fault: to be removed again
+        self.skewed: set[str] = set()  # clock shifted by a clock fault: to be put back
 
     def record(self, action: str, **detail: Any) -> None:
         self.timeline.append({"time": self.clock(), "action": action, "detail": detail})
@@ -43,6 +44,11 @@ class Nemesis:
                 self._join(f.node)
             self.record(f.kind, **f.detail())
             return
+        if f.kind == "clock":
+            self.c.skew(f.node, f.offset_ms)
+            self.skewed.add(f.node)
+            self.record(f.kind, **f.detail())
+            return
         if f.kind == "partition":
             self.c.set_link_faults(mode_faults(f.cuts, f.mode))
         elif f.kind == "kill":
@@ -57,8 +63,11 @@ class Nemesis:
 
     def undo(self, faults: Iterable[Fault], start_timeout: float = 60) -> None:
         """Heal links first, then resume, then restart: a restart waits for its links."""
-        order = {"partition": 0, "pause": 1, "kill": 2, "membership": 3}
+        order = {"partition": 0, "pause": 1, "kill": 2, "clock": 3, "membership": 4}
         for f in sorted(faults, key=lambda f: order[f.kind]):
+            if f.kind == "clock":
+                self._unskew(f.node)
+                continue
             if f.kind == "membership":
                 self._undo_membership(f.node)
                 continue
@@ -88,6 +97,13 @@ class Nemesis:
             self.joined.discard(node)
             self.record("membership-undo", node=node, change="leave")
 
+    def _unskew(self, node: str) -> None:
+        """Put a node's clock back (a node restarted since has its true clock already)."""
+        if node in self.skewed and node not in self.killed:
+            self.c.skew(node, 0)
+            self.record("unskew", node=node)
+        self.skewed.discard(node)
+
     def restore(self, timeout: float) -> None:
         """Whatever happened, leave every link healed and every node running and ready."""
         if self.c.has_proxy:
@@ -104,5 +120,7 @@ class Nemesis:
         self.killed.clear()
         for n in sorted(self.left | self.joined):
             self._undo_membership(n)
+        for n in sorted(self.skewed):
+            self._unskew(n)
         self.c.wait_ready(timeout)
         self.record("restored")

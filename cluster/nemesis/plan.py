@@ -17,8 +17,9 @@ from typing import Any
 
 from cluster.faults.model import partition_faults, split_link
 
-FAULTS = ("partition", "kill", "pause", "membership")
-DEFAULT_FAULTS = ("partition", "kill", "pause")  # membership is asked for by name
+FAULTS = ("partition", "kill", "pause", "membership", "clock")
+DEFAULT_FAULTS = ("partition", "kill", "pause")  # membership and clock are asked for by name
+SKEW_MS = (100, 5000)  # a clock fault shifts one node's clock this far, either way
 SHAPES = ("halves", "isolate", "bridge", "ring")
 HOLD = (0.5, 3.0)  # seconds a fault is held
 GAP = (0.2, 1.0)  # seconds of calm between faults, so replication gets a chance
@@ -27,16 +28,19 @@ TWO_AT_ONCE = 0.25
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # partition / kill / pause / membership
-    node: str = ""  # kill and pause target; the node leaving or joining
+    kind: str  # partition / kill / pause / membership / clock
+    node: str = ""  # kill, pause and clock target; the node leaving or joining
     change: str = ""  # membership: "leave" (then re-added) or "join" (then removed)
     shape: str = ""  # partition shape
     cuts: tuple[str, ...] = ()  # partition: directed links cut
     groups: tuple[tuple[str, ...], ...] = ()
     middle: str = ""  # bridge: the node both groups still see
     mode: str = "blackhole"
+    offset_ms: int = 0  # clock: how far the node's clock is shifted
 
     def detail(self) -> dict[str, Any]:
+        if self.kind == "clock":
+            return {"node": self.node, "offset_ms": self.offset_ms}
         if self.kind == "membership":
             return {"node": self.node, "change": self.change}
         if self.kind != "partition":
@@ -123,6 +127,10 @@ def plan(
                 fault: Fault | None = _membership(rng, leavable, can_join, len(steps))
             elif kind == "partition":
                 fault = _partition(rng, nodes, links) if links else None
+            elif kind == "clock":  # the node stays up: only its clock is wrong
+                offset = rng.choice((-1, 1)) * rng.randint(*SKEW_MS)
+                free = [n for n in nodes if n not in taken]  # not one killed or paused
+                fault = Fault("clock", node=rng.choice(free), offset_ms=offset) if free else None
             elif len(taken) + 1 < len(nodes):  # always leave a node up for the clients
                 fault = Fault(kind, node=rng.choice([n for n in nodes if n not in taken]))
             else:

@@ -405,3 +405,17 @@ class DecommissionResponse(_message.Message):
     peers: _containers.RepeatedCompositeFieldContainer[PeerHolding]
     all_held: bool
     def __init__(self, replica_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., peers: _Optional[_Iterable[_Union[PeerHolding, _Mapping]]] = ..., all_held: _Optional[bool] = ...) -> None: ...
+
+class SetClockOffsetRequest(_message.Message):
+    __slots__ = ("offset_ms",)
+    OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
+    offset_ms: int
+    def __init__(self, offset_ms: _Optional[int] = ...) -> None: ...
+
+class SetClockOffsetResponse(_message.Message):
+    __slots__ = ("offset_ms", "wall_ms")
+    OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
+    WALL_MS_FIELD_NUMBER: _ClassVar[int]
+    offset_ms: int
+    wall_ms: int
+    def __init__(self, offset_ms: _Optional[int] = ..., wall_ms: _Optional[int] = ...) -> None: ...

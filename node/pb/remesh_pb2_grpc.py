@@ -447,6 +447,11 @@ class AdminStub:
                 request_serializer=node_dot_pb_dot_remesh__pb2.DecommissionRequest.SerializeToString,
                 response_deserializer=node_dot_pb_dot_remesh__pb2.DecommissionResponse.FromString,
                 _registered_method=True)
+        self.SetClockOffset = channel.unary_unary(
+                '/remesh.v1.Admin/SetClockOffset',
+                request_serializer=node_dot_pb_dot_remesh__pb2.SetClockOffsetRequest.SerializeToString,
+                response_deserializer=node_dot_pb_dot_remesh__pb2.SetClockOffsetResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -464,6 +469,12 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetClockOffset(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -476,6 +487,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Decommission,
                     request_deserializer=node_dot_pb_dot_remesh__pb2.DecommissionRequest.FromString,
                     response_serializer=node_dot_pb_dot_remesh__pb2.DecommissionResponse.SerializeToString,
+            ),
+            'SetClockOffset': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetClockOffset,
+                    request_deserializer=node_dot_pb_dot_remesh__pb2.SetClockOffsetRequest.FromString,
+                    response_serializer=node_dot_pb_dot_remesh__pb2.SetClockOffsetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -532,6 +548,33 @@ class Admin:
             '/remesh.v1.Admin/Decommission',
             node_dot_pb_dot_remesh__pb2.DecommissionRequest.SerializeToString,
             node_dot_pb_dot_remesh__pb2.DecommissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetClockOffset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remesh.v1.Admin/SetClockOffset',
+            node_dot_pb_dot_remesh__pb2.SetClockOffsetRequest.SerializeToString,
+            node_dot_pb_dot_remesh__pb2.SetClockOffsetResponse.FromString,
             options,
             channel_credentials,
             insecure,
