@@ -29,6 +29,8 @@ class NodeView:
     replica_id: str = ""  # the origin of its writes: <name>@<incarnation>
     replica_state: str = ""  # "recovering" (writes wait) or "serving"
     replica_reason: str = ""  # why it kept or minted its incarnation
+    clock_offset_ms: dict[str, int] | None = None  # per peer: its clock minus this node's
+    link_errors: dict[str, str] | None = None  # per peer: why its link last failed
     error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -47,6 +49,8 @@ class NodeView:
         self.entries_received, self.entries_sent = st.entries_received, st.entries_sent
         self.replica_id, self.replica_state = st.replica_id, st.state
         self.replica_reason = st.state_reason
+        self.clock_offset_ms = {p.peer: p.clock_offset_ms for p in st.peers if p.clock_measured}
+        self.link_errors = {p.peer: p.last_error for p in st.peers if p.last_error}
 
 
 def view(name: str, info: ProcessInfo | None, paused: bool, address: str) -> NodeView:

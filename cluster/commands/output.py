@@ -93,6 +93,25 @@ def faults_line(faults: dict[str, dict[str, Any]]) -> str:
     return "links: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in kinds.items())
 
 
+SKEW_NOTE_MS = 500  # clock offsets worth a line under the table
+
+
+def notes(rows: Sequence[NodeView]) -> list[str]:
+    """Lines under the table: clocks off by more than SKEW_NOTE_MS, links that are held or
+    refused (their reason), and nodes still recovering."""
+    out = []
+    for r in rows:
+        for peer, ms in sorted((r.clock_offset_ms or {}).items()):
+            if abs(ms) > SKEW_NOTE_MS:
+                out.append(f"clock: {r.name} sees {peer} {ms:+,} ms")
+        for peer, why in sorted((r.link_errors or {}).items()):
+            if why.startswith(("refused", "clock skew", "cannot store")):
+                out.append(f"link {peer}>{r.name}: {why}")
+        if r.replica_state == "recovering":
+            out.append(f"{r.name}: recovering ({r.replica_reason or 'asking its peers'})")
+    return out
+
+
 def print_status(c: Cluster, as_json: bool) -> None:
     rows = c.status()
     faults = c.faults() if c.has_proxy and c.is_up() else {}
@@ -112,6 +131,8 @@ def print_status(c: Cluster, as_json: bool) -> None:
         print(status_table(rows))
         if c.has_proxy:
             print(faults_line(faults))
+        for line in notes(rows):
+            print(line)
         if any(r.state == UNSUPERVISED for r in rows):
             print(
                 "warning: supervisord is not running, but the nodes marked UNSUPERVISED are;"

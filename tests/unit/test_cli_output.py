@@ -55,3 +55,27 @@ def test_status_table_shows_down_links_lag_and_stopped_nodes():
     assert table[2].split()[:3] == ["node-b", "EXITED", "-"]
     assert table[3].split()[:3] == ["node-c", "RUNNING", "(recovering)"]
 
+
+
+def test_notes_under_the_status_table_name_skewed_clocks_and_held_links():
+    from cluster.commands.output import notes
+
+    rows = [
+        NodeView(
+            "node-a",
+            "RUNNING",
+            1,
+            "a",
+            clock_offset_ms={"node-b": 12, "node-c": 4000},
+            link_errors={
+                "node-c": "clock skew: node-c@0123456789ab is 4 s ahead of this node's clock",
+                "node-b": "UNAVAILABLE: connection refused",
+            },
+        ),
+        NodeView("node-b", "RUNNING", 2, "b", replica_state="recovering"),
+    ]
+    assert notes(rows) == [
+        "clock: node-a sees node-c +4,000 ms",
+        "link node-c>node-a: clock skew: node-c@0123456789ab is 4 s ahead of this node's clock",
+        "node-b: recovering (asking its peers)",
+    ]
