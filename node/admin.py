@@ -145,6 +145,7 @@ class AdminService(pb_grpc.AdminServicer):
         self, request: pb.DecommissionRequest, context: Any
     ) -> pb.DecommissionResponse:
         self.gate.close()
+        self.node.replica.decommissioned = True  # status says so
         if not await self.gate.drained():
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE,

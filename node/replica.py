@@ -83,6 +83,7 @@ class Replica:
         self._commit_task: asyncio.Task | None = None
         self._since_checkpoint = 0
         self._checkpointer: asyncio.Task | None = None
+        self.decommissioned = False  # leaving the cluster: takes no writes (node.admin)
         self.closed = False
         self.stopping = False  # streams end themselves before the server stops
 
@@ -347,7 +348,7 @@ class Replica:
         return pb.StatusResponse(
             node_id=self.node_id,
             replica_id=self.origin,
-            state=self.incarnation.state,
+            state="decommissioned" if self.decommissioned else self.incarnation.state,
             state_reason=self.incarnation.reason,
             cluster=self.config.cluster,
             tenant=self.config.tenant,

@@ -57,7 +57,8 @@ def status_table(rows: Sequence[NodeView]) -> str:
         )
         lag = "-" if r.lag is None else (",".join(f"{p}:{n}" for p, n in r.lag.items() if n) or "0")
         vv = "-" if r.vv is None else " ".join(f"{short(o)}:{s}" for o, s in sorted(r.vv.items()))
-        state = r.state + (f" ({r.replica_state})" if r.replica_state == "recovering" else "")
+        shown = ("recovering", "decommissioned")
+        state = r.state + (f" ({r.replica_state})" if r.replica_state in shown else "")
         table.append(
             [
                 r.name,

@@ -93,6 +93,7 @@ def test_decommission_refuses_writes_and_reports_what_peers_hold(tmp_path):
             first = await admin.Decommission(pb.DecommissionRequest())
             assert first.replica_id == a.status().replica_id
             assert dict(first.vv) == {first.replica_id: 50}
+            assert (await kv.Status(pb.StatusRequest())).state == "decommissioned"
             with pytest.raises(grpc.aio.AioRpcError) as exc:
                 await kv.Put(pb.PutRequest(key=b"late", value=b"x"))
             assert exc.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -35,6 +35,7 @@ def test_status_table_shows_down_links_lag_and_stopped_nodes():
         ),
         NodeView("node-b", "EXITED", 0, "127.0.0.1:2"),
         NodeView("node-c", "RUNNING", 12, "127.0.0.1:3", replica_state="recovering"),
+        NodeView("node-d", "RUNNING", 13, "127.0.0.1:4", replica_state="decommissioned"),
     ]
     table = status_table(rows).splitlines()
     assert table[0].split() == [
@@ -54,6 +55,7 @@ def test_status_table_shows_down_links_lag_and_stopped_nodes():
     assert table[1].split()[4] == "node-a@012345"  # the incarnation, short
     assert table[2].split()[:3] == ["node-b", "EXITED", "-"]
     assert table[3].split()[:3] == ["node-c", "RUNNING", "(recovering)"]
+    assert table[4].split()[:3] == ["node-d", "RUNNING", "(decommissioned)"]
 
 
 
