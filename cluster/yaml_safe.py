@@ -72,26 +72,34 @@ def compose(text: str, check: Callable[[yaml.Node], None]) -> tuple[yaml.Node | 
 
 
 def check_budget(root: yaml.Node) -> None:
-    """Raise BudgetExceeded when the document expands past MAX_EXPANDED nodes or nests
-    deeper than MAX_DEPTH. Sizes and depths are computed once per distinct node (aliases
-    make the graph a DAG), iteratively, so the check is linear and cannot overflow the
-    stack however the file is built."""
-    order: list[yaml.Node] = []
-    seen: set[int] = set()
-    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
-    while stack:
-        node, level = stack.pop()
-        if level > MAX_DEPTH:
-            raise YamlProblem(_line(node), f"nested deeper than {MAX_DEPTH} levels")
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        order.append(node)
-        stack.extend((child, level + 1) for child in _children(node))
+    """Raise YamlProblem when the document expands past MAX_EXPANDED nodes, nests deeper
+    than MAX_DEPTH, or refers to itself. Aliases make the node graph a DAG whose expansion
+    can be exponential in its size, so sizes and depths are computed once per distinct
+    node, children before parents (an iterative post-order: linear, and no deep Python
+    recursion however the file is built)."""
     size: dict[int, int] = {}
-    for node in reversed(order):  # children before their parents
-        size[id(node)] = 1 + sum(size.get(id(k), 1) for k in _children(node))
-        if size[id(node)] > MAX_EXPANDED:
+    depth: dict[int, int] = {}
+    open_: set[int] = set()  # nodes whose children are being measured: a path from the root
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in size:
+            continue
+        kids = _children(node)
+        if not children_done:
+            if key in open_:
+                raise YamlProblem(_line(node), "a YAML alias refers to a node that holds it")
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in size)
+            continue
+        open_.discard(key)
+        size[key] = 1 + sum(size[id(k)] for k in kids)
+        depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+        if depth[key] > MAX_DEPTH:
+            raise YamlProblem(_line(node), f"nested deeper than {MAX_DEPTH} levels")
+        if size[key] > MAX_EXPANDED:
             raise YamlProblem(
                 _line(node), f"YAML aliases expand to more than {MAX_EXPANDED:,} nodes"
             )

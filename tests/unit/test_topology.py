@@ -626,9 +626,23 @@ def test_a_topology_needing_more_ports_than_there_are_is_refused() -> None:
             "YAML aliases expand to more than 100,000 nodes",
         ),
         ("name: t\nnodes: [a]\nx: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 32"),
+        (  # 10 levels a line, 40 through aliases: deep only where the aliases are expanded
+            "name: t\nnodes: [a]\na: &a "
+            + "[" * 10
+            + "1"
+            + "]" * 10
+            + "\n"
+            + "".join(
+                f"{k}: &{k} " + "[" * 10 + f"*{p}" + "]" * 10 + "\n"
+                for p, k in (("a", "b"), ("b", "c"), ("c", "d"))
+            )
+            + "z: *a\n",  # seen first, shallow: only the expanded depth shows the nesting
+            "nested deeper than 32",
+        ),
         ("name: t\nnodes: [a]\nx: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 32"),
+        ("name: t\nnodes: [a]\nx: &a [*a]\n", "a YAML alias refers to a node that holds it"),
     ],
-    ids=["alias bomb", "nested 40", "nested 5000"],
+    ids=["alias bomb", "nested 40", "nested 40 through aliases", "nested 5000", "recursive"],
 )
 def test_yaml_bombs_and_deep_nesting_are_refused_at_once(text: str, message: str) -> None:
     with pytest.raises(TopologyError, match=message):
