@@ -19,7 +19,7 @@ from node.health import StorageHealth
 from node.incarnation import Incarnation
 from node.links import Links
 from node.pb import remesh_pb2 as pb
-from node.protocol import Held, Identity, Refused, triage
+from node.protocol import Held, Identity, Refused, conflict, triage
 from node.protocol.validate import WriteLimits, check_batch, check_skew, write_problem
 from node.recent import Recent
 from node.store import Record, Store
@@ -276,13 +276,12 @@ class Replica:
         check_batch(entries, self.limits, self.origin, peer)
         check_skew(entries, self.wall_ms(), self.config.max_clock_skew_ms, peer)
         result = triage(self.vv, entries)
-        for dup in result.duplicate_entries:
-            held = self.read_log(dup.origin, dup.seq, dup.seq)
-            if held and held[0] != dup:
-                raise Refused(
-                    f"{peer} sent {dup.origin} seq {dup.seq} with other content than this "
-                    f"node holds: two writes under one (origin, seq); refusing its batches"
-                )
+        dup = conflict(result.duplicate_entries, self.read_log)
+        if dup is not None:
+            raise Refused(
+                f"{peer} sent {dup.origin} seq {dup.seq} with other content than this "
+                f"node holds: two writes under one (origin, seq); refusing its batches"
+            )
         if result.accepted:
             self.clock.observe(max(e.hlc for e in result.accepted))
         self.stats["duplicates_received"] += result.duplicates

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from node.clock import HLC
 from node.pb import remesh_pb2 as pb
-from node.protocol import Head, Triage, plan_commit, triage
+from node.protocol import Head, Triage, conflict, plan_commit, triage
 
 
 class Conflict(AssertionError):
@@ -46,10 +46,9 @@ class MemoryReplica:
 
     def receive(self, entries: Iterable[pb.Entry]) -> Triage:
         result = triage(self.vv, entries)
-        for dup in result.duplicate_entries:
-            held = self.read(dup.origin, dup.seq, dup.seq)
-            if held and held[0] != dup:
-                raise Conflict(f"{self.node_id}: {dup.origin} seq {dup.seq} names two writes")
+        dup = conflict(result.duplicate_entries, self.read)
+        if dup is not None:
+            raise Conflict(f"{self.node_id}: {dup.origin} seq {dup.seq} names two writes")
         if result.accepted:
             self.clock.observe(max(e.hlc for e in result.accepted))
             self._commit(result.accepted)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
-import math
 import os
 import shutil
 import signal
@@ -43,6 +42,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cluster.argtypes import positive_float, positive_int
 from cluster.bench.etcd import ETCD_DURABILITY, bench_etcd
 from cluster.bench.machine import machine_info
 from cluster.bench.phases import BenchFailed
@@ -60,26 +60,6 @@ from cluster.bench.servers import (
 from cluster.wait import WaitTimeout
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The CLI; argparse exits 2 with a message on bad input, as every remesh tool does."""
     p = argparse.ArgumentParser(
@@ -87,13 +67,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Run the same write workload against a 3-member etcd cluster and a "
         "Redis primary with 2 replicas on 127.0.0.1 and print comparable figures.",
     )
-    p.add_argument("--writes", type=_positive_int, default=20_000, help="total writes")
-    p.add_argument("--value-size", type=_positive_int, default=100, help="bytes per value")
-    p.add_argument("--keys", type=_positive_int, default=10_000, help="distinct keys")
-    p.add_argument("--concurrency", type=_positive_int, default=16, help="client threads")
-    p.add_argument("--latency-rate", type=_positive_int, default=1000, help="writes/s")
-    p.add_argument("--latency-seconds", type=_positive_float, default=3.0)
-    p.add_argument("--timeout", type=_positive_float, default=120.0, help="per phase, s")
+    p.add_argument("--writes", type=positive_int, default=20_000, help="total writes")
+    p.add_argument("--value-size", type=positive_int, default=100, help="bytes per value")
+    p.add_argument("--keys", type=positive_int, default=10_000, help="distinct keys")
+    p.add_argument("--concurrency", type=positive_int, default=16, help="client threads")
+    p.add_argument("--latency-rate", type=positive_int, default=1000, help="writes/s")
+    p.add_argument("--latency-seconds", type=positive_float, default=3.0)
+    p.add_argument("--timeout", type=positive_float, default=120.0, help="per phase, s")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
     p.add_argument("--tmp", type=Path, help="parent of the data dir (default: $TMPDIR)")
     p.add_argument(

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from cluster.api import Cluster
+from cluster.argtypes import int_list
 from cluster.bench.config import SECTIONS, BenchConfig
-from cluster.commands import AddVerb, int_list
+from cluster.commands import AddVerb
 from cluster.commands.output import Progress
 from cluster.errors import ClusterError
 

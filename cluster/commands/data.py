@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from cluster.commands import AddVerb, key_bytes, non_negative_int, open_cluster
+from cluster.argtypes import key_bytes, non_negative_int
+from cluster.commands import AddVerb, open_cluster
 from cluster.errors import ClusterError
 
 

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from cluster.api import Cluster
+from cluster.argtypes import positive_float
 from cluster.catalog import resolve_topology
-from cluster.commands import AddVerb, open_cluster, positive_float
+from cluster.commands import AddVerb, open_cluster
 from cluster.commands.output import Progress, print_status
 from cluster.state import default_home
 from cluster.topology import load_topology

@@ -2,7 +2,16 @@
 batch does to a replica. ``node/service.py`` and ``node/peers.py`` pump these over gRPC;
 the property tests pump them over an in-memory network."""
 
-from node.protocol.apply import CommitPlan, Head, Triage, key_hash, plan_commit, triage, wins
+from node.protocol.apply import (
+    CommitPlan,
+    Head,
+    Triage,
+    conflict,
+    key_hash,
+    plan_commit,
+    triage,
+    wins,
+)
 from node.protocol.cursor import Cursor, exclusions
 from node.protocol.errors import Held, PeerFailed, ProtocolError, Refused
 from node.protocol.hello import PROTOCOL, Identity
@@ -24,6 +33,7 @@ __all__ = [
     "ServerSession",
     "SubscriberSession",
     "Triage",
+    "conflict",
     "exclusions",
     "key_hash",
     "plan_commit",

@@ -69,6 +69,18 @@ def triage(vv: Mapping[str, int], entries: Iterable[pb.Entry]) -> Triage:
     return out
 
 
+def conflict(
+    duplicates: Iterable[pb.Entry], read: Callable[[str, int, int], list[pb.Entry]]
+) -> pb.Entry | None:
+    """The first received duplicate whose (origin, seq) this replica holds with other
+    content: two writes under one name, which must never be applied or dropped quietly."""
+    for dup in duplicates:
+        held = read(dup.origin, dup.seq, dup.seq)
+        if held and held[0] != dup:
+            return dup
+    return None
+
+
 @dataclass
 class CommitPlan:
     """The effect of one batch: persist ``winners`` as state, every entry as log."""

@@ -92,14 +92,12 @@ class ServerSession:
             for e in read(origin, first, last):
                 esize = len(e.key) + len(e.value) + 32
                 if out and size + esize > limit:  # full: the rest goes in the next batch
-                    break
+                    return self._sent(out, now)
                 out.append(e)
                 size += esize
-            else:
-                continue
-            break
-        if not out:
-            return None
+        return self._sent(out, now) if out else None
+
+    def _sent(self, out: list[pb.Entry], now: float) -> pb.ServerMessage:
         self.cursor.on_sent(out)
         self.entries_sent += len(out)
         self.last_sent = now
