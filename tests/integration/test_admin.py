@@ -13,23 +13,14 @@ from node.app import Node
 from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
+from tests.integration import embedded
+from tests.integration.embedded import until
 
 pytestmark = pytest.mark.integration
 
 
-async def until(cond, timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-def config(tmp: Path, name: str) -> NodeConfig:
-    return NodeConfig(
-        node_id=name, data_dir=tmp / name, cluster="adm", heartbeat_ms=100, link_timeout_ms=1000
-    )
+def config(tmp: Path, name: str, **kw) -> NodeConfig:
+    return embedded.config(tmp, name, "adm", **kw)
 
 
 def linked(node: Node, peer: str) -> bool:

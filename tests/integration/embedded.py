@@ -1,0 +1,32 @@
+"""Helpers for tests of nodes embedded in the test's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from node.config import NodeConfig
+
+
+async def until(cond: Callable[[], Any], timeout: float, what: str) -> None:
+    """Wait (without blocking the loop the nodes run on) until ``cond()`` is truthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def config(tmp: Path, name: str, cluster: str, **kw: Any) -> NodeConfig:
+    """A node with fast heartbeats, so links come and go quickly in tests."""
+    return NodeConfig(
+        node_id=name,
+        data_dir=tmp / name,
+        cluster=cluster,
+        heartbeat_ms=100,
+        link_timeout_ms=1000,
+        **kw,
+    )
