@@ -17,12 +17,6 @@ from cluster.history import History, Op
 DELETE_RATIO = 0.2
 ANYWHERE = 0.05  # share of ops sent to any node, down or not: exercises fail and info
 THINK = 0.02  # max pause between a worker's ops: load, not synchronisation
-# Clients reconnect fast after a kill; grpc's default backoff grows to minutes.
-CHANNEL_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 50),
-    ("grpc.min_reconnect_backoff_ms", 50),
-    ("grpc.max_reconnect_backoff_ms", 300),
-]
 
 
 class Live:
@@ -111,7 +105,7 @@ class Worker(threading.Thread):
             self.history.complete(inv, "fail", error=f"refused before sending: {node} is {state}")
         else:
             if (node, address) not in clients:
-                clients[node, address] = NodeClient(node, address, options=CHANNEL_OPTIONS)
+                clients[node, address] = NodeClient(node, address)
             self._send(clients[node, address], inv)
         self.stop.wait(think)
 
