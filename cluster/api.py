@@ -34,6 +34,7 @@ from cluster.membership import Membership
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
 from cluster.reshape import Reconcile, reconcile_source
+from cluster.secrets import Credentials, ensure, remove
 from cluster.state import (
     STATE_FILE,
     TOPOLOGY_FILE,
@@ -66,6 +67,7 @@ class Cluster(LinkFaults, Membership):
         self.topology: Topology = parse_topology(topology_file.read_text(), str(topology_file))
         self._backend = backend or backend_for(state_dir)
         self._clients: dict[str, NodeClient] = {}
+        self._credentials: Credentials | None = None
         self._lock = threading.Lock()  # verbs may run from several client threads
         self.reconciled: Reconcile | None = None  # what ``up`` of an edited file changed
 
@@ -87,13 +89,15 @@ class Cluster(LinkFaults, Membership):
         timeout: float = 60,
         progress: Progress = None,
         force: bool = False,
+        tls: bool = False,
     ) -> Cluster:
         """Validate, render, start and wait until every node serves and every link is up.
         ``path``: a topology file, or the name of a built-in one (``cluster.catalog``).
 
         A cluster that is down whose file now names other nodes is reconciled: it comes up
         as it was, then the nodes gone leave (each checked to be held by the others unless
-        ``force``) and the new ones join (``reconciled`` says what changed)."""
+        ``force``) and the new ones join (``reconciled`` says what changed). ``tls``: mutual
+        TLS even if the topology does not say ``tls: true``; the token is always on."""
         path = resolve_topology(path)
         topo = load_topology(path)
         state_dir = (Path(home) if home else default_home()) / topo.name
@@ -104,7 +108,7 @@ class Cluster(LinkFaults, Membership):
                     f"`cluster down --cluster {topo.name}` first"
                 )
             source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
-            ClusterState.for_up(load_topology(source), source, state_dir)
+            ClusterState.for_up(load_topology(source), source, state_dir, tls)
             cluster = cls(state_dir)
             rendered = render(cluster.topology, cluster._state)
             write(rendered, state_dir)
@@ -154,14 +158,44 @@ class Cluster(LinkFaults, Membership):
                 known = ", ".join(self._state.nodes)
                 raise ClusterError(f"no node {node!r} in cluster {self.name} (nodes: {known})")
 
+    def credentials(self) -> Credentials:
+        """What this cluster's nodes and proxy want of a caller: the token (and with TLS the
+        tool's certificate), read from ``secrets/`` in the state directory."""
+        if self._credentials is None:
+            self._credentials = Credentials.load(self.dir, self._state.tls)
+        return self._credentials
+
+    @property
+    def tls(self) -> bool:
+        return self._state.tls
+
+    def rotate_secrets(self) -> None:
+        """New token (and with TLS a new CA and certificates) for a cluster that is down:
+        nodes read them when they start, so every node must start with the new ones."""
+        if self.is_up():
+            raise OperationFailed(
+                f"cluster {self.name} is up: `cluster down --cluster {self.name}` first "
+                "(every node must start with the new secrets at once)"
+            )
+        remove(self.dir)
+        ensure(self.dir, self.name, self.topology.names(), self._state.tls)
+        self._credentials = None
+
+    def connect(self, node: str, address: str | None = None) -> NodeClient:
+        """A new client of ``node`` with its own channel (the caller closes it)."""
+        return NodeClient(
+            node,
+            address or self.address(node),
+            describe=lambda: self.process_state(node),
+            credentials=self.credentials(),
+        )
+
     def client(self, node: str) -> NodeClient:
         """``node``'s gRPC client, shared by every caller of this Cluster."""
         self._known(node)
         with self._lock:
             if node not in self._clients:
-                self._clients[node] = NodeClient(
-                    node, self.address(node), describe=lambda: self.process_state(node)
-                )
+                self._clients[node] = self.connect(node)
             return self._clients[node]
 
     def _answering(self, node: str) -> NodeClient:

@@ -6,12 +6,16 @@ minutes), puts a deadline on every call, and turns gRPC failures into
 ``cluster.errors`` that say what to do. The CLI (through ``Cluster``), the
 nemesis, the bench and the test workloads all use it. ``kv`` is the raw stub,
 for what the typed methods do not cover (futures, streams).
+
+With ``credentials`` (``cluster.secrets.Credentials``) every call on the channel, raw
+stubs included, carries the cluster token, and a TLS cluster is dialled with the tool's
+certificate, checking that the node's certificate names the node.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,6 +23,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cluster.errors import NodeRefused, NodeUnreachable
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from cluster.secrets import Credentials
 
 ChannelOptions = Sequence[tuple[str, Any]]
 
@@ -42,6 +49,63 @@ def writes(items: Sequence[tuple[bytes, bytes | None]]) -> list[pb.Write]:
     ]
 
 
+class _Details(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: bool | None
+    compression: Any
+
+
+class Bearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds the token's metadata to every call of a channel, whatever the stub."""
+
+    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+        self._metadata = tuple(metadata)
+
+    def _with(self, details: Any) -> _Details:
+        metadata = (*(details.metadata or ()), *self._metadata)
+        return _Details(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            details.wait_for_ready,
+            details.compression,
+        )
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with(details), request)
+
+    intercept_unary_stream = intercept_unary_unary
+    intercept_stream_unary = intercept_unary_unary
+    intercept_stream_stream = intercept_unary_unary
+
+
+def open_channel(
+    name: str,
+    address: str,
+    credentials: Credentials | None = None,
+    options: ChannelOptions = CLIENT_OPTIONS,
+) -> grpc.Channel:
+    """A channel to node ``name`` at ``address`` that presents ``credentials``."""
+    tls = credentials.channel_credentials() if credentials else None
+    if tls is None:
+        channel = grpc.insecure_channel(address, options=list(options))
+    else:
+        target = ("grpc.ssl_target_name_override", name)
+        channel = grpc.secure_channel(address, tls, options=[*options, target])
+    if credentials is None:
+        return channel
+    return grpc.intercept_channel(channel, Bearer(credentials.metadata))
+
+
 class NodeClient:
     """A client of one node; thread-safe (a gRPC channel is)."""
 
@@ -51,12 +115,14 @@ class NodeClient:
         address: str,
         options: ChannelOptions = CLIENT_OPTIONS,
         describe: Callable[[], str] = lambda: "unknown",
+        credentials: Credentials | None = None,
     ) -> None:
         self.name, self.address = name, address
         self._describe = describe  # the process's state, for "not answering" errors
-        self._channel = grpc.insecure_channel(address, options=list(options))
+        self._channel = open_channel(name, address, credentials, options)
         self.kv = pb_grpc.KVStub(self._channel)
         self.admin = pb_grpc.AdminStub(self._channel)
+        self.replication = pb_grpc.ReplicationStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def close(self) -> None:
@@ -75,7 +141,7 @@ class NodeClient:
     def _error(self, exc: grpc.RpcError) -> NodeRefused | NodeUnreachable:
         call: grpc.Call = exc  # a failed sync call is also its Call
         code, details = call.code(), call.details() or ""
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
+        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED):
             return NodeRefused(f"{self.name} refused: {details}", code.name, details)
         refused = dict(call.trailing_metadata() or ()).get(REFUSED_KEY)
         if refused:  # the node answered: it takes no writes (decommissioned)

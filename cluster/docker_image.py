@@ -39,8 +39,9 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 SUITE = "bookworm"  # its python3 is 3.11: the wheels below must match it
 PYTHON_VERSION = "3.11"
-# Host-side only: the node runs without them (supervisor manages host processes).
-NOT_IN_IMAGE = frozenset({"supervisor"})
+# Host-side only: the node runs without them (supervisor manages host processes;
+# cryptography makes certificates, which a node only reads).
+NOT_IN_IMAGE = frozenset({"supervisor", "cryptography"})
 BASE_PACKAGES = ("python3", "python3-venv", "iptables")  # iptables: per-peer cuts in-container
 # Docs, man pages and locales are most of a minbase's bytes and no node reads them.
 DPKG_EXCLUDES = tuple(

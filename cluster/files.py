@@ -11,11 +11,13 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` whole or not at all: a crash never leaves a torn file."""
+def atomic_write(path: Path, text: str | bytes) -> None:
+    """Replace ``path`` whole or not at all: a crash never leaves a torn file. The new
+    file is 0600 and freshly created (``mkstemp``: O_EXCL, so never through a symlink),
+    which makes this the way secrets are written too."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -32,6 +32,7 @@ from cluster.faults.control import ProxyControl
 from cluster.ports import free_ports
 from cluster.render import node_config_path, render, write
 from cluster.reshape import Ports, Reconcile, lacking, plan_ports, with_node, without_node
+from cluster.secrets import Credentials
 from cluster.state import HOST, ClusterState
 from cluster.topology import Topology, parse_topology
 from cluster.wait import WaitTimeout, wait_for
@@ -55,6 +56,9 @@ class Membership:
     _clients: dict[str, NodeClient]
 
     def client(self, node: str) -> NodeClient:
+        raise NotImplementedError
+
+    def credentials(self) -> Credentials:
         raise NotImplementedError
 
     def running_nodes(self) -> list[str]:
@@ -226,7 +230,7 @@ class Membership:
         write(rendered, self.dir)
         self._backend.reshape(rendered.specs)
         if self._state.has_proxy:
-            ProxyControl(self._state.proxy_control).reload()
+            ProxyControl(self._state.proxy_control, token=self.credentials().token).reload()
         return {
             n: cfg["peers"]
             for n, cfg in rendered.node_configs.items()

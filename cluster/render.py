@@ -6,7 +6,8 @@ so faults need no node's cooperation. No process is started and nothing is
 written until ``write`` (the only function here that touches the disk).
 
 State directory layout: ``nodes/<node>/node.yaml`` and ``nodes/<node>/data/``,
-``proxy.json`` and ``faults.json`` for the link proxy.
+``proxy.json`` and ``faults.json`` for the link proxy, ``secrets/`` for the token and
+certificates (``cluster.secrets``; processes get them by path on their command line).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cluster.backends.base import ProcessSpec
 from cluster.faults.config import ProxyConfig
 from cluster.faults.model import link_name, split_link
 from cluster.files import atomic_write, private_dir
+from cluster.secrets import Paths, ensure, node_args, secrets_dir
 from cluster.state import HOST, ClusterState
 from cluster.topology import Topology
 
@@ -40,6 +42,8 @@ class Rendered:
     node_configs: dict[str, dict[str, Any]]
     proxy: ProxyConfig | None
     specs: list[ProcessSpec]
+    cluster: str = ""
+    tls: bool = False
 
 
 def render(
@@ -53,6 +57,7 @@ def render(
             {
                 "control": state.proxy_control,
                 "faults_file": str(state.dir / "faults.json"),
+                "token_file": str(Paths(secrets_dir(state.dir)).token),
                 "links": [
                     {
                         "name": name,
@@ -83,16 +88,25 @@ def render(
         specs.append(
             ProcessSpec(
                 spec.name,
-                [python, "-m", "node", "--config", str(path)],
+                [
+                    python,
+                    "-m",
+                    "node",
+                    "--config",
+                    str(path),
+                    *node_args(state.dir, spec.name, state.tls),
+                ],
                 directory=str(path.parent),
                 env=ENV,
             )
         )
-    return Rendered(configs, proxy, specs)
+    return Rendered(configs, proxy, specs, topo.name, state.tls)
 
 
 def write(rendered: Rendered, state_dir: Path) -> None:
-    """Write every node's node.yaml (creating its directory) and the proxy's config."""
+    """Write every node's node.yaml (creating its directory), the proxy's config, and the
+    secrets that are missing (the token; with TLS the CA and each node's certificate)."""
+    ensure(state_dir, rendered.cluster, list(rendered.node_configs), rendered.tls)
     for name, config in rendered.node_configs.items():
         path = node_config_path(state_dir, name)
         private_dir(path.parent.parent)  # nodes/

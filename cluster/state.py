@@ -74,9 +74,12 @@ class ClusterState:
         return cls(state_dir, json.loads((state_dir / STATE_FILE).read_text()))
 
     @classmethod
-    def for_up(cls, topo: Topology, path: Path, state_dir: Path) -> ClusterState:
+    def for_up(
+        cls, topo: Topology, path: Path, state_dir: Path, tls: bool = False
+    ) -> ClusterState:
         """The state to bring ``topo`` (read from ``path``) up with, saved: the old one
-        when the same topology comes back up (same data, same ports), else a fresh plan."""
+        when the same topology comes back up (same data, same ports), else a fresh plan.
+        ``tls``: mutual TLS even if the topology does not say ``tls: true``."""
         if (state_dir / STATE_FILE).exists():
             state = cls.load(state_dir)
             if state.topology_text != path.read_text():
@@ -88,6 +91,7 @@ class ClusterState:
         else:
             state = cls(state_dir, _plan(topo, path))
         state._data["paused"] = []
+        state._data["tls"] = tls or topo.tls
         private_dir(state_dir)  # values, logs and configs are nobody else's to read
         atomic_write(state_dir / TOPOLOGY_FILE, state.topology_text)
         state.save()
@@ -123,6 +127,11 @@ class ClusterState:
     def link_addresses(self) -> dict[str, str]:
         """Each directed link's proxy listen address ({} without proxies)."""
         return dict(self._data["proxy"]["links"]) if self._data["proxy"] else {}
+
+    @property
+    def tls(self) -> bool:
+        """Mutual TLS between the nodes and for the tool (cluster.secrets)."""
+        return bool(self._data.get("tls", False))
 
     @property
     def paused(self) -> list[str]:

@@ -65,6 +65,7 @@ class Topology(BaseModel):
     nodes: list[NodeSpec]
     links: list[tuple[str, str]]
     proxies: bool = True
+    tls: bool = False  # mutual TLS between nodes and for the tool (cluster.secrets)
     shape: str
     source: str = "<string>"
 
@@ -107,6 +108,7 @@ class _TopologyFile(BaseModel):
     links: Any = "full-mesh"
     hub: Name | None = None
     proxies: bool = True
+    tls: bool = False
     allow_disconnected: bool = False
     settings: NodeSettings = NodeSettings()
     nodes: list[_NodeEntry] = Field(min_length=1)
@@ -218,6 +220,7 @@ def _build(raw: _TopologyFile, root: yaml.Node | None, source: str) -> Topology:
         nodes=nodes,
         links=links,
         proxies=raw.proxies,
+        tls=raw.tls,
         shape=shape,
         source=source,
     )

@@ -1,4 +1,8 @@
-"""``python -m node --config node.yaml``: run one replica until SIGTERM/SIGINT."""
+"""``python -m node --config node.yaml --token-file token``: run one replica until SIGTERM/SIGINT.
+
+Every KV, Replication and Admin call must carry the cluster token (``--token-file``, or
+the file named by REMESH_TOKEN_FILE); ``--no-auth`` serves without one, on purpose only.
+``--tls-cert/--tls-key/--tls-ca`` serve mutual TLS and dial peers with it."""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ import sys
 from importlib import metadata
 
 from node.app import Node
+from node.auth import TOKEN_ENV, TokenError, read_token
 from node.config import ConfigError, load_config, parse_peers
+from node.tls import TlsError, TlsFiles
 
 
 def version() -> str:
@@ -36,7 +42,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=HOST:PORT",
         help="add a peer (repeatable); REMESH_PEERS=a=h:p,b=h:p works too",
     )
+    p.add_argument("--token-file", help=f"the cluster token (or set {TOKEN_ENV})")
+    p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without a token: anyone who reaches the port may read and write",
+    )
+    p.add_argument("--tls-cert", help="this node's certificate (PEM): serve mutual TLS")
+    p.add_argument("--tls-key", help="its private key (PEM)")
+    p.add_argument("--tls-ca", help="the cluster CA certificate (PEM) callers must chain to")
     return p.parse_args(argv)
+
+
+def security(args: argparse.Namespace) -> tuple[str | None, TlsFiles | None]:
+    """The token and TLS material the flags name; ValueError says what to fix."""
+    token_file = args.token_file or os.environ.get(TOKEN_ENV)
+    if token_file and args.no_auth:
+        raise TokenError("--no-auth and a token file: pick one")
+    if not token_file and not args.no_auth:
+        raise TokenError(
+            f"no token: pass --token-file FILE (or set {TOKEN_ENV}); "
+            "--no-auth serves without one (anyone reaching the port may read and write)"
+        )
+    token = read_token(token_file) if token_file else None
+    tls_files = (args.tls_cert, args.tls_key, args.tls_ca)
+    if any(tls_files) and not all(tls_files):
+        raise TlsError("--tls-cert, --tls-key and --tls-ca go together: pass all three")
+    tls = TlsFiles.load(*tls_files) if all(tls_files) else None
+    return token, tls
 
 
 async def serve(node: Node) -> None:
@@ -65,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.peers.update(parse_peers(os.environ.get("REMESH_PEERS", "")))
         cfg.peers.update(parse_peers(",".join(args.peer), "--peer"))
         cfg.validate(args.config)
-    except ConfigError as exc:
+        token, tls = security(args)
+    except (ConfigError, TokenError, TlsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
@@ -74,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s %(levelname)s {cfg.node_id} %(name)s: %(message)s",
     )
     try:
-        asyncio.run(serve(Node(cfg)))
+        asyncio.run(serve(Node(cfg, token=token, tls=tls)))
     except OSError as exc:
         logging.getLogger("node").error("%s: %s", cfg.node_id, exc)
         return 1

@@ -19,8 +19,8 @@ out, and the node then writes as a fresh incarnation (the safe default: one more
 entry, never lost data); an added peer's Welcome still counts as evidence. The next
 start asks the new set, which ``cluster`` renders into ``node.yaml``.
 
-Not authenticated yet: the security issue adds its interceptor beside ``WriteGate``
-in ``node.app.Node.start`` (``interceptors``), in front of ``/remesh.v1.Admin/``.
+Authenticated like every KV and Replication call: ``node.auth.TokenAuth`` runs before
+``WriteGate`` in ``node.app.Node.start`` (``interceptors``).
 """
 
 from __future__ import annotations

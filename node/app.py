@@ -3,12 +3,17 @@
 The same object the ``python -m node`` runner drives, usable directly from
 asyncio to embed a replica in an application::
 
-    node = Node(NodeConfig(node_id="a", data_dir=Path("data/a"), cluster="demo"))
+    node = Node(NodeConfig(node_id="a", data_dir=Path("data/a"), cluster="demo"), token=TOKEN)
     await node.start()              # listens on config.listen (port 0: any free port)
     node.add_peer("b", "127.0.0.1:9702")
     version = await node.put(b"k", b"v")
     record = node.get(b"k")         # Record(hlc, origin, op, value, seq) or None
     await node.stop()
+
+``token``: every KV, Replication and Admin call must present it (``node.auth``), and the
+node presents it to its peers; None serves without authentication (an embedding that
+never listens beyond its own process). ``tls``: serve mutual TLS and dial peers with it
+(``node.tls``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from node.admin import AdminService, WriteGate
+from node.auth import TokenAuth
 from node.config import NodeConfig, parse_address
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
@@ -28,6 +34,7 @@ from node.peers import MAX_MESSAGE, PeerLink
 from node.replica import Replica
 from node.service import KVService, ReplicationService
 from node.store import Record
+from node.tls import TlsFiles
 
 log = logging.getLogger("node")
 
@@ -53,8 +60,12 @@ REFLECTED = (
 
 
 class Node:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(
+        self, config: NodeConfig, token: str | None = None, tls: TlsFiles | None = None
+    ) -> None:
         self.config = config.validate()
+        self.token, self.tls = token, tls
+        self.auth = TokenAuth(token, config.cluster, config.node_id) if token else None
         self._replica: Replica | None = None
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
@@ -73,18 +84,22 @@ class Node:
         cfg = self.config
         host, _ = parse_address(cfg.listen, "listen")
         self._replica = Replica(cfg)
-        # Interceptors run in order for every call: the write gate (decommission) now;
-        # the security issue's authentication goes first in this list.
-        interceptors = [self.gate]
+        # Interceptors run in order for every call: authentication first, so a refused
+        # call reaches nothing else; then the write gate (decommission).
+        interceptors = [self.auth, self.gate] if self.auth else [self.gate]
         self.server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         pb_grpc.add_KVServicer_to_server(KVService(self.replica), self.server)
-        pb_grpc.add_ReplicationServicer_to_server(ReplicationService(self.replica), self.server)
+        replication = ReplicationService(self.replica, certified=self.tls is not None)
+        pb_grpc.add_ReplicationServicer_to_server(replication, self.server)
         pb_grpc.add_AdminServicer_to_server(AdminService(self, self.gate), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(REFLECTED, self.server)
         try:
-            port = self.server.add_insecure_port(cfg.listen)
+            if self.tls:
+                port = self.server.add_secure_port(cfg.listen, self.tls.server_credentials())
+            else:
+                port = self.server.add_insecure_port(cfg.listen)
         except RuntimeError as exc:
             self.replica.store.close()
             raise OSError(f"cannot listen on {cfg.listen}: {exc} (port in use?)") from None
@@ -96,9 +111,11 @@ class Node:
             self._start_link(peer, address)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info(
-            "%s: serving on %s (cluster %s, tenant %s, %s, peers %s, vv %s)",
+            "%s: serving on %s (%s; cluster %s, tenant %s, %s, peers %s, vv %s)",
             cfg.node_id,
             self.address,
+            ("mutual TLS" if self.tls else "plaintext")
+            + (", token required" if self.auth else ", NO token required"),
             cfg.cluster,
             cfg.tenant,
             cfg.durability,
@@ -133,7 +150,7 @@ class Node:
             self._replica.links.remove_peer(peer)
 
     def _start_link(self, peer: str, address: str) -> None:
-        link = PeerLink(self.replica, peer, address)
+        link = PeerLink(self.replica, peer, address, self.token, self.tls)
         self.links[peer] = link
         link.start()
 

@@ -17,10 +17,12 @@ from typing import TypeAlias
 
 import grpc
 
+from node.auth import bearer
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import Held, PeerFailed, Refused, SubscriberSession, exclusions
 from node.replica import Replica
+from node.tls import TlsFiles, target_name
 
 Call: TypeAlias = grpc.aio.StreamStreamCall  # untyped: grpc ships no stubs
 
@@ -39,10 +41,19 @@ ACK_INTERVAL_S = 0.02
 
 
 class PeerLink:
-    def __init__(self, replica: Replica, peer: str, address: str) -> None:
+    def __init__(
+        self,
+        replica: Replica,
+        peer: str,
+        address: str,
+        token: str | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.replica = replica
         self.peer = peer
         self.address = address
+        self._metadata = bearer(token) if token else ()
+        self._tls = tls
         cfg = replica.config
         self.timeout_s = cfg.link_timeout_ms / 1000
         self.backoff_max_s = cfg.backoff_max_ms / 1000
@@ -113,9 +124,9 @@ class PeerLink:
         session = self.session = SubscriberSession(
             replica.identity, self.peer, self.address, self.timeout_s
         )
-        async with grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS) as channel:
+        async with self._channel() as channel:
             await asyncio.wait_for(channel.channel_ready(), self.timeout_s)
-            call = pb_grpc.ReplicationStub(channel).Replicate()
+            call = pb_grpc.ReplicationStub(channel).Replicate(metadata=self._metadata)
             await call.write(session.hello(replica.vv, self._exclude()))
             first = await asyncio.wait_for(self._next(call), self.timeout_s)
             welcome = session.on_welcome(first, replica.vv, time.monotonic(), replica.wall_ms())
@@ -144,6 +155,15 @@ class PeerLink:
                     task.cancel()
                 call.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _channel(self) -> grpc.aio.Channel:
+        """Plaintext, or TLS with this node's certificate, checking the far end's names
+        the peer (the address may be a fault proxy's)."""
+        if self._tls is None:
+            return grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        options = [*CHANNEL_OPTIONS, target_name(self.peer)]
+        creds = self._tls.channel_credentials()
+        return grpc.aio.secure_channel(self.address, creds, options=options)
 
     async def _next(self, call: Call) -> pb.ServerMessage:
         msg = await call.read()

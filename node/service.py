@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeAlias
 
 import grpc
 
+from node.auth import certified_name
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, ServerLimits, ServerSession
@@ -155,8 +156,9 @@ class KVService(pb_grpc.KVServicer):
 class ReplicationService(pb_grpc.ReplicationServicer):
     """Pumps one ``ServerSession`` per Replicate stream between gRPC and the replica."""
 
-    def __init__(self, replica: Replica) -> None:
+    def __init__(self, replica: Replica, certified: bool = False) -> None:
         self.replica = replica
+        self.certified = certified  # mutual TLS: a subscriber is the node its cert names
         cfg = replica.config
         self.limits = ServerLimits(
             max_batch_entries=cfg.max_batch_entries,
@@ -171,6 +173,23 @@ class ReplicationService(pb_grpc.ReplicationServicer):
     ) -> AsyncIterator[pb.ServerMessage]:
         async for msg in quietly_cancelled(self._replicate(request_iterator, context)):
             yield msg
+
+    async def _check_certificate(self, context: Context, peer: str) -> None:
+        """A node may subscribe only as itself: the name in its Hello must be the one in
+        the certificate it connected with (another node's, or the tool's, is refused)."""
+        name = certified_name(context)
+        if name != peer:
+            log.warning(
+                "%s: refused a Replicate stream: Hello says %s, certificate says %r",
+                self.replica.node_id,
+                peer,
+                name,
+            )
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"the caller's certificate names {name!r} but its Hello says {peer!r}: "
+                "a node may subscribe only as the node its certificate names",
+            )
 
     async def _replicate(
         self, requests: AsyncIterator[pb.SubscriberMessage], context: Context
@@ -187,6 +206,8 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             welcome = session.on_hello(first, replica.vv, time.monotonic(), replica.wall_ms())
         except ProtocolError as exc:
             await abort(context, exc)
+        if self.certified:
+            await self._check_certificate(context, session.peer)
         if replica.links.open_streams() >= MAX_SUBSCRIBERS:
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,

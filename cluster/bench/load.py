@@ -23,6 +23,7 @@ from cluster.api import Cluster
 from cluster.bench.config import BenchConfig
 from cluster.client import NodeClient
 from cluster.errors import NodeUnreachable, OperationFailed
+from cluster.secrets import Credentials
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 
@@ -35,7 +36,7 @@ class Watchers:
         self.calls: list[Any] = []
         self.threads: list[threading.Thread] = []
         # Their own connections, not the cluster's: the measured writes share none of them.
-        self.clients = [NodeClient(n, c.address(n)) for n in nodes]
+        self.clients = [c.connect(n) for n in nodes]
         for n, client in zip(nodes, self.clients, strict=True):
             call = client.kv.Watch(pb.WatchRequest(prefix=prefix))
             self.calls.append(call)
@@ -95,13 +96,15 @@ def _client(
     seconds: float,
     total: int,
     out: Any,  # a multiprocessing Queue
+    node: str = "",
+    credentials: Credentials | None = None,
 ) -> None:
     """A closed-loop writer: PutBatch until ``seconds`` pass or ``total`` writes are acked.
 
     Requests are built once and cycled, so the client spends its CPU on sending, not on
     building protobufs: on a 2-core machine clients share the cores with the nodes.
     """
-    client = NodeClient(address, address)
+    client = NodeClient(node or address, address, credentials=credentials)
     value = os.urandom(value_size // 2 + 1).hex()[:value_size].encode()
     requests = [
         pb.PutBatchRequest(
@@ -159,6 +162,8 @@ def load(
                 seconds,
                 per,
                 out,
+                nodes[i % len(nodes)],
+                c.credentials(),
             ),
         )
         for i in range(clients)

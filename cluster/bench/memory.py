@@ -26,6 +26,7 @@ import grpc
 from cluster.api import Cluster
 from cluster.bench.machine import machine_info
 from cluster.catalog import resolve_topology
+from cluster.client import open_channel
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 
@@ -50,7 +51,7 @@ def big_values(c: Cluster) -> str:
 
 
 def idle_watchers(c: Cluster) -> str:
-    channel = grpc.insecure_channel(c.address("node-a"))
+    channel = open_channel("node-a", c.address("node-a"), c.credentials())
     stub = pb_grpc.KVStub(channel)
     calls = [stub.Watch(pb.WatchRequest(prefix=b"")) for _ in range(200)]  # never read
     for i in range(0, 50_000, 500):
@@ -63,9 +64,8 @@ def idle_watchers(c: Cluster) -> str:
 
 
 def _replicate(c: Cluster, messages: Iterator[pb.SubscriberMessage]) -> str:
-    channel = grpc.insecure_channel(
-        c.address("node-a"), options=[("grpc.max_send_message_length", -1)]
-    )
+    options = [("grpc.max_send_message_length", -1)]
+    channel = open_channel("node-a", c.address("node-a"), c.credentials(), options)
     try:
         for _ in pb_grpc.ReplicationStub(channel).Replicate(messages, timeout=30):
             pass

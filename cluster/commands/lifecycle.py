@@ -22,7 +22,12 @@ def up(args: argparse.Namespace) -> int:
     start = time.monotonic()
     try:
         c = Cluster.up(
-            args.file, home=args.home, timeout=args.timeout, progress=progress, force=args.force
+            args.file,
+            home=args.home,
+            timeout=args.timeout,
+            progress=progress,
+            force=args.force,
+            tls=args.tls,
         )
     finally:
         progress.done()
@@ -42,6 +47,14 @@ def down(args: argparse.Namespace) -> int:
     for orphan in c.down(purge=args.purge):
         print(f"warning: supervisord was gone; stopped its leftover {orphan}", file=sys.stderr)
     print(f"cluster {c.name} down" + (" and purged" if args.purge else f"; data kept in {c.dir}"))
+    return 0
+
+
+def rotate_secrets(args: argparse.Namespace) -> int:
+    c = open_cluster(args)
+    c.rotate_secrets()
+    what = "token, CA and certificates" if c.tls else "token"
+    print(f"cluster {c.name}: new {what} in {c.dir / 'secrets'}; `cluster up` uses them")
     return 0
 
 
@@ -107,8 +120,14 @@ def register(add: AddVerb) -> None:
         help="when the file drops nodes, remove them without checking the others hold "
         "their entries",
     )
+    sp.add_argument(
+        "--tls",
+        action="store_true",
+        help="mutual TLS between nodes and for the tool (like `tls: true` in the file)",
+    )
     sp = add("down", down, "stop every process of the cluster")
     sp.add_argument("--purge", action="store_true", help="also delete data and logs")
+    add("rotate-secrets", rotate_secrets, "new token and certificates (the cluster must be down)")
     sp = add("status", status, "per node: process, keys, digest, links, lag, vv")
     sp.add_argument("--watch", action="store_true")
     sp.add_argument("--interval", type=positive_float, default=1.0, help="seconds between")

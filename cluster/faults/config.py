@@ -40,6 +40,7 @@ class ProxyConfig:
     control: str
     faults_file: Path
     links: tuple[LinkSpec, ...]
+    token_file: Path | None = None  # the control port takes this token (cluster.secrets)
 
     @classmethod
     def from_dict(cls, raw: Any, source: str = "proxy config") -> ProxyConfig:
@@ -55,6 +56,9 @@ class ProxyConfig:
             split_address(raw["control"])
         except ValueError as e:
             raise ProxyError(f"{source}: control: {e}") from None
+        token_file = raw.get("token_file")
+        if token_file is not None and (not isinstance(token_file, str) or not token_file):
+            raise bad("token_file", "a file name", token_file)
         if not isinstance(raw.get("links"), list):
             raise bad("links", "a list of {name, listen, target}", raw.get("links"))
         links: list[LinkSpec] = []
@@ -75,7 +79,8 @@ class ProxyConfig:
                 raise bad(f"{where}.listen", "an address not used before", item["listen"])
             seen.add(item["listen"])
             links.append(LinkSpec(item["name"], item["listen"], item["target"]))
-        return cls(raw["control"], Path(raw["faults_file"]), tuple(links))
+        token = Path(token_file) if token_file else None
+        return cls(raw["control"], Path(raw["faults_file"]), tuple(links), token)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ProxyConfig:
@@ -90,6 +95,7 @@ class ProxyConfig:
             "control": self.control,
             "faults_file": str(self.faults_file),
             "links": [{"name": s.name, "listen": s.listen, "target": s.target} for s in self.links],
+            **({"token_file": str(self.token_file)} if self.token_file else {}),
         }
 
     def write(self, path: str | os.PathLike[str]) -> None:

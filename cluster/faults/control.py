@@ -13,8 +13,9 @@ from cluster.faults.model import FaultRequest, ProxyError
 class ProxyControl:
     """Synchronous client of a running proxy's control API (one connection per request)."""
 
-    def __init__(self, address: str, timeout: float = 5.0) -> None:
+    def __init__(self, address: str, timeout: float = 5.0, token: str | None = None) -> None:
         self.address = address
+        self._token = token  # sent with every request (cluster.faults.auth); never logged
         self.timeout = timeout
         self._host, self._port = split_address(address)
 
@@ -23,7 +24,8 @@ class ProxyControl:
         buf = bytearray()
         try:
             with socket.create_connection((self._host, self._port), timeout=self.timeout) as sock:
-                sock.sendall(json.dumps(req).encode() + b"\n")
+                sent = {**req, "token": self._token} if self._token else req
+                sock.sendall(json.dumps(sent).encode() + b"\n")
                 while not buf.endswith(b"\n"):
                     chunk = sock.recv(65536)
                     if not chunk:

@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from cluster.faults.auth import read_token, refusal
 from cluster.faults.config import (
     LinkSpec,
     ProxyConfig,
@@ -220,6 +221,7 @@ class Proxy:
         faults = load_faults(config.faults_file, (s.name for s in config.links))
         self.links = {s.name: _Link(s, faults[s.name]) for s in config.links}
         self.servers: dict[str, asyncio.Server] = {}  # link name (or "control") -> listener
+        self.token = read_token(config.token_file) if config.token_file else None
 
     async def start(self) -> None:
         # Links first, control last: a control answer means every link is listening.
@@ -357,7 +359,9 @@ class Proxy:
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
-                reply = await self.reload() if _op(line) == "reload" else self.handle(line)
+                reply = refusal(_request(line), self.token)
+                if reply is None:
+                    reply = await self.reload() if _op(line) == "reload" else self.handle(line)
                 writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
         except (OSError, ValueError) as e:  # ValueError: a line over the read limit
@@ -366,11 +370,15 @@ class Proxy:
             writer.close()
 
 
-def _op(line: bytes) -> Any:
+def _request(line: bytes) -> Any:
     try:
-        req = json.loads(line)
+        return json.loads(line)
     except ValueError:
         return None
+
+
+def _op(line: bytes) -> Any:
+    req = _request(line)
     return req.get("op") if isinstance(req, dict) else None
 
 

@@ -20,6 +20,7 @@ from cluster.faults.model import (
     link_name,
     partition_faults,
 )
+from cluster.secrets import Credentials
 from cluster.state import ClusterState
 
 
@@ -31,6 +32,9 @@ class LinkFaults:
         raise NotImplementedError
 
     def _answering(self, node: str) -> NodeClient:
+        raise NotImplementedError
+
+    def credentials(self) -> Credentials:
         raise NotImplementedError
 
     def skew(self, node: str, offset_ms: int) -> int:
@@ -59,7 +63,7 @@ class LinkFaults:
                 f"cluster {self.name} runs without link proxies (proxies: false): "
                 "faults on links need them"
             )
-        return ProxyControl(self._state.proxy_control)
+        return ProxyControl(self._state.proxy_control, token=self.credentials().token)
 
     def set_link_faults(self, faults: FaultRequest) -> dict[str, Any]:
         """Set these links' faults (``{link: {mode, delay_ms}}``), others unchanged."""

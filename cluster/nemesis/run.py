@@ -115,7 +115,10 @@ def run_nemesis(
     history = History()
     live, stop = Live({n: cluster.address(n) for n in nodes}), threading.Event()
     nemesis = Nemesis(cluster, live, history.now)
-    pool = [Worker(i, seed, keyspace, history, live, stop, op_timeout) for i in range(workers)]
+    creds = cluster.credentials()
+    pool = [
+        Worker(i, seed, keyspace, history, live, stop, op_timeout, creds) for i in range(workers)
+    ]
 
     def say(text: str) -> None:
         if progress:

@@ -13,6 +13,7 @@ import threading
 from cluster.client import NodeClient
 from cluster.errors import NodeRefused, NodeUnreachable
 from cluster.history import History, Op
+from cluster.secrets import Credentials
 
 DELETE_RATIO = 0.2
 ANYWHERE = 0.05  # share of ops sent to any node, down or not: exercises fail and info
@@ -70,8 +71,10 @@ class Worker(threading.Thread):
         live: Live,
         stop: threading.Event,
         op_timeout: float,
+        credentials: Credentials | None = None,
     ) -> None:
         super().__init__(name=f"nemesis-worker-{index}", daemon=True)
+        self.credentials = credentials
         self.index, self.keys, self.history, self.live = index, keys, history, live
         self.stop, self.op_timeout = stop, op_timeout
         self.rng = random.Random(f"{seed}/worker/{index}")
@@ -105,7 +108,7 @@ class Worker(threading.Thread):
             self.history.complete(inv, "fail", error=f"refused before sending: {node} is {state}")
         else:
             if (node, address) not in clients:
-                clients[node, address] = NodeClient(node, address)
+                clients[node, address] = NodeClient(node, address, credentials=self.credentials)
             self._send(clients[node, address], inv)
         self.stop.wait(think)
 

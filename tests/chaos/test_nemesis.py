@@ -62,6 +62,16 @@ def test_nemesis_mesh3(remesh_cluster, tmp_path, seed, faults):
     assert_sound_run(c, s, faults, out)
 
 
+def test_nemesis_mesh3_with_tls(remesh_cluster, tmp_path):
+    """Every fault under mutual TLS: links cut and healed through the proxy, nodes killed
+    and paused, a member removed and re-added (a new certificate for it), skewed clocks."""
+    c = remesh_cluster(ROOT / "topology/mesh3.yaml", tls=True)
+    assert c.tls
+    out = tmp_path / "out"
+    s = run_nemesis(c, 909, DURATION, DEFAULT_FAULTS, out_dir=out, converge_timeout=90)
+    assert_sound_run(c, s, set(DEFAULT_FAULTS), out)
+
+
 def test_nemesis_mesh5_every_fault(remesh_cluster, tmp_path):
     c = remesh_cluster(ROOT / "topology/mesh5.yaml")
     out = tmp_path / "out"

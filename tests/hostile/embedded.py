@@ -7,26 +7,26 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import grpc
-
+from cluster.client import open_channel
+from cluster.secrets import Credentials
 from node.app import Node
 from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 
 T = TypeVar("T")
+TOKEN = "embedded-test-token-0123456789abcdef"
 
 
 class ThreadedNode:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, token: str = TOKEN) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.node = Node(config)
+        self.node = Node(config, token=token)
         self.run(self.node.start())
-        self.channel = grpc.insecure_channel(
-            self.node.address, options=[("grpc.max_send_message_length", -1)]
-        )
+        options = [("grpc.max_send_message_length", -1)]
+        self.channel = open_channel(config.node_id, self.node.address, Credentials(token), options)
         self.kv = pb_grpc.KVStub(self.channel)
 
     def run(self, coro: Awaitable[T], timeout: float = 30) -> T:

@@ -8,15 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cluster.client import open_channel
+from cluster.secrets import Credentials
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 
 UNEXPECTED = ("ERROR", "Traceback", "CRITICAL")
+TOKEN = "nodeproc-test-token-0123456789abcdef"  # every NodeProc of a test shares it
 
 
 class NodeProc:
@@ -27,6 +29,7 @@ class NodeProc:
         port: int,
         peers: dict[str, int],
         cluster: str = "it",
+        token: str = TOKEN,
         **settings,
     ) -> None:
         self.name, self.port = name, port
@@ -46,14 +49,21 @@ class NodeProc:
             **settings,
         }
         self.config.write_text(yaml.safe_dump(cfg))
+        self.token_file = self.dir / "token"
+        self.token_file.write_text(token + "\n")
+        self.token_file.chmod(0o600)
         self.proc: subprocess.Popen | None = None
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.address = f"127.0.0.1:{port}"
+        self.channel = open_channel(name, self.address, Credentials(token))
         self.kv = pb_grpc.KVStub(self.channel)
 
     def start(self, timeout: float = 15) -> NodeProc:
         with open(self.log, "a") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "node", "--config", str(self.config)],
+                [
+                    *(sys.executable, "-m", "node", "--config", str(self.config)),
+                    *("--token-file", str(self.token_file)),
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

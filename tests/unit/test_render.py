@@ -65,7 +65,8 @@ def test_process_specs_start_the_proxy_first(tmp_path: Path) -> None:
         "--config",
         f"{tmp_path}/proxy.json",
     ]
-    assert a.command == ["py", "-m", "node", "--config", str(node_config_path(tmp_path, "a"))]
+    config, token = str(node_config_path(tmp_path, "a")), f"{tmp_path}/secrets/token"
+    assert a.command == ["py", "-m", "node", "--config", config, "--token-file", token]
     assert a.directory == str(tmp_path / "nodes" / "a")
 
 

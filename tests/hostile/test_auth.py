@@ -1,0 +1,116 @@
+"""Hostile catalogue: calls without the cluster token, or with another one, over real gRPC
+to an embedded node. Every method the table says needs the token is called with a
+request that would change something; each is refused UNAUTHENTICATED naming the
+cluster, and afterwards nothing has changed (keys, vv, digest, peers, clock, the gate)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from node.auth import METHODS
+from node.config import NodeConfig
+from node.pb import remesh_pb2 as pb
+from tests.hostile.embedded import TOKEN, ThreadedNode
+
+pytestmark = pytest.mark.component
+
+HELLO = pb.SubscriberMessage(
+    hello=pb.Hello(protocol=1, cluster="hostile", tenant="default", node_id="node-x")
+)
+EVIL = pb.Write(op=pb.PUT, key=b"kept", value=b"evil")
+# One request per method that needs the token: each would change or reveal something.
+REQUESTS = {
+    "/remesh.v1.KV/Put": pb.PutRequest(key=b"new", value=b"evil"),
+    "/remesh.v1.KV/PutBatch": pb.PutBatchRequest(writes=[EVIL]),
+    "/remesh.v1.KV/Get": pb.GetRequest(key=b"kept"),
+    "/remesh.v1.KV/Delete": pb.DeleteRequest(key=b"kept"),
+    "/remesh.v1.KV/Scan": pb.ScanRequest(),
+    "/remesh.v1.KV/Watch": pb.WatchRequest(),
+    "/remesh.v1.KV/Status": pb.StatusRequest(),
+    "/remesh.v1.Replication/Replicate": iter([HELLO]),
+    "/remesh.v1.Admin/SetPeers": pb.SetPeersRequest(peers={"evil": "127.0.0.1:9"}),
+    "/remesh.v1.Admin/Decommission": pb.DecommissionRequest(),
+    "/remesh.v1.Admin/SetClockOffset": pb.SetClockOffsetRequest(offset_ms=86_400_000),
+}
+CREDENTIALS = {
+    "no token": (),
+    "a wrong token": (("authorization", "Bearer " + "0" * len(TOKEN)),),
+    "the token without its scheme": (("authorization", TOKEN),),
+    "the token under another header": (("x-api-key", TOKEN),),
+    "the right token and a wrong one": (
+        ("authorization", "Bearer " + TOKEN),
+        ("authorization", "Bearer nope"),
+    ),
+}
+
+
+def test_every_method_that_needs_the_token_has_a_case() -> None:
+    assert set(REQUESTS) == {m for m, auth in METHODS.items() if auth}
+
+
+def call(channel: grpc.Channel, method: str, request, metadata) -> None:
+    """Invoke ``method`` whatever its shape; raises the RpcError it ends with."""
+    service, name = method[1:].split("/")
+    desc = pb.DESCRIPTOR.services_by_name[service.split(".")[-1]].methods_by_name[name]
+    kind = (
+        ("unary" if not desc.client_streaming else "stream")
+        + "_"
+        + ("unary" if not desc.server_streaming else "stream")
+    )
+    stub = getattr(channel, kind)(
+        method,
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=lambda b: b,
+    )
+    result = stub(request, metadata=metadata, timeout=10)
+    if desc.server_streaming:
+        for _ in result:
+            pass
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory) -> Iterator[ThreadedNode]:
+    root = tmp_path_factory.mktemp("auth")
+    n = ThreadedNode(NodeConfig(node_id="node-a", data_dir=root / "a", cluster="hostile"))
+    n.run(n.node.put(b"kept", b"1"))
+    yield n
+    n.close()
+
+
+@pytest.mark.parametrize("who", list(CREDENTIALS))
+@pytest.mark.parametrize("method", list(REQUESTS))
+def test_a_call_without_the_token_is_refused_and_changes_nothing(node, method, who) -> None:
+    before = node.fingerprint()
+    request = iter([HELLO]) if method.endswith("Replicate") else REQUESTS[method]
+    with grpc.insecure_channel(node.node.address) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            call(channel, method, request, CREDENTIALS[who])
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, err.value.details()
+    assert "cluster hostile" in err.value.details()
+    assert TOKEN not in err.value.details()
+    assert node.fingerprint() == before
+    assert node.node.config.peers == {}
+    assert not node.node.gate.closed
+    assert node.call(lambda: node.node.replica.clock_offset_ms) == 0
+    assert node.call(lambda: len(node.node.replica.links.inbound)) == 0
+
+
+def test_with_the_token_the_same_channel_works(node) -> None:
+    node.kv.Put(pb.PutRequest(key=b"with-token", value=b"ok"), timeout=10)  # token attached
+    assert node.kv.Get(pb.GetRequest(key=b"with-token"), timeout=10).value == b"ok"
+
+
+def test_health_and_reflection_need_no_token(node) -> None:
+    with grpc.insecure_channel(node.node.address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        ask = reflection_pb2.ServerReflectionRequest(list_services="")
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = list(stub.ServerReflectionInfo(iter([ask]), timeout=10))
+    names = {s.name for s in answers[0].list_services_response.service}
+    assert "remesh.v1.KV" in names

@@ -1,0 +1,125 @@
+"""Tokens on a real cluster (``cluster up``: supervisord, node processes, the link proxy):
+a caller without the cluster's token, or with another, is refused and writes nothing;
+the tool, the CLI and the proxy's control port use the token without anyone asking; the
+token shows up in no output, log or state file but its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from cluster.api import Cluster
+from cluster.faults.control import ProxyControl
+from cluster.faults.model import ProxyError
+from node.pb import remesh_pb2 as pb
+from node.pb import remesh_pb2_grpc as pb_grpc
+from tests.integration.test_cli import cli, out  # noqa: F401 - the cli fixture
+
+pytestmark = pytest.mark.integration
+
+UNAUTH = grpc.StatusCode.UNAUTHENTICATED
+WRONG = (("authorization", "Bearer " + "f" * 64),)
+
+
+def hello(c: Cluster, node_id: str) -> Iterator[pb.SubscriberMessage]:
+    yield pb.SubscriberMessage(
+        hello=pb.Hello(protocol=1, cluster=c.name, tenant=c.topology.tenant, node_id=node_id)
+    )
+
+
+def refused(rpc) -> str:
+    with pytest.raises(grpc.RpcError) as err:
+        result = rpc()
+        if hasattr(result, "__iter__") and not isinstance(result, pb.ScanResponse):
+            for _ in result:
+                pass
+    assert err.value.code() == UNAUTH, f"{err.value.code()}: {err.value.details()}"
+    return err.value.details()
+
+
+@pytest.mark.parametrize("metadata", [(), WRONG], ids=["no token", "wrong token"])
+def test_put_scan_watch_replicate_without_the_token_are_refused(remesh_cluster, metadata):
+    c = remesh_cluster("mesh3")
+    c.write("node-b", b"there", b"1")
+    c.converge(30)
+    before = c.snapshot()
+    with grpc.insecure_channel(c.address("node-a")) as channel:
+        kv, repl = pb_grpc.KVStub(channel), pb_grpc.ReplicationStub(channel)
+        calls = {
+            "Put": lambda: kv.Put(pb.PutRequest(key=b"evil", value=b"x"), metadata=metadata),
+            "Scan": lambda: kv.Scan(pb.ScanRequest(), metadata=metadata, timeout=10),
+            "Watch": lambda: kv.Watch(pb.WatchRequest(), metadata=metadata, timeout=10),
+            # node-c is a real member: without the token its name buys nothing
+            "Replicate": lambda: repl.Replicate(hello(c, "node-c"), metadata=metadata),
+        }
+        for name, rpc in calls.items():
+            details = refused(rpc)
+            assert "cluster mesh3" in details, (name, details)
+    assert c.snapshot() == before  # nothing written anywhere
+    assert c.read("node-a", b"evil") is None
+    status = c.node_status("node-a")
+    assert [p.peer for p in status.peers if p.subscribed] == ["node-b", "node-c"]
+
+
+def test_the_proxy_control_port_wants_the_token(remesh_cluster):
+    c = remesh_cluster("mesh3")
+    address = json.loads((c.dir / "cluster.json").read_text())["proxy"]["control"]
+    for control in (ProxyControl(address), ProxyControl(address, token="f" * 64)):
+        assert control.ping()  # open: it says nothing
+        with pytest.raises(ProxyError, match="unauthenticated"):
+            control.set_faults({"node-a>node-b": {"mode": "blackhole"}})
+        with pytest.raises(ProxyError, match="unauthenticated"):
+            control.heal()
+    assert c.faults() == {}
+    c.isolate("node-a")  # the tool's own control client has the token
+    assert c.faults()
+    c.heal()
+
+
+def secret_in(path: Path, token: str) -> list[str]:
+    return [
+        str(p)
+        for p in path.rglob("*")
+        if p.is_file() and p.name != "token" and token.encode() in p.read_bytes()
+    ]
+
+
+def test_cli_end_to_end_with_tokens_and_the_token_is_never_shown(cli, tmp_path):  # noqa: F811
+    outputs = [
+        cli("up", "mesh3"),
+        cli("write", "node-a", "k", "v"),
+        cli("converge", "--json"),
+        cli("read", "node-c", "k"),
+        cli("scan", "node-b", "--json"),
+        cli("status", "--json"),
+        cli("isolate", "node-c"),
+        cli("heal"),
+        cli("list", "--json"),
+    ]
+    assert out(outputs[3]).strip() == "v"
+    state = tmp_path / "home" / "mesh3"
+    token_file = state / "secrets" / "token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert (state / "secrets").stat().st_mode & 0o777 == 0o700
+    token = token_file.read_text().strip()
+    assert len(token) == 64
+    for p in outputs:
+        assert token not in p.stdout.decode() + p.stderr.decode()
+    assert secret_in(state, token) == []  # not in cluster.json, configs, logs
+    # Another cluster's token is refused: the same node, a token of its own.
+    token_file.write_text("a" * 64 + "\n")
+    p = cli("write", "node-a", "k2", "v", ok=False)
+    assert p.returncode != 0 and "wrong token for cluster mesh3" in p.stderr.decode()
+    token_file.write_text(token + "\n")
+    # Rotation: refused while up, a new token once down; the data stays.
+    p = cli("rotate-secrets", ok=False)
+    assert p.returncode == 1 and "cluster down" in p.stderr.decode()
+    cli("down")
+    cli("rotate-secrets")
+    assert token_file.read_text().strip() != token
+    cli("up", "mesh3")
+    assert out(cli("read", "node-b", "k")).strip() == "v"
