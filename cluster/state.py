@@ -79,7 +79,9 @@ class ClusterState:
     ) -> ClusterState:
         """The state to bring ``topo`` (read from ``path``) up with, saved: the old one
         when the same topology comes back up (same data, same ports), else a fresh plan.
-        ``tls``: mutual TLS even if the topology does not say ``tls: true``."""
+        ``tls``: mutual TLS even if the topology does not say ``tls: true``; a cluster
+        once up with TLS stays so until purged (an ``up`` without the flag never
+        silently downgrades it)."""
         if (state_dir / STATE_FILE).exists():
             state = cls.load(state_dir)
             if state.topology_text != path.read_text():
@@ -91,7 +93,7 @@ class ClusterState:
         else:
             state = cls(state_dir, _plan(topo, path))
         state._data["paused"] = []
-        state._data["tls"] = tls or topo.tls
+        state._data["tls"] = tls or topo.tls or state.tls  # never downgraded by omission
         private_dir(state_dir)  # values, logs and configs are nobody else's to read
         atomic_write(state_dir / TOPOLOGY_FILE, state.topology_text)
         state.save()

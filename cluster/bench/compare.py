@@ -13,14 +13,28 @@ from cluster.bench.config import BenchConfig
 from cluster.bench.peers import run_peers
 from cluster.bench.remesh import bench_latency, bench_throughput
 
+# (durability, batched, mutual TLS): the TLS row sits beside the plain one it costs against.
+VARIANTS: tuple[tuple[str, bool, bool], ...] = (
+    ("buffered", True, False),
+    ("buffered", True, True),
+    ("sync", True, False),
+    ("buffered", False, False),
+)
+
 
 def _remesh_row(
-    durability: str, batch: int, cfg: BenchConfig, home: str, progress: Callable[[str], None]
+    durability: str,
+    batch: int,
+    cfg: BenchConfig,
+    home: str,
+    progress: Callable[[str], None],
+    tls: bool = False,
 ) -> dict[str, Any]:
     """remesh mesh3 in one durability mode: converged throughput and latency at 1,000/s."""
-    topo = Path(home) / f"mesh3-{durability}.yaml"
+    name = f"mesh3-{durability}" + ("-tls" if tls else "")
+    topo = Path(home) / f"{name}.yaml"
     topo.write_text(
-        f"name: mesh3-{durability}\nsettings: {{durability: {durability}}}\n"
+        f"name: {name}\nsettings: {{durability: {durability}}}\ntls: {str(tls).lower()}\n"
         "nodes: [node-a, node-b, node-c]\n"
     )
     c = Cluster.up(topo, home=home)
@@ -32,7 +46,9 @@ def _remesh_row(
         c.down(purge=True)
     fsync = "fsync per group-committed batch" if durability == "sync" else "no fsync"
     return {
-        "system": f"remesh {durability}" + ("" if batch > 1 else " unbatched"),
+        "system": f"remesh {durability}"
+        + ("" if batch > 1 else " unbatched")
+        + (" mutual TLS" if tls else ""),
         "durability": f"{fsync}; origin acks alone, replicas apply asynchronously",
         "client": f"{cfg.clients} processes, PutBatch of {batch}"
         if batch > 1
@@ -44,12 +60,14 @@ def _remesh_row(
 
 
 def bench_compare(cfg: BenchConfig, progress: Callable[[str], None], install: bool) -> dict:
-    """remesh (buffered, sync, unbatched) beside etcd and Redis under one workload."""
+    """remesh (buffered, buffered with mutual TLS, sync, unbatched) beside etcd and Redis
+    under one workload."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="remesh-compare-") as home:
-        for durability, batch in (("buffered", cfg.batch), ("sync", cfg.batch), ("buffered", 1)):
-            progress(f"compare: remesh {durability} batch {batch}")
-            rows.append(_remesh_row(durability, batch, cfg, home, progress))
+        for durability, batched, tls in VARIANTS:
+            batch = cfg.batch if batched else 1
+            progress(f"compare: remesh {durability} batch {batch}" + (" tls" if tls else ""))
+            rows.append(_remesh_row(durability, batch, cfg, home, progress, tls))
     progress("compare: etcd and Redis")
     peers = run_peers(
         writes=20_000,

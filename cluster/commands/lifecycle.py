@@ -105,7 +105,7 @@ def validate(args: argparse.Namespace) -> int:
     t = load_topology(path)
     print(
         f"{path}: ok: cluster {t.name}, {len(t.nodes)} nodes, {len(t.links)} links "
-        f"({t.shape}), proxies {'on' if t.proxies else 'off'}"
+        f"({t.shape}), proxies {'on' if t.proxies else 'off'}, tls {'on' if t.tls else 'off'}"
     )
     return 0
 

@@ -4,7 +4,8 @@ Node ``src`` reaches peer ``dst`` through this proxy's listen port for link ``sr
 partition is a proxy setting and nodes need no knowledge of faults. Per link the fault is a
 mode (``ok``, ``blackhole``: silent like a real partition, ``reset``: RST) plus an optional
 ``delay_ms``. Faults are set over a JSON-lines control port and persisted to a file, so they
-survive a proxy restart. The ``reload`` control op re-reads the config file: links added
+survive a proxy restart. Every control op but ``ping`` carries the cluster token
+(``cluster.faults.auth``). The ``reload`` control op re-reads the config file: links added
 since start begin listening (ok), links gone stop (their connections reset), the others and
 their faults are untouched, so ``cluster add``/``remove`` reshape a running cluster. Standard
 library only: it runs as one more process beside the nodes.
