@@ -11,8 +11,8 @@ asyncio to embed a replica in an application::
     await node.stop()
 
 ``token``: every KV, Replication and Admin call must present it (``node.auth``), and the
-node presents it to its peers; None serves without authentication (an embedding that
-never listens beyond its own process). ``tls``: serve mutual TLS and dial peers with it
+node presents it to its peers; None serves without authentication (any process that
+reaches the port may read and write). ``tls``: serve mutual TLS and dial peers with it
 (``node.tls``).
 """
 

@@ -87,6 +87,11 @@ class PeerLink:
                 raise
             except grpc.aio.AioRpcError as exc:
                 error = f"{exc.code().name}: {exc.details()}"
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    # not the peer's token: a person must fix it; loud, once per reason
+                    if error != self._last_refusal:
+                        log.error("%s: link to %s: %s", self.replica.node_id, self.peer, error)
+                    self._last_refusal = error
             except Refused as exc:  # the peer sent what we refuse: loud, once per reason
                 error = f"refused: {exc}"
                 if error != self._last_refusal:

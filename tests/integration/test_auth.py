@@ -15,8 +15,11 @@ import pytest
 from cluster.api import Cluster
 from cluster.faults.control import ProxyControl
 from cluster.faults.model import ProxyError
+from cluster.ports import free_ports
+from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
+from tests.integration.nodeproc import NodeProc
 from tests.integration.test_cli import cli, out  # noqa: F401 - the cli fixture
 
 pytestmark = pytest.mark.integration
@@ -123,3 +126,36 @@ def test_cli_end_to_end_with_tokens_and_the_token_is_never_shown(cli, tmp_path):
     assert token_file.read_text().strip() != token
     cli("up", "mesh3")
     assert out(cli("read", "node-b", "k")).strip() == "v"
+
+
+def test_a_peer_with_another_token_gets_nothing_and_says_why(tmp_path):
+    """Two real node processes whose tokens differ: each refuses the other's Replicate
+    stream, no entry crosses, and each logs the refusal (an ERROR: a person must act)."""
+    port_a, port_b = free_ports(2)
+    a = NodeProc(tmp_path, "node-a", port_a, {"node-b": port_b})
+    b = NodeProc(tmp_path, "node-b", port_b, {"node-a": port_a}, token="another-token-" + "9" * 20)
+    try:
+        a.start()
+        b.start()
+        a.put(b"only-on-a", b"1")
+
+        def link_error(node: NodeProc, peer: str) -> str:
+            return next(p.last_error for p in node.status().peers if p.peer == peer)
+
+        def refusal_logged(node: NodeProc) -> bool:  # a log keeps it; last_error moves on
+            return any("UNAUTHENTICATED" in line for line in node.unexpected_log_lines())
+
+        for node in (a, b):
+            wait_for(lambda n=node: refusal_logged(n), 60, f"{node.name} to log the refusal")
+        seen = [""]
+
+        def refused_by_a() -> bool:  # caught in the act: last_error moves on with retries
+            seen[0] = link_error(b, "node-a")
+            return "UNAUTHENTICATED: node-a: wrong token for cluster it" in seen[0]
+
+        wait_for(refused_by_a, 60, lambda: f"node-a to refuse node-b; now {seen[0]!r}")
+        assert b.get(b"only-on-a") is None
+        assert not [origin for origin in b.status().vv if origin.startswith("node-a")]
+    finally:
+        a.close()
+        b.close()
