@@ -44,7 +44,8 @@ CASES = [
     ("5 MB value", e(value=b"v" * (5 << 20)), Refused, "value is 5242880 bytes"),
     ("DELETE with a value", e(op=pb.DELETE), Refused, "a DELETE carries no value"),
     ("HLC at 2^64 - 1", e(hlc=2**64 - 1), Held, "clock skew"),
-    ("dated a day ahead", e(hlc=pack(wall_ms() + DAY_MS, 0)), Held, r"86,[34]\d\d s ahead"),
+    # built at import: a long suite runs it minutes later, hence 85,xxx as well
+    ("dated a day ahead", e(hlc=pack(wall_ms() + DAY_MS, 0)), Held, r"8[56],\d{3} s ahead"),
 ]
 
 
