@@ -117,7 +117,12 @@ def test_cli_end_to_end_with_tokens_and_the_token_is_never_shown(cli, tmp_path):
     token_file.write_text("a" * 64 + "\n")
     p = cli("write", "node-a", "k2", "v", ok=False)
     assert p.returncode != 0 and "wrong token for cluster mesh3" in p.stderr.decode()
+    token_file.unlink()  # gone: every verb that talks to a node says how to get it back
+    p = cli("read", "node-a", "k", ok=False)
+    assert p.returncode == 2 and "secrets/token is missing" in p.stderr.decode()
+    assert "Traceback" not in p.stderr.decode()
     token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
     # Rotation: refused while up, a new token once down; the data stays.
     p = cli("rotate-secrets", ok=False)
     assert p.returncode == 1 and "cluster down" in p.stderr.decode()
