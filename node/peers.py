@@ -162,6 +162,7 @@ class PeerLink:
             got = session.on_message(msg, time.monotonic(), replica.wall_ms())
             stats.clock_offset_ms = session.clock_offset_ms
             if got.entries:
+                replica.metrics.received_bytes.add(self.peer, msg.ByteSize())
                 applied += replica.apply_remote(got.entries, self.peer)
             elif got.caught_up:
                 log.info(

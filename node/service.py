@@ -17,7 +17,7 @@ import grpc
 
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from node.protocol import PeerFailed, ProtocolError, ServerLimits, ServerSession
+from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
 from node.replica import BadRequest, CommitFailed, Replica
 from node.store import Record
 from node.watch import TooManyWatchers
@@ -186,6 +186,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         try:
             welcome = session.on_hello(first, replica.vv, time.monotonic(), replica.wall_ms())
         except ProtocolError as exc:
+            replica.metrics.reject("bad_hello")
             await abort(context, exc)
         if replica.links.open_streams() >= MAX_SUBSCRIBERS:
             await context.abort(
@@ -199,7 +200,12 @@ class ReplicationService(pb_grpc.ReplicationServicer):
 
         async def read_requests() -> None:
             async for msg in requests:
-                if session.on_message(msg, time.monotonic()):
+                try:
+                    changed = session.on_message(msg, time.monotonic())
+                except Refused:
+                    replica.metrics.reject("bad_message")
+                    raise
+                if changed:
                     wake.set()
 
         reader = asyncio.create_task(read_requests())
@@ -213,6 +219,8 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                 batch = session.next_batch(replica.vv, replica.read_log, time.monotonic())
                 if batch is not None:
                     replica.stats["entries_sent"] += len(batch.batch.entries)
+                    replica.metrics.sent_entries.add(peer, len(batch.batch.entries))
+                    replica.metrics.sent_bytes.add(peer, batch.ByteSize())
                     yield batch
                     if self.linger_s and not session.full(batch):
                         await asyncio.sleep(self.linger_s)  # the next commits share a message
