@@ -22,6 +22,7 @@ from cluster.backends.base import ProcessSpec
 from cluster.faults.config import ProxyConfig
 from cluster.faults.model import link_name, split_link
 from cluster.files import atomic_write, private_dir
+from cluster.prometheus import PROMETHEUS_FILE, scrape_config
 from cluster.state import HOST, ClusterState
 from cluster.topology import Topology
 
@@ -72,6 +73,7 @@ def render(
             "cluster": topo.name,
             "tenant": topo.tenant,
             "listen": f"{host}:{state.port(spec.name)}",
+            **_metrics_listen(state.metrics_port(spec.name), host),
             "data_dir": "data",
             "peers": {
                 p: links[link_name(spec.name, p)] if proxy else f"{host}:{state.port(p)}"
@@ -91,8 +93,13 @@ def render(
     return Rendered(configs, proxy, specs)
 
 
+def _metrics_listen(port: int | None, host: str) -> dict[str, str]:
+    return {"metrics_listen": f"{host}:{port}"} if port else {}
+
+
 def write(rendered: Rendered, state_dir: Path) -> None:
-    """Write every node's node.yaml (creating its directory) and the proxy's config."""
+    """Write every node's node.yaml (creating its directory), the proxy's config and
+    ``prometheus.yml`` (a scrape config for every node that serves metrics)."""
     for name, config in rendered.node_configs.items():
         path = node_config_path(state_dir, name)
         private_dir(path.parent.parent)  # nodes/
@@ -100,3 +107,8 @@ def write(rendered: Rendered, state_dir: Path) -> None:
         atomic_write(path, yaml.safe_dump(config, sort_keys=False))
     if rendered.proxy is not None:
         rendered.proxy.write(state_dir / "proxy.json")
+    targets = {
+        n: c["metrics_listen"] for n, c in rendered.node_configs.items() if "metrics_listen" in c
+    }
+    cluster = next((c["cluster"] for c in rendered.node_configs.values()), "")
+    atomic_write(state_dir / PROMETHEUS_FILE, scrape_config(cluster, targets))

@@ -44,7 +44,9 @@ def snapshot(replica: Replica, now: float | None = None) -> Snapshot:
     """Every metric's samples, read from the replica's state. Call it on the event loop."""
     now = time.monotonic() if now is None else now
     m, links, cfg = replica.metrics, replica.links, replica.config
-    sessions = {p: i.session for p, i in links.inbound.items() if i.open}
+    # A configured peer's last session stays after its stream ends: its lag keeps
+    # growing while it is cut off, as a partition should show.
+    sessions = {p: i.session for p, i in links.inbound.items()}
     vv = replica.vv
     wall = replica.wall_ms()
 
@@ -76,7 +78,7 @@ def snapshot(replica: Replica, now: float | None = None) -> Snapshot:
         "remesh_rejected_total": [((r,), n) for r, n in m.rejected.items()],
         "remesh_keys": [((), replica.store.keys)],
         "remesh_log_entries": [((), sum(vv.values()))],
-        "remesh_replication_streams": [((), len(sessions))],
+        "remesh_replication_streams": [((), links.open_streams())],
         "remesh_watermark_age_seconds": [((), max(0.0, now - m.watermark_current_at))],
         "remesh_hlc_ahead_seconds": [((), max(0, hlc_ms - wall) / 1000)],
         "remesh_storage_ok": [((), int(not replica.health.error))],

@@ -62,7 +62,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("remesh_peer_sent_bytes_total", "counter", ("peer",),
            "Bytes of replication batches sent to the peer"),
     Metric("remesh_peer_lag_entries", "gauge", ("peer",),
-           "Entries this node holds that the subscribed peer has not acknowledged"),
+           "Entries this node holds that the peer has not acknowledged (also while cut off)"),
     Metric("remesh_peer_clock_offset_seconds", "gauge", ("peer",),
            "The peer's wall clock minus this node's, as last measured"),
     Metric("remesh_replication_apply_latency_seconds", "histogram", (),
