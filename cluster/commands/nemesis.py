@@ -10,6 +10,7 @@ import sys
 from cluster.commands import AddVerb, open_cluster
 from cluster.commands.output import Progress
 from cluster.nemesis import DEFAULT_FAULTS, FAULTS, check_faults, run_nemesis
+from cluster.nemesis.drawing import INSTALL
 
 
 def parse_duration(text: str) -> float:
@@ -60,7 +61,9 @@ def nemesis(args: argparse.Namespace) -> int:
             print(f"  {a['kind']} {a['key']}: {a['detail']}")
         if len(s["anomalies"]) > 20:
             print(f"  ... {len(s['anomalies']) - 20} more in {s['out_dir']}/summary.json")
-        print(f"results in {s['out_dir']}")
+        print(f"results in {s['out_dir']}; pictures of the run in {s['report']}")
+        if not s["report_pictures"]:
+            print(f"report.html has no pictures: {INSTALL}", file=sys.stderr)
     if not s["valid"]:
         print(f"invalid run, seed {s['seed']}; replay with:\n  {s['replay']}", file=sys.stderr)
         return 1
