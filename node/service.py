@@ -220,7 +220,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                 if batch is not None:
                     replica.stats["entries_sent"] += len(batch.batch.entries)
                     replica.metrics.sent_entries.add(peer, len(batch.batch.entries))
-                    replica.metrics.sent_bytes.add(peer, batch.ByteSize())
+                    replica.metrics.sent_bytes.add(peer, session.batch_bytes)
                     yield batch
                     if self.linger_s and not session.full(batch):
                         await asyncio.sleep(self.linger_s)  # the next commits share a message

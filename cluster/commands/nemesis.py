@@ -61,9 +61,11 @@ def nemesis(args: argparse.Namespace) -> int:
             print(f"  {a['kind']} {a['key']}: {a['detail']}")
         if len(s["anomalies"]) > 20:
             print(f"  ... {len(s['anomalies']) - 20} more in {s['out_dir']}/summary.json")
-        print(f"results in {s['out_dir']}; pictures of the run in {s['report']}")
-        if not s["report_pictures"]:
-            print(f"report.html has no pictures: {INSTALL}", file=sys.stderr)
+        print(f"results in {s['out_dir']}")
+        if s.get("report"):
+            print(f"pictures of the run in {s['report']}")
+            if not s.get("report_pictures"):
+                print(f"report.html has no pictures: {INSTALL}", file=sys.stderr)
     if not s["valid"]:
         print(f"invalid run, seed {s['seed']}; replay with:\n  {s['replay']}", file=sys.stderr)
         return 1

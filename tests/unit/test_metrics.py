@@ -15,6 +15,7 @@ from node.exposition import NodeCollector, families, snapshot
 from node.histogram import Histogram
 from node.metrics import MAX_PEER_LABELS, METRICS, OTHER_PEER, PeerCounter, markdown_table
 from node.pb import remesh_pb2 as pb
+from node.protocol import Refused
 from node.replica import BadRequest, Replica
 from tests.conftest import ROOT
 
@@ -158,3 +159,33 @@ def test_a_scrape_from_another_thread_gets_a_snapshot_taken_on_the_loop(tmp_path
         replica.store.close()
     finally:
         loop.close()
+
+
+def test_applying_a_peers_batch_counts_entries_latency_and_the_commit(tmp_path):
+    replica = _replica(tmp_path)
+    try:
+        now = replica.wall_ms()
+        entries = [
+            pb.Entry(
+                origin="b@0123456789ab",
+                seq=i,
+                hlc=(now - 2000 + i) << 16,  # committed 2 s ago at the origin, 1 ms apart
+                op=pb.PUT,
+                key=b"k%d" % i,
+                value=b"v",
+            )
+            for i in range(1, 101)
+        ]
+        assert replica.apply_remote(entries, "b") == 100
+        m = replica.metrics
+        assert m.received_entries.values == {"b": 100}
+        latency = m.apply_latency.snapshot()
+        assert latency.count == 100, "every entry counted, however few are sampled"
+        assert 1.8 < latency.total / latency.count < 60  # about 2 s each; no timing claim
+        assert m.commit_entries["replicated"].snapshot().count == 1
+        assert m.commit_entries["replicated"].snapshot().total == 100
+        with pytest.raises(Refused, match="bad entry"):
+            replica.apply_remote([pb.Entry(origin="b@0123456789ab", seq=101)], "b")
+        assert m.rejected["bad_entry"] == 1
+    finally:
+        replica.store.close()
