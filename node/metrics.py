@@ -76,7 +76,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("remesh_duplicates_received_total", "counter", (),
            "Replicated entries received that this node already held"),
     Metric("remesh_rejected_total", "counter", ("reason",),
-           "Inputs refused, by reason; nothing of a refused input was applied"),
+           f"Inputs refused, by reason: {', '.join(REJECT_REASONS)}; none of it applied"),
     Metric("remesh_keys", "gauge", (), "Live keys held"),
     Metric("remesh_log_entries", "gauge", (), "Log entries held, of every origin"),
     Metric("remesh_replication_streams", "gauge", (),
