@@ -31,6 +31,7 @@ from cluster.faults.model import (
 from cluster.faults.verbs import LinkFaults
 from cluster.logs import tail, unexpected_lines
 from cluster.membership import Membership
+from cluster.prometheus import fetch, url
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
 from cluster.reshape import Reconcile, reconcile_source
@@ -287,6 +288,20 @@ class Cluster(LinkFaults, Membership):
     def node_status(self, node: str) -> pb.StatusResponse:
         return self._answering(node).status()
 
+    def metrics_address(self, node: str) -> str | None:
+        """Where this machine reaches ``node``'s /metrics (None: up before metrics were)."""
+        self._known(node)
+        port = self._state.metrics_port(node)
+        return self._backend.address(node, port) if port else None
+
+    def metrics(self, node: str) -> str:
+        """``node``'s Prometheus metrics, as text."""
+        address = self.metrics_address(node)
+        if address is None:
+            raise OperationFailed(f"{node} serves no metrics: `cluster down` and `up` again")
+        self._answering(node)  # a paused node is refused before waiting on it
+        return fetch(address)
+
     # ---------------------------------------------------------------- processes
     def kill(self, node: str) -> None:
         """SIGKILL, not restarted."""
@@ -371,6 +386,8 @@ class Cluster(LinkFaults, Membership):
         rows = []
         for n in self.topology.names():
             row = view(n, procs.get(n), n in self._state.paused, self.address(n))
+            metrics = self.metrics_address(n)
+            row.metrics = url(metrics) if metrics else ""
             if row.reachable:
                 try:
                     row.fill(self.node_status(n))

@@ -23,6 +23,7 @@ from cluster.commands import (
     links,
     logs,
     members,
+    metrics,
     nemesis,
     processes,
     topologies,
@@ -41,6 +42,7 @@ VERBS = (
     converge,
     bench,
     logs,
+    metrics,
     nemesis,
 )  # in --help order
 

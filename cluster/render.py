@@ -23,6 +23,7 @@ from cluster.backends.base import ProcessSpec
 from cluster.faults.config import ProxyConfig
 from cluster.faults.model import link_name, split_link
 from cluster.files import atomic_write, private_dir
+from cluster.prometheus import PROMETHEUS_FILE, scrape_config
 from cluster.secrets import Paths, ensure, node_args, secrets_dir
 from cluster.state import HOST, ClusterState
 from cluster.topology import Topology
@@ -77,6 +78,7 @@ def render(
             "cluster": topo.name,
             "tenant": topo.tenant,
             "listen": f"{host}:{state.port(spec.name)}",
+            **_metrics_listen(state.metrics_port(spec.name), host),
             "data_dir": "data",
             "peers": {
                 p: links[link_name(spec.name, p)] if proxy else f"{host}:{state.port(p)}"
@@ -103,8 +105,13 @@ def render(
     return Rendered(configs, proxy, specs, topo.name, state.tls)
 
 
+def _metrics_listen(port: int | None, host: str) -> dict[str, str]:
+    return {"metrics_listen": f"{host}:{port}"} if port else {}
+
+
 def write(rendered: Rendered, state_dir: Path) -> None:
-    """Write every node's node.yaml (creating its directory), the proxy's config, and the
+    """Write every node's node.yaml (creating its directory), the proxy's config,
+    ``prometheus.yml`` (a scrape config for every node that serves metrics) and the
     secrets that are missing (the token; with TLS the CA and each node's certificate)."""
     ensure(state_dir, rendered.cluster, list(rendered.node_configs), rendered.tls)
     for name, config in rendered.node_configs.items():
@@ -114,3 +121,8 @@ def write(rendered: Rendered, state_dir: Path) -> None:
         atomic_write(path, yaml.safe_dump(config, sort_keys=False))
     if rendered.proxy is not None:
         rendered.proxy.write(state_dir / "proxy.json")
+    targets = {
+        n: c["metrics_listen"] for n, c in rendered.node_configs.items() if "metrics_listen" in c
+    }
+    cluster = next((c["cluster"] for c in rendered.node_configs.values()), "")
+    atomic_write(state_dir / PROMETHEUS_FILE, scrape_config(cluster, targets))

@@ -92,6 +92,7 @@ class ClusterState:
             state._keep_ports(topo)
         else:
             state = cls(state_dir, _plan(topo, path))
+        state._plan_metrics(recheck=True)
         state._data["paused"] = []
         state._data["tls"] = tls or topo.tls or state.tls  # never downgraded by omission
         private_dir(state_dir)  # values, logs and configs are nobody else's to read
@@ -116,6 +117,11 @@ class ClusterState:
 
     def port(self, node: str) -> int:
         return int(self._data["nodes"][node]["port"])
+
+    def metrics_port(self, node: str) -> int | None:
+        """Where ``node`` serves Prometheus metrics (None: a state from before metrics)."""
+        port = self._data.get("metrics", {}).get(node)
+        return int(port) if port else None
 
     @property
     def has_proxy(self) -> bool:
@@ -147,6 +153,7 @@ class ClusterState:
         if self._data["proxy"]:
             self._data["proxy"]["links"] = dict(links)
         self._data["paused"] = [n for n in self.paused if n in ports]
+        self._plan_metrics(recheck=False)  # the members that stay keep theirs, in use
         atomic_write(self.dir / TOPOLOGY_FILE, topology_text)
         self.save()
 
@@ -176,6 +183,20 @@ class ClusterState:
         fresh = free_ports(len(stale), avoid=kept) if stale else []
         for (d, k), port in zip(stale, fresh, strict=True):
             d[k] = port if k == "port" else f"{HOST}:{port}"
+
+    def _plan_metrics(self, recheck: bool) -> None:
+        """A metrics port for every node without one (a new member, a cluster.json from
+        before metrics); ``recheck`` (nothing runs): also swap those something else took."""
+        metrics = {n: p for n, p in self._data.get("metrics", {}).items() if n in self.nodes}
+        stale = [
+            n for n in self.nodes if n not in metrics or (recheck and not bindable(metrics[n]))
+        ]
+        if stale:
+            links = self.link_addresses.values()
+            kept = {self.port(n) for n in self.nodes} | set(metrics.values())
+            kept |= {int(a.rsplit(":", 1)[1]) for a in links}
+            metrics.update(zip(stale, free_ports(len(stale), avoid=kept), strict=True))
+        self._data["metrics"] = metrics
 
 
 def _plan(topo: Topology, path: Path) -> dict[str, Any]:

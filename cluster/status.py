@@ -31,6 +31,7 @@ class NodeView:
     replica_reason: str = ""  # why it kept or minted its incarnation
     clock_offset_ms: dict[str, int] | None = None  # per peer: its clock minus this node's
     link_errors: dict[str, str] | None = None  # per peer: why its link last failed
+    metrics: str = ""  # the URL of its Prometheus metrics
     error: str = ""
 
     def as_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from importlib import metadata
 from node.app import Node
 from node.auth import TOKEN_ENV, TokenError, read_token
 from node.config import ConfigError, load_config, parse_peers
+from node.logfmt import configure
 from node.tls import TlsError, TlsFiles
 
 
@@ -35,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--node-id", help="override node_id")
     p.add_argument("--listen", help="override listen host:port")
     p.add_argument("--data-dir", help="override data_dir")
+    p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics there")
+    p.add_argument("--log-format", choices=("text", "json"), help="override log_format")
     p.add_argument(
         "--peer",
         action="append",
@@ -93,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(
-            args.config, node_id=args.node_id, listen=args.listen, data_dir=args.data_dir
+            args.config,
+            node_id=args.node_id,
+            listen=args.listen,
+            data_dir=args.data_dir,
+            metrics_listen=args.metrics_listen,
+            log_format=args.log_format,
         )
         cfg.peers.update(parse_peers(os.environ.get("REMESH_PEERS", "")))
         cfg.peers.update(parse_peers(",".join(args.peer), "--peer"))
@@ -102,11 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, TokenError, TlsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=cfg.log_level.upper(),
-        stream=sys.stderr,
-        format=f"%(asctime)s %(levelname)s {cfg.node_id} %(name)s: %(message)s",
-    )
+    configure(cfg.node_id, cfg.log_level, cfg.log_format)
     try:
         asyncio.run(serve(Node(cfg, token=token, tls=tls)))
     except OSError as exc:

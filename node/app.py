@@ -28,6 +28,7 @@ from grpc_reflection.v1alpha import reflection
 from node.admin import AdminService, WriteGate
 from node.auth import TokenAuth
 from node.config import NodeConfig, parse_address
+from node.exposition import MetricsServer, text
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.peers import MAX_MESSAGE, PeerLink
@@ -72,6 +73,7 @@ class Node:
         self.links: dict[str, PeerLink] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.address = ""
+        self.metrics: MetricsServer | None = None
         self.gate = WriteGate(config.node_id)
 
     @property
@@ -104,6 +106,13 @@ class Node:
             self.replica.store.close()
             raise OSError(f"cannot listen on {cfg.listen}: {exc} (port in use?)") from None
         self.address = f"{host}:{port}"
+        self.metrics = MetricsServer(self.replica, asyncio.get_running_loop())
+        if cfg.metrics_listen:
+            try:
+                self.metrics.start(*parse_address(cfg.metrics_listen, "metrics_listen"))
+            except OSError:
+                self.replica.store.close()
+                raise
         await self.server.start()
         self.replica.start()
         self._replica.health.on_change(self._set_health)
@@ -111,7 +120,7 @@ class Node:
             self._start_link(peer, address)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info(
-            "%s: serving on %s (%s; cluster %s, tenant %s, %s, peers %s, vv %s)",
+            "%s: serving on %s (%s; cluster %s, tenant %s, %s, peers %s, vv %s%s)",
             cfg.node_id,
             self.address,
             ("mutual TLS" if self.tls else "plaintext")
@@ -121,6 +130,7 @@ class Node:
             cfg.durability,
             ",".join(cfg.peers) or "none",
             self.replica.vv,
+            f", metrics on http://{self.metrics.address}/metrics" if self.metrics.address else "",
         )
 
     def _set_health(self, serving: bool) -> None:
@@ -172,6 +182,8 @@ class Node:
         if rest:
             await asyncio.wait(rest, timeout=grace)
         await self.replica.close()
+        if self.metrics is not None:
+            await self.metrics.stop()
         self.server = None
         log.info("%s: stopped (vv %s)", self.config.node_id, self.replica.vv)
 
@@ -196,3 +208,9 @@ class Node:
 
     def status(self) -> pb.StatusResponse:
         return self.replica.status()
+
+    def metrics_text(self) -> str:
+        """This node's Prometheus exposition, as ``/metrics`` serves it (served or not)."""
+        if self.metrics is None:
+            raise RuntimeError(f"node {self.config.node_id} is not started: await start() first")
+        return text(self.metrics.registry)

@@ -43,6 +43,7 @@ class NodeConfig(NodeSettings):
     cluster: Name = "default"
     tenant: Name = "default"
     listen: str = "127.0.0.1:0"
+    metrics_listen: str = ""  # host:port for Prometheus' /metrics; "" serves none
     peers: dict[str, str] = Field(default_factory=dict)
     log_level: str = "INFO"
 
@@ -55,6 +56,8 @@ class NodeConfig(NodeSettings):
     def validate(self, source: str = "config") -> NodeConfig:  # type: ignore[override]
         """Check what one field alone cannot: addresses and peers. Returns self."""
         parse_address(self.listen, f"{source}: listen")
+        if self.metrics_listen:
+            parse_address(self.metrics_listen, f"{source}: metrics_listen")
         for peer, address in self.peers.items():
             if not NAME_RE.match(peer):
                 raise ConfigError(f"{source}: peers: bad peer name {peer!r}")

@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Iterable, Sequence
 
-from node.clock import HLC, wall_ms
+from node.clock import HLC, LOGICAL_BITS, wall_ms
 from node.config import NodeConfig
 from node.health import StorageHealth
 from node.incarnation import Incarnation
 from node.links import Links
+from node.metrics import NodeMetrics
 from node.pb import remesh_pb2 as pb
 from node.protocol import Held, Identity, Refused, conflict, triage
 from node.protocol.validate import WriteLimits, check_batch, check_skew, write_problem
@@ -34,6 +36,7 @@ REJOIN_TIMEOUT_LINKS = 3
 PEER_META = b"peer/"  # + peer name: its replica id as last seen
 MAX_REQUEST_BYTES = 16 << 20  # keys and values of one client request
 GROUP_COMMIT_ENTRIES = 4096  # one WriteBatch takes at most this many queued writes
+LATENCY_SAMPLES = 16  # apply-latency observations per replicated batch at most
 
 
 class BadRequest(ValueError):
@@ -77,6 +80,8 @@ class Replica:
             "entries_sent": 0,
             "local_writes": 0,
         }
+        self.metrics = NodeMetrics()  # what /metrics serves beyond stats (node.exposition)
+        self.metrics.watermark_current_at = time.monotonic()  # as loaded
         self.wakers: set[asyncio.Event] = set()  # one per replication stream
         self.recent = Recent()
         self._queue: list[tuple[list[pb.Write], asyncio.Future]] = []
@@ -176,6 +181,19 @@ class Replica:
         """
         if self.closed:
             raise RuntimeError("replica is closed")
+        try:
+            self._check_request(writes)
+        except BadRequest:
+            self.metrics.reject("bad_request")
+            raise
+        if not self.incarnation.ready.is_set():
+            await self.incarnation.ready.wait()  # recovering: at most the rejoin timeout
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.append((list(writes), fut))
+        self._schedule_commit()
+        return await fut
+
+    def _check_request(self, writes: Sequence[pb.Write]) -> None:
         if not writes:
             raise BadRequest("no writes given")
         if len(writes) > self.config.max_batch_entries:
@@ -191,12 +209,6 @@ class Replica:
             raise BadRequest(
                 f"{size} bytes in one request; the limit is {self.max_request_bytes}: split it"
             )
-        if not self.incarnation.ready.is_set():
-            await self.incarnation.ready.wait()  # recovering: at most the rejoin timeout
-        fut = asyncio.get_running_loop().create_future()
-        self._queue.append((list(writes), fut))
-        self._schedule_commit()
-        return await fut
 
     def _schedule_commit(self) -> None:
         if self._commit_task is None or self._commit_task.done():
@@ -243,7 +255,9 @@ class Replica:
                 )
         try:
             self.store.check_dir()
+            started = time.perf_counter()
             won = self.store.commit(entries, sync=self.config.durability == "sync")
+            self.metrics.committed("local", len(entries), time.perf_counter() - started)
         except Exception as exc:  # disk full, closed DB...: fail the writers, keep serving
             log.error("%s commit of %d local writes failed: %s", self.node_id, len(entries), exc)
             self.health.failed(str(exc))
@@ -273,11 +287,20 @@ class Replica:
         The whole batch is checked first: a malformed entry, or one whose (origin,
         seq) we already hold with other content, refuses all of it (``Refused``).
         """
-        check_batch(entries, self.limits, self.origin, peer)
-        check_skew(entries, self.wall_ms(), self.config.max_clock_skew_ms, peer)
+        try:
+            check_batch(entries, self.limits, self.origin, peer)
+        except Refused:
+            self.metrics.reject("bad_entry")
+            raise
+        try:
+            check_skew(entries, self.wall_ms(), self.config.max_clock_skew_ms, peer)
+        except Held:
+            self.metrics.reject("clock_skew")
+            raise
         result = triage(self.vv, entries)
         dup = conflict(result.duplicate_entries, self.read_log)
         if dup is not None:
+            self.metrics.reject("conflict")
             raise Refused(
                 f"{peer} sent {dup.origin} seq {dup.seq} with other content than this "
                 f"node holds: two writes under one (origin, seq); refusing its batches"
@@ -290,15 +313,32 @@ class Replica:
             return 0
         try:
             self.store.check_dir()
+            started = time.perf_counter()
             won = self.store.commit(result.accepted)
+            took = time.perf_counter() - started
         except Exception as exc:  # the link retries; the entries stay in their origin's log
             self.health.failed(str(exc))
             raise Held(f"cannot store entries from {peer}: {exc}") from None
         n = len(result.accepted)
         self.stats["entries_received"] += n
         self.links.received(peer, n)
+        self._measure_apply(result.accepted, peer, took)
         self._after_commit(result.accepted, won)
         return n
+
+    def _measure_apply(self, applied: list[pb.Entry], peer: str, took: float) -> None:
+        """Metrics of one applied batch. Apply latency from at most LATENCY_SAMPLES entries
+        spread over the batch, each weighing for its share: a few field reads per batch
+        rather than one per entry."""
+        m = self.metrics
+        n = len(applied)
+        m.committed("replicated", n, took)
+        m.received_entries.add(peer, n)
+        now = self.wall_ms()
+        step = -(-n // LATENCY_SAMPLES)  # ceil
+        for i in range(0, n, step):
+            ms = applied[i].hlc >> LOGICAL_BITS
+            m.apply_latency.observe_many(max(0, now - ms) / 1000, min(step, n - i))
 
     def _after_commit(self, entries: list[pb.Entry], won: list[bool]) -> None:
         self.recent.add(entries)
@@ -322,11 +362,13 @@ class Replica:
     def checkpoint(self) -> None:
         """Sync LevelDB, then record the vv: a watermark never runs ahead of the disk."""
         if self._since_checkpoint == 0 and self.watermarks.saved == self.vv:
+            self.metrics.watermark_current_at = time.monotonic()
             return
         vv = dict(self.vv)
         self.store.sync_barrier()
         self.watermarks.save(vv)
         self._since_checkpoint = 0
+        self.metrics.watermark_current_at = time.monotonic()
 
     async def _checkpoint_loop(self) -> None:
         """Checkpoint now and then; also the probe that notices storage failing or healing."""

@@ -18,7 +18,7 @@ import grpc
 from node.auth import certified_name
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from node.protocol import PeerFailed, ProtocolError, ServerLimits, ServerSession
+from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
 from node.replica import BadRequest, CommitFailed, Replica
 from node.store import Record
 from node.watch import TooManyWatchers
@@ -205,6 +205,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         try:
             welcome = session.on_hello(first, replica.vv, time.monotonic(), replica.wall_ms())
         except ProtocolError as exc:
+            replica.metrics.reject("bad_hello")
             await abort(context, exc)
         if self.certified:
             await self._check_certificate(context, session.peer)
@@ -220,7 +221,12 @@ class ReplicationService(pb_grpc.ReplicationServicer):
 
         async def read_requests() -> None:
             async for msg in requests:
-                if session.on_message(msg, time.monotonic()):
+                try:
+                    changed = session.on_message(msg, time.monotonic())
+                except Refused:
+                    replica.metrics.reject("bad_message")
+                    raise
+                if changed:
                     wake.set()
 
         reader = asyncio.create_task(read_requests())
@@ -234,6 +240,8 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                 batch = session.next_batch(replica.vv, replica.read_log, time.monotonic())
                 if batch is not None:
                     replica.stats["entries_sent"] += len(batch.batch.entries)
+                    replica.metrics.sent_entries.add(peer, len(batch.batch.entries))
+                    replica.metrics.sent_bytes.add(peer, session.batch_bytes)
                     yield batch
                     if self.linger_s and not session.full(batch):
                         await asyncio.sleep(self.linger_s)  # the next commits share a message

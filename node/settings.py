@@ -69,6 +69,9 @@ class NodeSettings(BaseModel):
         le=100,
         description="a stream waits this long after a batch so commits share messages",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text | json (one JSON object per line: time, level, node, event)"
+    )
 
     @model_validator(mode="after")
     def _timeout_exceeds_heartbeat(self) -> NodeSettings:

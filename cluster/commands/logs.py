@@ -1,16 +1,29 @@
-"""``logs``: a node's log, or the link proxy's (``-f`` follows it like ``tail -f``)."""
+"""``logs``: a node's log, or the link proxy's (``-f`` follows it like ``tail -f``);
+``logs --all [-f]``: every node's log merged in time order, each line prefixed with its
+node (coloured on a terminal), the way ``docker compose logs`` shows services."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
+from typing import BinaryIO
 
 from cluster.commands import AddVerb, open_cluster
-from cluster.errors import OperationFailed
+from cluster.errors import ClusterError, OperationFailed
+from cluster.logs import Stamped, merged, stamped
+
+POLL_S = 0.2  # following a file for new lines, like tail -f
+COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93", "95", "92")
 
 
 def logs(args: argparse.Namespace) -> int:
+    if args.all == bool(args.node):
+        raise ClusterError("give a NODE (or 'proxy'), or --all for every node's log merged")
+    if args.all:
+        return logs_all(args)
     path = open_cluster(args).log_path(args.node)
     if not path.exists():
         raise OperationFailed(f"no log yet at {path}")
@@ -26,14 +39,85 @@ def logs(args: argparse.Namespace) -> int:
                         sys.stdout.buffer.write(chunk)
                         sys.stdout.flush()
                     else:
-                        time.sleep(0.2)  # polling a file for new lines, like tail -f
+                        time.sleep(POLL_S)
             except KeyboardInterrupt:
                 return 0
     return 0
 
 
+class Prefixer:
+    """``node-b | line``: names padded to one width, each in its own colour on a TTY."""
+
+    def __init__(self, names: list[str], colour: bool) -> None:
+        width = max(len(n) for n in names)
+        self.prefix = {}
+        for i, name in enumerate(names):
+            text = f"{name.ljust(width)} | "
+            if colour:
+                text = f"\x1b[{COLOURS[i % len(COLOURS)]}m{text}\x1b[0m"
+            self.prefix[name] = text
+
+    def __call__(self, item: Stamped) -> str:
+        _, name, _, line = item
+        return self.prefix[name] + line + "\n"
+
+
+class Tail:
+    """A log file read as it grows: complete lines only, and the time of its last one."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name, self.path = name, path
+        self.file: BinaryIO | None = None
+        self.partial = b""
+        self.last = 0.0
+
+    def read(self) -> list[Stamped]:
+        if self.file is None:
+            if not self.path.exists():
+                return []
+            self.file = open(self.path, "rb")  # noqa: SIM115 - held while following
+        data = self.partial + self.file.read()
+        *complete, self.partial = data.split(b"\n")
+        lines = [raw.decode(errors="replace") for raw in complete]
+        out = list(stamped(self.name, lines, self.last))
+        if out:
+            self.last = out[-1][0]
+        return out
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def logs_all(args: argparse.Namespace) -> int:
+    c = open_cluster(args)
+    names = c.topology.names()
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    show = Prefixer(names, colour)
+    tails = [Tail(n, c.log_path(n)) for n in names]
+    try:
+        lines = list(merged([t.read() for t in tails]))
+        if args.lines:
+            lines = lines[-args.lines :]
+        sys.stdout.write("".join(show(item) for item in lines))
+        sys.stdout.flush()
+        while args.follow:
+            time.sleep(POLL_S)
+            fresh = sorted(item for t in tails for item in t.read())
+            if fresh:
+                sys.stdout.write("".join(show(item) for item in fresh))
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for t in tails:
+            t.close()
+    return 0
+
+
 def register(add: AddVerb) -> None:
-    sp = add("logs", logs, "print a node's log (or 'proxy')")
-    sp.add_argument("node")
+    sp = add("logs", logs, "print a node's log (or 'proxy'), or --all nodes' merged in time order")
+    sp.add_argument("node", nargs="?")
+    sp.add_argument("--all", action="store_true", help="every node's log, merged in time order")
     sp.add_argument("-f", "--follow", action="store_true")
     sp.add_argument("-n", "--lines", type=int, default=0)

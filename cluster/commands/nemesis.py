@@ -10,6 +10,7 @@ import sys
 from cluster.commands import AddVerb, open_cluster
 from cluster.commands.output import Progress
 from cluster.nemesis import DEFAULT_FAULTS, FAULTS, check_faults, run_nemesis
+from cluster.nemesis.drawing import INSTALL
 
 
 def parse_duration(text: str) -> float:
@@ -61,6 +62,10 @@ def nemesis(args: argparse.Namespace) -> int:
         if len(s["anomalies"]) > 20:
             print(f"  ... {len(s['anomalies']) - 20} more in {s['out_dir']}/summary.json")
         print(f"results in {s['out_dir']}")
+        if s.get("report"):
+            print(f"pictures of the run in {s['report']}")
+            if not s.get("report_pictures"):
+                print(f"report.html has no pictures: {INSTALL}", file=sys.stderr)
     if not s["valid"]:
         print(f"invalid run, seed {s['seed']}; replay with:\n  {s['replay']}", file=sys.stderr)
         return 1

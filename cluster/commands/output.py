@@ -132,6 +132,8 @@ def print_status(c: Cluster, as_json: bool) -> None:
         print(status_table(rows))
         if c.has_proxy:
             print(faults_line(faults))
+        if any(r.metrics for r in rows):
+            print("metrics: " + ", ".join(f"{r.name} {r.metrics}" for r in rows if r.metrics))
         for line in notes(rows):
             print(line)
         if any(r.state == UNSUPERVISED for r in rows):

@@ -18,7 +18,9 @@ from cluster.checker import FinalState, Verdict, check
 from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
 from cluster.history import History, count_types, dump
 from cluster.nemesis.apply import Nemesis
+from cluster.nemesis.drawing import write_report
 from cluster.nemesis.plan import DEFAULT_FAULTS, FAULTS, plan
+from cluster.nemesis.report import build
 from cluster.nemesis.workers import Live, Worker
 
 
@@ -211,6 +213,8 @@ def _write(
         "convergence_seconds": None if converged is None else round(converged, 3),
         "out_dir": str(out),
         "replay": run.replay(cluster),
+        "report": str(out / "report.html"),
     }
+    summary["report_pictures"] = write_report(build(ops, timeline, summary), out / "report.html")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

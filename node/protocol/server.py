@@ -17,6 +17,7 @@ from node.protocol.errors import PeerFailed, Refused
 from node.protocol.hello import Identity, check_hello
 from node.protocol.validate import check_origins, check_vv
 
+ENTRY_OVERHEAD = 32  # bytes an entry costs on the wire beyond its key and value, about
 ReadLog = Callable[[str, int, int], list[pb.Entry]]
 
 
@@ -41,6 +42,7 @@ class ServerSession:
         self.peer = ""
         self.cursor = Cursor("", {})
         self.entries_sent = 0
+        self.batch_bytes = 0  # of the last batch: keys, values and ENTRY_OVERHEAD each
         self.last_heard = 0.0
         self.last_sent = 0.0
 
@@ -90,16 +92,17 @@ class ServerSession:
         limit = self.limits.max_batch_bytes
         for origin, first, last in self.cursor.ranges(have, self.limits.max_batch_entries):
             for e in read(origin, first, last):
-                esize = len(e.key) + len(e.value) + 32
+                esize = len(e.key) + len(e.value) + ENTRY_OVERHEAD
                 if out and size + esize > limit:  # full: the rest goes in the next batch
-                    return self._sent(out, now)
+                    return self._sent(out, now, size)
                 out.append(e)
                 size += esize
-        return self._sent(out, now) if out else None
+        return self._sent(out, now, size) if out else None
 
-    def _sent(self, out: list[pb.Entry], now: float) -> pb.ServerMessage:
+    def _sent(self, out: list[pb.Entry], now: float, size: int) -> pb.ServerMessage:
         self.cursor.on_sent(out)
         self.entries_sent += len(out)
+        self.batch_bytes = size
         self.last_sent = now
         return pb.ServerMessage(batch=pb.Batch(entries=out))
 

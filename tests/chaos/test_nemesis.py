@@ -47,6 +47,8 @@ def assert_sound_run(c: Cluster, s: dict, faults: set[str], out: Path) -> None:
     assert {undo[f] for f in faults} <= actions, (actions, why)
     assert (out / "history.jsonl").stat().st_size > 0
     assert json.loads((out / "summary.json").read_text()) == s
+    report = (out / "report.html").read_text()
+    assert s["report_pictures"] and report.count("data:image/png;base64,") == 1, why
     assert sorted(c.running_nodes()) == sorted(c.topology.names()), "a node was left down"
     assert c.unexpected_log_lines() == [], why
 
@@ -128,7 +130,13 @@ def test_nemesis_cli_verb(remesh_cluster, tmp_path):
     assert "VALID" in p.stdout and "converged in" in p.stdout
     (out,) = (tmp_path / "nemesis-results").iterdir()  # the default results dir
     assert out.name.startswith("mesh3-seed606-")
-    assert {f.name for f in out.iterdir()} >= {"history.jsonl", "timeline.jsonl", "summary.json"}
+    assert {f.name for f in out.iterdir()} >= {
+        "history.jsonl",
+        "timeline.jsonl",
+        "summary.json",
+        "report.html",
+    }
+    assert "pictures of the run in" in p.stdout and "report.html" in p.stdout
     s = json.loads((out / "summary.json").read_text())
     assert s["valid"] and s["verdict"] == "valid" and s["seed"] == 606, s["anomalies"][:5]
     assert c.unexpected_log_lines() == []

@@ -132,10 +132,15 @@ def test_cli_remove_node_b_while_every_node_writes_then_add_it_back(cli, tmp_pat
             m for m in ("node-a", "node-c") if m != n
         ]
     rows = out(cli("status")).splitlines()
-    assert [r.split()[0] for r in rows[1:3]] == ["node-a", "node-c"] and len(rows) == 4
+    assert [r.split()[0] for r in rows[1:3]] == ["node-a", "node-c"] and len(rows) == 5
+    assert rows[4].startswith("metrics: node-a http") and "node-b" not in rows[4]
+    scrape = tmp_path / "home" / "mesh3" / "prometheus.yml"
+    assert "node-a" in scrape.read_text() and "node-b" not in scrape.read_text()
 
     cli("add", "node-b")  # the name comes back as a fresh incarnation with everything
     c = Cluster.open("mesh3", tmp_path / "home")
+    assert "node: node-b" in scrape.read_text(), "a member that joins is scraped too"
+    assert c.metrics("node-b").count("remesh_node_info{") == 1
     st = c.node_status("node-b")
     old = {a.origin for a in w.acked if a.origin.startswith("node-b@")}
     assert st.replica_id not in old and old <= set(st.vv)

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cluster.render import PROXY, node_config_path, render, write
 from cluster.state import ClusterState
 from cluster.topology import parse_topology
-from node.config import NodeConfig, load_config
+from node.config import ConfigError, NodeConfig, load_config
 
 pytestmark = pytest.mark.unit
 
@@ -85,3 +86,30 @@ def test_a_rendered_config_is_a_valid_node_config(tmp_path: Path) -> None:
     assert (cfg.node_id, cfg.cluster, cfg.durability, cfg.linger_ms) == ("c", "m", "sync", 0)
     assert cfg.data_dir == tmp_path / "nodes" / "c" / "data"
     assert (tmp_path / "proxy.json").is_file()
+
+
+def test_each_node_serves_metrics_on_its_port_and_prometheus_yml_scrapes_them(tmp_path):
+    st = state(tmp_path)
+    st._data["metrics"] = {"a": 22001, "b": 22002, "c": 22003}
+    out = render(parse_topology(MESH3, "t.yaml"), st, python="py")
+    assert out.node_configs["b"]["metrics_listen"] == "127.0.0.1:22002"
+    write(out, tmp_path)
+    config = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "remesh-m"
+    assert [(s["targets"], s["labels"]) for s in job["static_configs"]] == [
+        (["127.0.0.1:22001"], {"node": "a", "cluster": "m"}),
+        (["127.0.0.1:22002"], {"node": "b", "cluster": "m"}),
+        (["127.0.0.1:22003"], {"node": "c", "cluster": "m"}),
+    ]
+    assert load_config(node_config_path(tmp_path, "a")).metrics_listen == "127.0.0.1:22001"
+
+
+def test_a_state_from_before_metrics_renders_nodes_without_them(tmp_path):
+    out = render(parse_topology(MESH3, "t.yaml"), state(tmp_path), python="py")
+    assert "metrics_listen" not in out.node_configs["a"]
+
+
+def test_a_node_config_refuses_a_bad_metrics_address(tmp_path):
+    with pytest.raises(ConfigError, match="metrics_listen: expected host:port, got 'nowhere'"):
+        NodeConfig(node_id="a", data_dir=tmp_path, metrics_listen="nowhere").validate()

@@ -24,7 +24,7 @@ VALID_KEYS = (
 SETTING_KEYS = (
     "durability, max_key_bytes, max_value_bytes, max_batch_entries, heartbeat_ms, "
     "link_timeout_ms, backoff_max_ms, watermark_every_entries, watermark_every_ms, "
-    "max_clock_skew_ms, linger_ms"
+    "max_clock_skew_ms, linger_ms, log_format"
 )
 
 
