@@ -89,6 +89,8 @@ class Node:
         # Interceptors run in order for every call: authentication first, so a refused
         # call reaches nothing else; then the write gate (decommission).
         interceptors = [self.auth, self.gate] if self.auth else [self.gate]
+        if self.auth:
+            self.auth.on_refused = lambda: self.replica.metrics.reject("auth")
         self.server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         pb_grpc.add_KVServicer_to_server(KVService(self.replica), self.server)
         replication = ReplicationService(self.replica, certified=self.tls is not None)

@@ -88,6 +88,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         self.cluster = cluster
         self.node_id = node_id
         self.refused = 0
+        self.on_refused: Callable[[], None] = lambda: None  # e.g. count it in the metrics
         self._logged = 0.0
 
     def problem(self, metadata: Any) -> str | None:
@@ -118,6 +119,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         if problem is None:
             return handler
         self.refused += 1
+        self.on_refused()
         now = time.monotonic()
         if now - self._logged >= self.LOG_EVERY_S:
             self._logged = now

@@ -33,6 +33,7 @@ REJECT_REASONS = (
     "clock_skew",  # entries dated too far ahead: held, not applied
     "bad_hello",  # a subscriber's Hello refused (other cluster, tenant, bad vv)
     "bad_message",  # a subscriber's Ack or Want refused
+    "auth",  # a call without the cluster's token, or a peer whose certificate is another node's
 )
 SOURCES = ("local", "replicated")  # of a commit: client writes, or a peer's batch
 

@@ -179,6 +179,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         the certificate it connected with (another node's, or the tool's, is refused)."""
         name = certified_name(context)
         if name != peer:
+            self.replica.metrics.reject("auth")
             log.warning(
                 "%s: refused a Replicate stream: Hello says %s, certificate says %r",
                 self.replica.node_id,

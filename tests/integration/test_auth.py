@@ -66,6 +66,8 @@ def test_put_scan_watch_replicate_without_the_token_are_refused(remesh_cluster, 
     assert c.read("node-a", b"evil") is None
     status = c.node_status("node-a")
     assert [p.peer for p in status.peers if p.subscribed] == ["node-b", "node-c"]
+    counted = 'remesh_rejected_total{reason="auth"} 4.0'
+    wait_for(lambda: counted in c.metrics("node-a"), 10, "each refusal counted in the metrics")
 
 
 def test_the_proxy_control_port_wants_the_token(remesh_cluster):
