@@ -43,6 +43,10 @@ class ServerSession:
         self.entries_sent = 0
         self.last_heard = 0.0
         self.last_sent = 0.0
+        self.durable: dict[str, int] = {}  # what the subscriber holds durably (its acks)
+        self.clock = 0  # its HLC at its last ack: it writes nothing dated before
+        self.members: list[str] = []  # its peers at its last ack
+        self.last_ack = 0.0  # when it last acked (0: not on this stream yet)
 
     def on_hello(
         self, msg: pb.SubscriberMessage | None, vv: Mapping[str, int], now: float, wall_ms: int = 0
@@ -66,7 +70,13 @@ class ServerSession:
         kind = msg.WhichOneof("msg")
         if kind == "ack":
             check_vv(msg.ack.vv, "an Ack vv", self.peer)
+            check_vv(msg.ack.durable, "an Ack durable vv", self.peer)
             self.cursor.on_ack(msg.ack.vv)
+            self.durable = dict(msg.ack.durable)
+            check_origins(msg.ack.members, "an Ack member list", self.peer)
+            self.clock = msg.ack.clock
+            self.members = list(msg.ack.members)
+            self.last_ack = now
             changed = False
         elif kind == "want":
             check_origins(msg.want.exclude, "a Want exclude list", self.peer)
@@ -96,6 +106,13 @@ class ServerSession:
                 out.append(e)
                 size += esize
         return self._sent(out, now) if out else None
+
+    def on_snapshot(self, vv: Mapping[str, int]) -> None:
+        """A snapshot with ``vv`` went out: log streaming resumes from there."""
+        pos = self.cursor.pos
+        for origin, seq in vv.items():
+            if seq > pos.get(origin, 0):
+                pos[origin] = seq
 
     def _sent(self, out: list[pb.Entry], now: float) -> pb.ServerMessage:
         self.cursor.on_sent(out)
