@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from node.pb import remesh_pb2 as pb
 from node.protocol.apply import plan_commit
+from node.protocol.snapshot import covered
 from node.store import (
     KEY,
     LOG,
@@ -162,7 +163,7 @@ def merge_snapshot(
             if key[1:] in sent:
                 continue
             rec = Record.decode(raw)
-            if rec.seq <= vv.get(rec.origin, 0):  # covered, and collected there
+            if covered(rec.origin, rec.seq, vv):  # and absent: collected there
                 gone.append(key[1:])
     plan = plan_commit(records, store._head, store.digest, store.keys, store.hlc)
     digest, keys, tombs = plan.digest, plan.keys, store.tombs
