@@ -5,9 +5,12 @@ converge. Counts come from ``status``; nothing waits on a timing."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cluster.wait import wait_for
+from tests.integration.test_cli import cli, out  # noqa: F401 - the CLI fixture
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +121,34 @@ def test_node_down_past_retention_killed_mid_snapshot_restarts_and_converges(
     assert snapshots_received(c, "node-c") >= 1
     assert "was cut off" in c.tail("node-c", 400)
     assert c.read("node-c", b"big00000") is None and c.read("node-c", b"big00001") == b"3"
+
+
+def test_status_names_a_down_member_that_holds_truncation_back(cli, tmp_path):  # noqa: F811
+    """With the default pin timeout a stopped member holds the others' logs; `status`
+    says who, at what seq and since when, in the table's notes and in --json."""
+    path = tmp_path / "pin3.yaml"
+    path.write_text(
+        "name: pin3\nnodes: [node-a, node-b, node-c]\n"
+        "settings: {retain_entries: 2, retain_ms: 0, compact_every_ms: 100}\n"
+    )
+    cli("up", str(path))
+    try:
+        cli("stop", "node-c")
+        for i in range(8):
+            cli("write", "node-a", f"k{i}", "v")
+
+        def pinned() -> dict | None:
+            nodes = json.loads(out(cli("status", "--json")))["nodes"]
+            a = next(n for n in nodes if n["name"] == "node-a")
+            return next((p for p in a["pins"] if p["peer"] == "node-c"), None)
+
+        wait_for(pinned, 30, "node-a to report node-c holding its truncation back")
+        pin = pinned()
+        assert pin is not None and not pin["open"] and pin["origin"].startswith("node-a@")
+        table = out(cli("status"))
+        assert "truncation: node-a holds node-a@" in table and "for node-c (down" in table
+        nodes = json.loads(out(cli("status", "--json")))["nodes"]
+        a = next(n for n in nodes if n["name"] == "node-a")
+        assert a["log_entries"] == 8 and a["log_held"] > 2 and a["tombstones"] == 0
+    finally:
+        cli("down")
