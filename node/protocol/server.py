@@ -71,9 +71,9 @@ class ServerSession:
         if kind == "ack":
             check_vv(msg.ack.vv, "an Ack vv", self.peer)
             check_vv(msg.ack.durable, "an Ack durable vv", self.peer)
+            check_origins(msg.ack.members, "an Ack member list", self.peer)
             self.cursor.on_ack(msg.ack.vv)
             self.durable = dict(msg.ack.durable)
-            check_origins(msg.ack.members, "an Ack member list", self.peer)
             self.clock = msg.ack.clock
             self.members = list(msg.ack.members)
             self.last_ack = now
