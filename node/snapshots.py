@@ -19,6 +19,7 @@ from node.pb import remesh_pb2 as pb
 from node.protocol.server import ServerSession
 from node.protocol.snapshot import SnapshotReceiver
 from node.protocol.validate import check_skew
+from node.store import META
 from node.trim import SNAPSHOT_META, finish_snapshot, merge_snapshot, snapshot_pages
 
 if TYPE_CHECKING:
@@ -143,4 +144,4 @@ def interrupted(replica: Replica) -> None:
             replica.node_id,
             peer.decode(errors="replace"),
         )
-        replica.store.db.delete(b"m" + SNAPSHOT_META, sync=True)
+        replica.store.db.delete(META + SNAPSHOT_META, sync=True)
