@@ -92,7 +92,7 @@ def test_node_down_past_retention_killed_mid_snapshot_restarts_and_converges(
 ):
     """node-c stops; the others truncate past it once it stops pinning; it comes back,
     is killed while the (throttled) snapshot is being merged, and completes on restart."""
-    c = gc3(clean_cluster, tmp_path, snapshot_rate_keys=400, snapshot_chunk_keys=50)
+    c = gc3(clean_cluster, tmp_path, snapshot_rate_keys=200, snapshot_chunk_keys=50)
     c.stop("node-c")
     for r in range(4):
         c.write_batch("node-a", [(b"big%05d" % i, b"%d" % r) for i in range(1000)])
