@@ -267,11 +267,12 @@ class Store:
     def _index_tombstones(
         self, batch: Any, old: Mapping[bytes, Head | None], new: Mapping[bytes, Head]
     ) -> int:
-        """Keep the tombstone index in step with changed heads; the new tombstone count."""
+        """Keep the tombstone index in step with changed heads (``old``: the keys where a
+        tombstone was replaced or may have been written); the new tombstone count."""
         tombs = self.tombs
-        for key, head in new.items():
-            before = old.get(key)
-            if before is not None and before[2] == pb.DELETE:
+        for key, before in old.items():  # only keys where a tombstone came or went
+            head = new[key]
+            if before is not None:
                 batch.delete(tomb_key(before[0], key))
                 tombs -= 1
             if head[2] == pb.DELETE:

@@ -95,7 +95,9 @@ class CommitPlan:
     keys: int
     hlc: int
     vv: dict[str, int]  # the new top of every origin in the batch
-    old: dict[bytes, Head | None] = field(default_factory=dict)  # changed keys' heads before
+    # Keys whose tombstone index may change: the tombstone they held before the batch
+    # (None: none, but the batch leaves a tombstone candidate there).
+    old: dict[bytes, Head | None] = field(default_factory=dict)
     tops: dict[str, int] = field(default_factory=dict)  # hlc of each origin's last entry
 
 
@@ -126,10 +128,12 @@ def plan_commit(
         current = pending.get(key)
         if current is None:
             current = head_of(key)
-            if current is not None and not (ehlc, origin) > current[:2]:
-                won.append(False)
-                continue
-            old[key] = current
+            if current is not None:
+                if not (ehlc, origin) > current[:2]:
+                    won.append(False)
+                    continue
+                if current[2] != pb.PUT:
+                    old[key] = current  # a tombstone this batch replaces
         elif not (ehlc, origin) > current[:2]:
             won.append(False)
             continue
@@ -140,6 +144,8 @@ def plan_commit(
         if op == pb.PUT:
             digest ^= vhash
             keys += 1
+        else:
+            old.setdefault(key, None)  # a tombstone may be the key's new head
         pending[key] = (ehlc, origin, op, vhash)
         winners.append((e, vhash))
         won.append(True)
