@@ -151,6 +151,7 @@ class Store:
             for key, raw in it:
                 origin = key[len(META + TRUNC) :].decode()
                 self.truncated[origin], self._trunc_hlc[origin] = struct.unpack(">QQ", raw)
+        self.orphans = set(self.truncated)  # may hold entries below the point: swept once
         if self.db.get(META + b"format") != FORMAT:
             self._rebuild_state_meta()
         self.digest = int.from_bytes(self.db.get(META + b"digest", b"\0" * 16), "big")

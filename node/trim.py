@@ -38,42 +38,55 @@ SNAPSHOT_META = b"snapshot"  # present while a snapshot is being merged: who sen
 
 
 def truncate_log(store: Store, origin: str, upto: int, limit: int) -> int:
-    """Drop ``origin``'s log entries up to ``upto`` (at most ``limit`` of them in this
-    call, from the oldest); the point is recorded once everything below it is gone.
-    Returns how many entries were deleted."""
-    done = store.truncated.get(origin, 0)
-    upto = min(upto, store.vv.get(origin, 0))
-    if upto <= done and not _orphans(store, origin, done):
-        return 0
-    upto = max(upto, done)
+    """Drop ``origin``'s log entries up to ``upto``, at most ``limit`` of them in this call,
+    oldest first; the point recorded moves with each chunk (in the same WriteBatch), so
+    the next chunk seeks past what is gone instead of stepping over LevelDB's deletion
+    markers. Entries left below the point by a snapshot are swept first. Returns how
+    many entries were deleted."""
     deleted = 0
-    last = 0
-    prefix = LOG + origin.encode() + SEP
+    done = store.truncated.get(origin, 0)
+    if origin in store.orphans:
+        deleted = _sweep(store, origin, done, limit)
+        if deleted >= limit:
+            return deleted
+        store.orphans.discard(origin)
+    upto = min(upto, store.vv.get(origin, 0))
+    if upto <= done:
+        return deleted
+    last, raw = done, b""
+    prefix_len = len(LOG + origin.encode() + SEP)
     with store.db.write_batch(transaction=True) as batch:
         with store.db.iterator(
-            start=prefix, stop=log_key(origin, upto + 1), include_value=False
+            start=log_key(origin, done + 1), stop=log_key(origin, upto + 1)
         ) as it:
-            for key in it:
+            for key, value in it:
+                batch.delete(key)
+                last, raw = U64.unpack_from(key, prefix_len)[0], value
+                deleted += 1
                 if deleted >= limit:
                     break
-                batch.delete(key)
-                last = U64.unpack_from(key, len(prefix))[0]
-                deleted += 1
-        reached = deleted < limit or last >= upto
-        if reached and upto > done:
-            hlc = store._hlc_at(origin, upto)
-            batch.put(META + TRUNC + origin.encode(), struct.pack(">QQ", upto, hlc))
-    if reached and upto > done:
-        store.truncated[origin], store._trunc_hlc[origin] = upto, hlc
+        if last > done:
+            hlc = pb.Entry.FromString(raw).hlc
+            batch.put(META + TRUNC + origin.encode(), struct.pack(">QQ", last, hlc))
+    if last > done:
+        store.truncated[origin], store._trunc_hlc[origin] = last, hlc
     return deleted
 
 
-def _orphans(store: Store, origin: str, done: int) -> bool:
-    """Entries left at or below the truncation point (a snapshot moved it past them)."""
-    with store.db.iterator(
-        start=LOG + origin.encode() + SEP, stop=log_key(origin, done + 1), include_value=False
-    ) as it:
-        return next(it, None) is not None
+def _sweep(store: Store, origin: str, done: int, limit: int) -> int:
+    """Delete entries left at or below the truncation point (a snapshot moved it past
+    them, or a crash came before the sweep)."""
+    deleted = 0
+    with store.db.write_batch(transaction=True) as batch:
+        with store.db.iterator(
+            start=LOG + origin.encode() + SEP, stop=log_key(origin, done + 1), include_value=False
+        ) as it:
+            for key in it:
+                batch.delete(key)
+                deleted += 1
+                if deleted >= limit:
+                    break
+    return deleted
 
 
 def log_held(store: Store) -> int:
@@ -204,6 +217,7 @@ def finish_snapshot(
         batch.delete(META + SNAPSHOT_META)
     for origin, seq in moved.items():
         store.truncated[origin], store._trunc_hlc[origin] = seq, tops.get(origin, 0)
+        store.orphans.add(origin)
         store.vv[origin] = seq
         store.tops[origin] = tops.get(origin, 0)
     return moved

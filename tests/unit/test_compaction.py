@@ -127,10 +127,11 @@ def entry(origin: str, seq: int, key: bytes, value: bytes | None, ms: int) -> pb
 def test_truncation_survives_a_restart_and_recovery_starts_past_it(tmp_path):
     s = Store(tmp_path / "d")
     s.commit([entry(A, i, b"k%d" % (i % 3), b"v", i) for i in range(1, 11)])
-    assert truncate_log(s, A, 6, limit=4) == 4  # a chunk: the point is not reached yet
-    assert s.truncated == {}
+    assert truncate_log(s, A, 6, limit=4) == 4  # a chunk: the point moves with it
+    assert s.truncated == {A: 4} and log_held(s) == 6
     assert truncate_log(s, A, 6, limit=4) == 2
     assert s.truncated == {A: 6} and log_held(s) == 4
+    assert truncate_log(s, A, 6, limit=4) == 0
     assert s.read_log(A, 1, 10)[0].seq == 7
     s.close()
     s = Store(tmp_path / "d")
@@ -173,6 +174,8 @@ def test_a_snapshot_merged_into_another_store_gives_the_same_state(tmp_path):
     assert dst.get(b"k01") is None and dst.get(b"zz").value == b"mine"
     assert dst.vv == {A: 8, B: 1} and dst.truncated == {A: 8}
     assert (dst.digest, dst.keys) == dst.recompute_digest()
+    assert truncate_log(dst, A, 0, 100) == 1  # its own A seq 1, now below the point, swept
+    assert truncate_log(dst, A, 0, 100) == 0 and dst.read_log(A, 1, 8) == []
     assert dst.keys == src.keys + 1
     dst.close()
     dst = Store(tmp_path / "dst")
