@@ -32,6 +32,12 @@ class NodeView:
     clock_offset_ms: dict[str, int] | None = None  # per peer: its clock minus this node's
     link_errors: dict[str, str] | None = None  # per peer: why its link last failed
     metrics: str = ""  # the URL of its Prometheus metrics
+    log_entries: int | None = None  # every entry the vv names
+    log_held: int | None = None  # of those, still on disk (not truncated)
+    tombstones: int | None = None  # deleted keys whose tombstone is still held
+    truncated: dict[str, int] | None = None  # per origin: its log dropped up to this seq
+    pins: list[dict[str, Any]] | None = None  # members holding truncation back
+    snapshot: str = ""  # the last snapshot sent or received, or one under way
     error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -52,6 +58,14 @@ class NodeView:
         self.replica_reason = st.state_reason
         self.clock_offset_ms = {p.peer: p.clock_offset_ms for p in st.peers if p.clock_measured}
         self.link_errors = {p.peer: p.last_error for p in st.peers if p.last_error}
+        self.log_entries, self.log_held = st.log_entries, st.log_held
+        self.tombstones, self.truncated = st.tombstones, dict(st.truncated)
+        self.pins = [
+            {"origin": p.origin, "peer": p.peer, "acked": p.acked, "since_s": round(p.since_s, 1),
+             "open": p.open}
+            for p in st.pins
+        ]
+        self.snapshot = st.snapshot
 
 
 def view(name: str, info: ProcessInfo | None, paused: bool, address: str) -> NodeView:

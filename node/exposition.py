@@ -31,6 +31,7 @@ from prometheus_client.core import (
 
 from node.clock import unpack
 from node.metrics import BY_NAME, METRICS
+from node.trim import log_held
 
 if TYPE_CHECKING:
     from node.replica import Replica
@@ -77,7 +78,8 @@ def snapshot(replica: Replica, now: float | None = None) -> Snapshot:
         "remesh_duplicates_received_total": [((), replica.stats["duplicates_received"])],
         "remesh_rejected_total": [((r,), n) for r, n in m.rejected.items()],
         "remesh_keys": [((), replica.store.keys)],
-        "remesh_log_entries": [((), sum(vv.values()))],
+        "remesh_tombstones": [((), replica.store.tombs)],
+        "remesh_log_entries": [((), log_held(replica.store))],
         "remesh_replication_streams": [((), links.open_streams())],
         "remesh_watermark_age_seconds": [((), max(0.0, now - m.watermark_current_at))],
         "remesh_hlc_ahead_seconds": [((), max(0, hlc_ms - wall) / 1000)],

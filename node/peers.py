@@ -21,6 +21,7 @@ from node.auth import bearer
 from node.pb import remesh_pb2 as pb
 from node.protocol import Held, PeerFailed, Refused, SubscriberSession, exclusions
 from node.replica import Replica
+from node.snapshots import Intake
 from node.tls import TlsFiles, target_name
 
 Call: TypeAlias = grpc.aio.StreamStreamCall  # untyped: grpc ships no stubs
@@ -192,11 +193,14 @@ class PeerLink:
         replica, session = self.replica, self.session
         stats = replica.links.outbound[self.peer]
         started, applied = time.monotonic(), 0
+        intake = Intake(replica, self.peer)
         while True:
             msg = await self._next(call)
             got = session.on_message(msg, time.monotonic(), replica.wall_ms())
             stats.clock_offset_ms = session.clock_offset_ms
-            if got.entries:
+            if got.snapshot is not None:
+                intake.on_message(got.snapshot)
+            elif got.entries:
                 applied += replica.apply_remote(got.entries, self.peer)
             elif got.caught_up:
                 log.info(
@@ -222,7 +226,14 @@ class PeerLink:
                 self._dirty.clear()
                 if self.session.me.origin != self.replica.origin:
                     raise PeerFailed(f"this node is now {self.replica.origin}; saying Hello again")
-                for msg in self.session.outgoing(self.replica.vv, self._exclude()):
+                replica = self.replica
+                for msg in self.session.outgoing(
+                    replica.vv,
+                    self._exclude(),
+                    replica.watermarks.saved,
+                    replica.clock.last,
+                    list(replica.config.peers),
+                ):
                     await call.write(msg)
                 await asyncio.sleep(ACK_INTERVAL_S)
         except asyncio.InvalidStateError:  # the server ended the stream first

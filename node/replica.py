@@ -14,7 +14,9 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 
+from node import snapshots
 from node.clock import HLC, LOGICAL_BITS, wall_ms
+from node.compactor import Compactor
 from node.config import NodeConfig
 from node.health import StorageHealth
 from node.incarnation import Incarnation
@@ -25,6 +27,7 @@ from node.protocol import Held, Identity, Refused, conflict, triage
 from node.protocol.validate import WriteLimits, check_batch, check_skew, write_problem
 from node.recent import Recent
 from node.store import Record, Store
+from node.trim import log_held
 from node.watch import Watchers
 from node.watermarks import Watermarks
 
@@ -88,6 +91,11 @@ class Replica:
         self._commit_task: asyncio.Task | None = None
         self._since_checkpoint = 0
         self._checkpointer: asyncio.Task | None = None
+        self.compactor = Compactor(self)
+        self._compacting: asyncio.Task | None = None
+        self.stats_snapshots = {"sent": 0, "received": 0}
+        self.snapshot_note = ""  # the last snapshot sent or received, or one under way
+        snapshots.interrupted(self)
         self.decommissioned = False  # leaving the cluster: takes no writes (node.admin)
         self.closed = False
         self.stopping = False  # streams end themselves before the server stops
@@ -95,6 +103,7 @@ class Replica:
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())
+        self._compacting = asyncio.create_task(self.compactor.run())
         if not self.incarnation.ready.is_set():
             asyncio.get_running_loop().call_later(
                 REJOIN_TIMEOUT_LINKS * self.timeout_s, self._rejoin_timeout
@@ -155,6 +164,8 @@ class Replica:
                 self._schedule_commit()
         if self._checkpointer:
             self._checkpointer.cancel()
+        if self._compacting:
+            self._compacting.cancel()
         try:
             self.checkpoint()
         except Exception as exc:  # noqa: BLE001 - the next start rescans the log instead
@@ -349,6 +360,12 @@ class Replica:
         if self._since_checkpoint >= self.config.watermark_every_entries:
             self.checkpoint()
 
+    def after_snapshot(self) -> None:
+        """A snapshot moved the vv: streams and Watch clients learn, a checkpoint records it."""
+        for wake in self.wakers:
+            wake.set()
+        self.checkpoint()
+
     # -------------------------------------------------------------------- reads
     def get(self, key: bytes) -> Record | None:
         return self.store.get(key)
@@ -402,5 +419,13 @@ class Replica:
             hlc=self.clock.last,
             pid=os.getpid(),
             recovered_from=self.recovered_from,
+            log_held=log_held(self.store),
+            tombstones=self.store.tombs,
+            truncated=self.store.truncated,
+            pins=self.compactor.pins(),
+            gc_floor=self.compactor.floor(),
+            snapshots_sent=self.stats_snapshots["sent"],
+            snapshots_received=self.stats_snapshots["received"],
+            snapshot=self.snapshot_note,
             **self.stats,
         )

@@ -15,10 +15,12 @@ from typing import Any, NoReturn, TypeAlias
 
 import grpc
 
+from node import snapshots
 from node.auth import certified_name
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
+from node.protocol.compaction import needs_snapshot
 from node.replica import BadRequest, CommitFailed, Replica
 from node.store import Record
 from node.watch import TooManyWatchers
@@ -238,6 +240,13 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             loop = asyncio.get_running_loop()
             while not reader.done() and not replica.stopping:
                 wake.clear()
+                behind = needs_snapshot(
+                    session.cursor.pos, replica.store.truncated, session.cursor.subscriber
+                )
+                if behind:
+                    async for msg in snapshots.serve(replica, session, behind):
+                        yield msg
+                    continue
                 batch = session.next_batch(replica.vv, replica.read_log, time.monotonic())
                 if batch is not None:
                     replica.stats["entries_sent"] += len(batch.batch.entries)

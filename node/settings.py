@@ -72,6 +72,34 @@ class NodeSettings(BaseModel):
     log_format: Literal["text", "json"] = Field(
         "text", description="text | json (one JSON object per line: time, level, node, event)"
     )
+    # Bounded disk (docs/compaction.md): what stays after truncation and GC.
+    retain_entries: int = Field(
+        10_000, ge=0, le=100_000_000, description="log entries kept per origin past every ack"
+    )
+    retain_ms: int = Field(
+        60_000, ge=0, le=30 * 86_400_000, description="log entries younger than this are kept"
+    )
+    tombstone_grace_ms: int = Field(
+        600_000,
+        ge=0,
+        le=365 * 86_400_000,
+        description="a tombstone is kept at least this long (must exceed clock skew)",
+    )
+    pin_timeout_ms: int = Field(
+        3_600_000,
+        ge=0,
+        le=365 * 86_400_000,
+        description="a member silent this long stops holding log truncation back",
+    )
+    compact_every_ms: int = Field(
+        1000, ge=10, le=3_600_000, description="how often truncation and tombstone GC run"
+    )
+    snapshot_chunk_keys: int = Field(
+        1000, ge=1, le=100_000, description="records per snapshot message"
+    )
+    snapshot_rate_keys: int = Field(
+        0, ge=0, le=100_000_000, description="snapshot records sent per second (0: no limit)"
+    )
 
     @model_validator(mode="after")
     def _timeout_exceeds_heartbeat(self) -> NodeSettings:

@@ -4,7 +4,10 @@ Layout (one LevelDB per node):
 
 - ``l<origin>\\0<seq:8>``: a log entry (serialized ``Entry``); gap-free per origin.
 - ``k<key>``: the key's winning version: ``hlc:8 op:1 origin_len:1 origin value``.
-- ``m<name>``: metadata kept with the state: ``digest`` (16 bytes), ``keys``, ``hlc``.
+- ``d<hlc:8><key>``: an index of the tombstones held, oldest first (tombstone GC).
+- ``m<name>``: metadata kept with the state: ``digest`` (16 bytes, live keys only),
+  ``keys``, ``tombs``, ``hlc``, ``trunc/<origin>`` (``seq:8 hlc:8``: that origin's log
+  is dropped up to ``seq``, whose entry had ``hlc``; see docs/compaction.md).
 
 One ``commit`` writes the log entries, the state changes and the metadata in
 one ``WriteBatch``, so a crash leaves all of a write or none of it. The version
@@ -21,6 +24,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import plyvel
 
@@ -29,7 +33,9 @@ from node.protocol.apply import Head, key_hash, plan_commit
 
 log = logging.getLogger("node.store")
 
-LOG, KEY, META = b"l", b"k", b"m"
+LOG, KEY, META, TOMB = b"l", b"k", b"m", b"d"
+TRUNC = b"trunc/"
+FORMAT = b"2"  # 2: live-only digest, tombstone index
 LOG_END = b"m"  # first key after every log key
 HEADS_CACHE = 200_000  # keys whose current version is kept in memory
 SEP = b"\x00"
@@ -75,6 +81,10 @@ def record_head(raw: bytes) -> Head:
 
 def log_key(origin: str, seq: int) -> bytes:
     return LOG + origin.encode() + SEP + U64.pack(seq)
+
+
+def tomb_key(hlc: int, key: bytes) -> bytes:
+    return TOMB + U64.pack(hlc) + key
 
 
 class StorageError(OSError):
@@ -134,9 +144,39 @@ class Store:
         self._heads: dict[bytes, Head] = {}  # recent keys' versions
         self.vv: dict[str, int] = {}
         self._log_prefix: dict[str, bytes] = {}
+        self.truncated: dict[str, int] = {}  # per origin: log dropped up to this seq
+        self.tops: dict[str, int] = {}  # per origin: the hlc of the entry at vv[origin]
+        self._trunc_hlc: dict[str, int] = {}
+        with self.db.iterator(prefix=META + TRUNC) as it:
+            for key, raw in it:
+                origin = key[len(META + TRUNC) :].decode()
+                self.truncated[origin], self._trunc_hlc[origin] = struct.unpack(">QQ", raw)
+        self.orphans = set(self.truncated)  # may hold entries below the point: swept once
+        if self.db.get(META + b"format") != FORMAT:
+            self._rebuild_state_meta()
         self.digest = int.from_bytes(self.db.get(META + b"digest", b"\0" * 16), "big")
         self.keys = U64.unpack(self.db.get(META + b"keys", U64.pack(0)))[0]
+        self.tombs = U64.unpack(self.db.get(META + b"tombs", U64.pack(0)))[0]
         self.hlc = U64.unpack(self.db.get(META + b"hlc", U64.pack(0)))[0]
+
+    def _rebuild_state_meta(self) -> None:
+        """A data directory from before format 2 (or a new one): the live-only digest,
+        the key and tombstone counts and the tombstone index, from one scan."""
+        digest = keys = tombs = 0
+        with self.db.write_batch(transaction=True, sync=True) as batch:
+            with self.db.iterator(prefix=KEY) as it:
+                for key, raw in it:
+                    hlc, origin, op, vhash = record_head(raw)
+                    if op == pb.PUT:
+                        digest ^= vhash
+                        keys += 1
+                    else:
+                        tombs += 1
+                        batch.put(tomb_key(hlc, key[1:]), b"")
+            batch.put(META + b"digest", digest.to_bytes(16, "big"))
+            batch.put(META + b"keys", U64.pack(keys))
+            batch.put(META + b"tombs", U64.pack(tombs))
+            batch.put(META + b"format", FORMAT)
 
     # ------------------------------------------------------------------ recovery
     def origins(self) -> list[str]:
@@ -147,7 +187,7 @@ class Store:
             with self.db.iterator(start=seek, stop=LOG_END, include_value=False) as it:
                 key = next(it, None)
             if key is None:
-                return found
+                return found + sorted(set(self.truncated) - set(found))
             origin = key[1 : key.index(SEP, 1)]
             found.append(origin.decode())
             seek = LOG + origin + b"\x01"
@@ -161,15 +201,16 @@ class Store:
         """
         scanned: dict[str, int] = {}
         for origin in self.origins():
-            start = watermark.get(origin, 0)
-            if start and self.db.get(log_key(origin, start)) is None:
+            floor = self.truncated.get(origin, 0)
+            start = max(watermark.get(origin, 0), floor)
+            if start > floor and self.db.get(log_key(origin, start)) is None:
                 log.warning(
                     "watermark for %s claims seq %d the log does not hold; "
                     "rescanning that origin from the start",
                     origin,
                     start,
                 )
-                start = 0
+                start = floor
             top = start
             prefix = LOG + origin.encode() + SEP
             with self.db.iterator(
@@ -182,8 +223,16 @@ class Store:
                         break
                     top = seq
             self.vv[origin] = top
+            self.tops[origin] = self._hlc_at(origin, top)
             scanned[origin] = top - start
         return scanned
+
+    def _hlc_at(self, origin: str, seq: int) -> int:
+        """The hlc of ``origin``'s entry ``seq`` (held, or the truncation point's)."""
+        if seq and seq == self.truncated.get(origin):
+            return self._trunc_hlc[origin]
+        raw = self.db.get(log_key(origin, seq)) if seq else None
+        return pb.Entry.FromString(raw).hlc if raw is not None else 0
 
     # -------------------------------------------------------------------- writes
     def commit(self, entries: Sequence[pb.Entry], sync: bool = False) -> list[bool]:
@@ -202,16 +251,35 @@ class Store:
                 put(prefix + U64.pack(e.seq), e.SerializeToString())
             for e, vhash in plan.winners:
                 put(KEY + e.key, encode_record(e.hlc, e.origin, e.op, e.seq, vhash, e.value))
+            tombs = self._index_tombstones(batch, plan.old, plan.heads)
             put(META + b"digest", plan.digest.to_bytes(16, "big"))
             put(META + b"keys", U64.pack(plan.keys))
+            put(META + b"tombs", U64.pack(tombs))
             put(META + b"hlc", U64.pack(plan.hlc))
-        self.digest, self.keys, self.hlc = plan.digest, plan.keys, plan.hlc
+        self.digest, self.keys, self.hlc, self.tombs = plan.digest, plan.keys, plan.hlc, tombs
         self.vv.update(plan.vv)
+        self.tops.update(plan.tops)
         heads = self._heads
         if len(heads) + len(plan.heads) > HEADS_CACHE:
             heads.clear()  # crude but O(1) amortised; the cache refills from hot keys
         heads.update(plan.heads)
         return plan.won
+
+    def _index_tombstones(
+        self, batch: Any, old: Mapping[bytes, Head | None], new: Mapping[bytes, Head]
+    ) -> int:
+        """Keep the tombstone index in step with changed heads (``old``: the keys where a
+        tombstone was replaced or may have been written); the new tombstone count."""
+        tombs = self.tombs
+        for key, before in old.items():  # only keys where a tombstone came or went
+            head = new[key]
+            if before is not None:
+                batch.delete(tomb_key(before[0], key))
+                tombs -= 1
+            if head[2] == pb.DELETE:
+                batch.put(tomb_key(head[0], key), b"")
+                tombs += 1
+        return tombs
 
     def _head(self, key: bytes) -> Head | None:
         """A key's current winning version: from the recent-heads cache, else LevelDB."""
@@ -295,8 +363,9 @@ class Store:
         with self.db.iterator(prefix=KEY) as it:
             for key, raw in it:
                 rec = Record.decode(raw)
-                digest ^= key_hash(key[1:], rec.hlc, rec.origin, rec.op)
-                keys += rec.op == pb.PUT
+                if rec.op == pb.PUT:
+                    digest ^= key_hash(key[1:], rec.hlc, rec.origin, rec.op)
+                    keys += 1
         return digest, keys
 
     def close(self) -> None:

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from node.clock import HLC
 from node.pb import remesh_pb2 as pb
 from node.protocol import Head, Triage, conflict, plan_commit, triage
+from node.protocol.compaction import Members, collectable, gc_floor, truncation_points
+from node.protocol.snapshot import covered
 
 
 class Conflict(AssertionError):
@@ -27,6 +29,8 @@ class MemoryReplica:
         self.now_ms = 0
         self.clock = HLC(physical=self._physical)
         self.digest = self.keys = self.hlc = 0
+        self.tops: dict[str, int] = {}  # per origin: hlc of the entry at vv[origin]
+        self.truncated: dict[str, int] = {}  # per origin: log dropped up to this seq
 
     def _physical(self) -> int:
         return self.now_ms
@@ -58,14 +62,68 @@ class MemoryReplica:
         plan = plan_commit(entries, self.heads.get, self.digest, self.keys, self.hlc)
         for e in entries:
             self.log.setdefault(e.origin, []).append(e)
+        self._adopt(plan)
+        self.vv.update(plan.vv)
+        self.tops.update(plan.tops)
+
+    def _adopt(self, plan) -> None:
         for e, _ in plan.winners:
             self.state[e.key] = e
         self.heads.update(plan.heads)
         self.digest, self.keys, self.hlc = plan.digest, plan.keys, plan.hlc
-        self.vv.update(plan.vv)
 
     def read(self, origin: str, first: int, last: int) -> list[pb.Entry]:
-        return self.log.get(origin, [])[first - 1 : last]
+        """Entries first..last still held (a truncated prefix reads as nothing)."""
+        base = self.truncated.get(origin, 0)
+        return [e for e in self.log.get(origin, []) if first <= e.seq <= last and e.seq > base]
+
+    # ------------------------------------------------ bounded disk (node/trim.py)
+    def truncate(self, members: Members, retain: int, pin_timeout_s: float = 0) -> None:
+        for origin, t in truncation_points(self.vv, members, retain, pin_timeout_s).items():
+            if t.point > self.truncated.get(origin, 0):
+                self.truncated[origin] = t.point
+                self.log[origin] = [e for e in self.log[origin] if e.seq > t.point]
+
+    def floor(self, members: Members) -> int:
+        return gc_floor(self.vv, self.tops, members, self.node_id, self.clock.last)
+
+    def collect(self, members: Members, grace_ms: int) -> int:
+        """Drop every tombstone the shipped rule allows; returns how many."""
+        floor = self.floor(members)
+        gone = [
+            k
+            for k, e in self.state.items()
+            if e.op == pb.DELETE
+            and collectable(e.hlc, e.origin, e.seq, floor, members, self.now_ms, grace_ms)
+        ]
+        for k in gone:
+            del self.state[k], self.heads[k]
+        return len(gone)
+
+    def take_snapshot(self) -> tuple[dict[str, int], dict[str, int], list[pb.Entry]]:
+        return dict(self.vv), dict(self.tops), [self.state[k] for k in sorted(self.state)]
+
+    def merge_snapshot(self, records: list[pb.Entry], lo: bytes, hi: bytes, vv) -> None:
+        """One chunk, as node/trim.merge_snapshot: LWW merge, covered-and-absent dropped."""
+        sent = {r.key for r in records}
+        for k in [k for k in self.state if lo <= k and (not hi or k < hi) and k not in sent]:
+            e = self.state[k]
+            if covered(e.origin, e.seq, vv):
+                if e.op == pb.PUT:
+                    self.digest ^= self.heads[k][3]
+                    self.keys -= 1
+                del self.state[k], self.heads[k]
+        if records:
+            self.clock.observe(max(r.hlc for r in records))
+        self._adopt(plan_commit(records, self.heads.get, self.digest, self.keys, self.hlc))
+
+    def finish_snapshot(self, vv, tops) -> None:
+        for origin, seq in vv.items():
+            if origin != self.origin and seq > self.vv.get(origin, 0):
+                self.vv[origin] = seq
+                self.truncated[origin] = seq
+                self.tops[origin] = tops[origin]
+                self.log[origin] = []
 
     def holds(self, entry: pb.Entry) -> bool:
         return self.read(entry.origin, entry.seq, entry.seq) == [entry]

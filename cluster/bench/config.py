@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SECTIONS = ("latency", "throughput", "catchup", "heal", "fanout", "startup")
+SECTIONS = (
+    "latency",
+    "throughput",
+    "catchup",
+    "heal",
+    "fanout",
+    "startup",
+    "bootstrap",
+    "soak-disk",
+)
 
 
 @dataclass
@@ -19,3 +28,6 @@ class BenchConfig:
     catchup_entries: int = 1_000_000
     heal_writes: int = 10_000
     fanout_writes: int = 3000
+    bootstrap_keys: int = 1_000_000
+    soak_writes: int = 1_000_000
+    soak_keys: int = 10_000

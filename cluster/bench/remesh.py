@@ -19,6 +19,7 @@ import grpc
 
 from cluster.api import Cluster
 from cluster.bench.config import BenchConfig
+from cluster.bench.disk import bench_bootstrap, bench_soak_disk
 from cluster.bench.load import Watchers, load
 from cluster.bench.machine import machine_info
 from cluster.bench.stats import percentiles
@@ -255,4 +256,8 @@ def run_bench(
             }
     if "startup" in sections:
         result["startup"] = bench_startup(cfg, progress)
+    if "bootstrap" in sections:
+        result["bootstrap"] = bench_bootstrap(cfg, progress)
+    if "soak-disk" in sections:
+        result["soak-disk"] = bench_soak_disk(cfg, progress)
     return result

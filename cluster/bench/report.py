@@ -74,6 +74,26 @@ def table(result: dict[str, Any]) -> str:
                 f"{r['up_s']} s; entries sent per write {r['entries_sent_per_write']}",
             )
         )
+    if "bootstrap" in result:
+        r = result["bootstrap"]
+        rows.append(
+            (
+                f"bootstrap of {r['keys']:,} live keys",
+                f"snapshot {r['snapshot_keys_per_s']:,} keys/s ({r['snapshot_s']} s), log "
+                f"catch-up {r['log_catchup_keys_per_s']:,} keys/s ({r['log_catchup_s']} s): "
+                f"{r['speedup']}x",
+            )
+        )
+    if "soak-disk" in result:
+        r = result["soak-disk"]
+        rows.append(
+            (
+                f"disk after {r['writes']:,} overwrites of {r['keys']:,} keys",
+                f"max {max(r['disk_bytes'].values()):,} B per node; live {r['live_bytes']:,} B"
+                f" + retained log {r['retained_log_bytes']:,} B: "
+                f"{r['ratio_to_live_plus_retention']}x",
+            )
+        )
     width = max(len(a) for a, _ in rows)
     return "\n".join(lines + [f"{a.ljust(width)}  {b}" for a, b in rows])
 

@@ -32,11 +32,14 @@ def bench(args: argparse.Namespace) -> int:
         throughput_seconds=args.throughput_seconds,
         catchup_entries=args.catchup_entries,
         heal_writes=args.heal_writes,
+        bootstrap_keys=args.bootstrap_keys,
+        soak_writes=args.soak_writes,
+        soak_keys=args.soak_keys,
     )
     progress = Progress()
     owned = None
     try:
-        needs_cluster = set(sections) - {"startup"}
+        needs_cluster = set(sections) - {"startup", "bootstrap", "soak-disk"}
         if args.file and needs_cluster:
             owned = Cluster.up(args.file, home=args.home, progress=progress)
             c: Cluster | None = owned
@@ -80,6 +83,9 @@ def register(add: AddVerb) -> None:
     sp.add_argument("--throughput-seconds", type=float, default=10.0)
     sp.add_argument("--catchup-entries", type=int, default=1_000_000)
     sp.add_argument("--heal-writes", type=int, default=10_000, help="writes on each side")
+    sp.add_argument("--bootstrap-keys", type=int, default=1_000_000, help="live keys (bootstrap)")
+    sp.add_argument("--soak-writes", type=int, default=1_000_000, help="overwrites (soak-disk)")
+    sp.add_argument("--soak-keys", type=int, default=10_000, help="keys overwritten (soak-disk)")
     sp.add_argument(
         "--peers",
         action="store_true",

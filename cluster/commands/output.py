@@ -39,8 +39,10 @@ def short(origin: str) -> str:
 
 
 def status_table(rows: Sequence[NodeView]) -> str:
-    """One line per node: process, keys, digest, links, lag, vv."""
-    head = ["NODE", "STATE", "PID", "ADDRESS", "REPLICA", "KEYS", "DIGEST", "LINKS", "LAG", "VV"]
+    """One line per node: process, keys, tombstones, log entries held/named, digest, links,
+    lag, vv."""
+    head = ["NODE", "STATE", "PID", "ADDRESS", "REPLICA", "KEYS", "TOMBS", "LOG", "DIGEST"]
+    head += ["LINKS", "LAG", "VV"]
     table = [head]
     for r in rows:
         links = (
@@ -67,6 +69,8 @@ def status_table(rows: Sequence[NodeView]) -> str:
                 r.address,
                 short(r.replica_id) or "-",
                 "-" if r.keys is None else str(r.keys),
+                "-" if r.tombstones is None else str(r.tombstones),
+                "-" if r.log_held is None else f"{r.log_held}/{r.log_entries}",
                 (r.digest or "-")[:12],
                 links,
                 lag,
@@ -110,6 +114,14 @@ def notes(rows: Sequence[NodeView]) -> list[str]:
                 out.append(f"link {peer}>{r.name}: {why}")
         if r.replica_state == "recovering":
             out.append(f"{r.name}: recovering ({r.replica_reason or 'asking its peers'})")
+        for pin in r.pins or []:
+            how = "connected" if pin["open"] else "down"
+            out.append(
+                f"truncation: {r.name} holds {short(pin['origin'])}'s log past seq {pin['acked']} "
+                f"for {pin['peer']} ({how}, last ack {pin['since_s']:.0f}s ago)"
+            )
+        if r.snapshot.startswith(("sending", "receiving")):
+            out.append(f"snapshot: {r.name} {r.snapshot}")
     return out
 
 

@@ -7,8 +7,11 @@
 - ``wins``: last-writer-wins on the version ``(hlc, origin)``.
 - ``plan_commit``: for entries already triaged, which become their key's winning
   version and how the digest, the live-key count, the HLC high-water mark and the
-  vv move. The LevelDB ``Store`` persists exactly this plan; the in-memory replica
-  of the tests applies the same plan, so the property tests check shipped logic.
+  vv move. The digest covers live keys only (XOR of their versions' hashes): a
+  tombstone collected by GC on one node and not yet on another must not make two
+  replicas holding the same live data look different (docs/compaction.md). The
+  LevelDB ``Store`` persists exactly this plan; the in-memory replica of the tests
+  applies the same plan, so the property tests check shipped logic.
 """
 
 from __future__ import annotations
@@ -92,6 +95,10 @@ class CommitPlan:
     keys: int
     hlc: int
     vv: dict[str, int]  # the new top of every origin in the batch
+    # Keys whose tombstone index may change: the tombstone they held before the batch
+    # (None: none, but the batch leaves a tombstone candidate there).
+    old: dict[bytes, Head | None] = field(default_factory=dict)
+    tops: dict[str, int] = field(default_factory=dict)  # hlc of each origin's last entry
 
 
 def plan_commit(
@@ -110,22 +117,36 @@ def plan_commit(
     won: list[bool] = []
     winners: list[tuple[pb.Entry, int]] = []
     vv: dict[str, int] = {}
+    tops: dict[str, int] = {}
+    old: dict[bytes, Head | None] = {}
     for e in entries:
         origin, key, ehlc, op = e.origin, e.key, e.hlc, e.op
         vv[origin] = e.seq
+        tops[origin] = ehlc
         if ehlc > hlc:
             hlc = ehlc
-        current = pending.get(key) or head_of(key)
-        if current is not None and not (ehlc, origin) > current[:2]:
+        current = pending.get(key)
+        if current is None:
+            current = head_of(key)
+            if current is not None:
+                if not (ehlc, origin) > current[:2]:
+                    won.append(False)
+                    continue
+                if current[2] != pb.PUT:
+                    old[key] = current  # a tombstone this batch replaces
+        elif not (ehlc, origin) > current[:2]:
             won.append(False)
             continue
         vhash = key_hash(key, ehlc, origin, op)
-        if current is not None:
+        if current is not None and current[2] == pb.PUT:
             digest ^= current[3]
-            keys -= current[2] == pb.PUT
-        digest ^= vhash
-        keys += op == pb.PUT
+            keys -= 1
+        if op == pb.PUT:
+            digest ^= vhash
+            keys += 1
+        else:
+            old.setdefault(key, None)  # a tombstone may be the key's new head
         pending[key] = (ehlc, origin, op, vhash)
         winners.append((e, vhash))
         won.append(True)
-    return CommitPlan(won, winners, pending, digest, keys, hlc, vv)
+    return CommitPlan(won, winners, pending, digest, keys, hlc, vv, old, tops)

@@ -45,6 +45,10 @@ class ServerSession:
         self.batch_bytes = 0  # of the last batch: keys, values and ENTRY_OVERHEAD each
         self.last_heard = 0.0
         self.last_sent = 0.0
+        self.durable: dict[str, int] = {}  # what the subscriber holds durably (its acks)
+        self.clock = 0  # its HLC at its last ack: it writes nothing dated before
+        self.members: list[str] = []  # its peers at its last ack
+        self.last_ack = 0.0  # when it last acked (0: not on this stream yet)
 
     def on_hello(
         self, msg: pb.SubscriberMessage | None, vv: Mapping[str, int], now: float, wall_ms: int = 0
@@ -68,7 +72,13 @@ class ServerSession:
         kind = msg.WhichOneof("msg")
         if kind == "ack":
             check_vv(msg.ack.vv, "an Ack vv", self.peer)
+            check_vv(msg.ack.durable, "an Ack durable vv", self.peer)
+            check_origins(msg.ack.members, "an Ack member list", self.peer)
             self.cursor.on_ack(msg.ack.vv)
+            self.durable = dict(msg.ack.durable)
+            self.clock = msg.ack.clock
+            self.members = list(msg.ack.members)
+            self.last_ack = now
             changed = False
         elif kind == "want":
             check_origins(msg.want.exclude, "a Want exclude list", self.peer)
@@ -98,6 +108,13 @@ class ServerSession:
                 out.append(e)
                 size += esize
         return self._sent(out, now, size) if out else None
+
+    def on_snapshot(self, vv: Mapping[str, int]) -> None:
+        """A snapshot with ``vv`` went out: log streaming resumes from there."""
+        pos = self.cursor.pos
+        for origin, seq in vv.items():
+            if seq > pos.get(origin, 0):
+                pos[origin] = seq
 
     def _sent(self, out: list[pb.Entry], now: float, size: int) -> pb.ServerMessage:
         self.cursor.on_sent(out)

@@ -22,6 +22,7 @@ from node.protocol.hello import Identity, check_welcome, make_hello
 class Received:
     entries: Sequence[pb.Entry] = ()
     caught_up: bool = False  # the first heartbeat after a catch-up: the backlog is in
+    snapshot: pb.ServerMessage | None = None  # a SnapshotBegin, SnapshotChunk or SnapshotEnd
 
 
 class SubscriberSession:
@@ -67,19 +68,30 @@ class SubscriberSession:
         self.last_heard = now
         if kind == "batch":
             return Received(entries=msg.batch.entries)
+        if kind in ("snapshot_begin", "snapshot_chunk", "snapshot_end"):
+            return Received(snapshot=msg)
         self._measure(msg.heartbeat.wall_ms, wall_ms)
         if self.catching_up:  # a heartbeat: the server has nothing more for us
             self.catching_up = False
             return Received(caught_up=True)
         return Received()
 
-    def outgoing(self, vv: Mapping[str, int], exclude: list[str]) -> list[pb.SubscriberMessage]:
-        """What to tell the server now: a Want if our live links changed, then an Ack."""
+    def outgoing(
+        self,
+        vv: Mapping[str, int],
+        exclude: list[str],
+        durable: Mapping[str, int] | None = None,
+        clock: int = 0,
+        members: Sequence[str] = (),
+    ) -> list[pb.SubscriberMessage]:
+        """What to tell the server now: a Want if our live links changed, then an Ack
+        (with what is durable, our clock and our peers: its truncation and GC use them)."""
         out = []
         if exclude != self.sent_exclude:
             self.sent_exclude = list(exclude)
             out.append(pb.SubscriberMessage(want=pb.Want(exclude=exclude)))
-        out.append(pb.SubscriberMessage(ack=pb.Ack(vv=vv)))
+        ack = pb.Ack(vv=vv, durable=durable or {}, clock=clock, members=sorted(members))
+        out.append(pb.SubscriberMessage(ack=ack))
         return out
 
     def check_alive(self, now: float) -> None:

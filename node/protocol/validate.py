@@ -44,15 +44,20 @@ def write_problem(op: int, key: bytes, value: bytes, limits: WriteLimits) -> str
 
 
 def check_batch(
-    entries: Sequence[pb.Entry], limits: WriteLimits, own_origin: str, peer: str
+    entries: Sequence[pb.Entry],
+    limits: WriteLimits,
+    own_origin: str,
+    peer: str,
+    what: str = "entry",
 ) -> None:
-    """Refuse the whole batch if any entry is malformed; nothing of it is applied."""
+    """Refuse the whole batch if any entry is malformed; nothing of it is applied.
+    ``own_origin`` empty: this node's own origin is allowed (snapshot records)."""
     good_origins: set[str] = set()  # a batch is mostly one or two origins: match each once
     for e in entries:
         problem = None
         if e.origin not in good_origins and not ORIGIN_RE.match(e.origin):
             problem = f"bad origin {e.origin[:80]!r}"
-        elif e.origin == own_origin:
+        elif own_origin and e.origin == own_origin:
             problem = f"an entry of this node's own origin {own_origin} (seq {e.seq})"
         elif not 1 <= e.seq <= MAX_SEQ:
             problem = f"seq {e.seq} out of range"
@@ -61,7 +66,7 @@ def check_batch(
         if problem is None:
             good_origins.add(e.origin)
         if problem:
-            raise Refused(f"{peer} sent a bad entry ({e.origin[:80]} seq {e.seq}): {problem}")
+            raise Refused(f"{peer} sent a bad {what} ({e.origin[:80]} seq {e.seq}): {problem}")
 
 
 def check_skew(entries: Sequence[pb.Entry], wall_ms: int, max_skew_ms: int, peer: str) -> None:

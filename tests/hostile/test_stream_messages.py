@@ -74,6 +74,21 @@ AFTER_HELLO = [
     ("Ack with a bad origin", pb.SubscriberMessage(ack=pb.Ack(vv={"x\0": 1})), "bad origin"),
     ("Want with a bad origin", pb.SubscriberMessage(want=pb.Want(exclude=["UP"])), "bad origin"),
     (
+        "Ack with a bad durable origin",
+        pb.SubscriberMessage(ack=pb.Ack(durable={"../x": 1})),
+        "bad origin",
+    ),
+    (
+        "Ack durable of 4097 origins",
+        pb.SubscriberMessage(ack=pb.Ack(vv={"node-a@0123456789aa": 2}, durable=MANY)),
+        "durable vv of 4097 origins",
+    ),
+    (
+        "Ack with a bad member name",
+        pb.SubscriberMessage(ack=pb.Ack(vv={"node-a@0123456789aa": 2}, members=["a/b"])),
+        "bad origin 'a/b'",
+    ),
+    (
         "Want of 4097 origins",
         pb.SubscriberMessage(want=pb.Want(exclude=list(MANY))),
         "4097 origins",
@@ -85,12 +100,14 @@ AFTER_HELLO = [
 def test_server_refuses_a_bad_message_after_hello(case, msg, text):
     s = ServerSession(A, LIMITS)
     s.on_hello(hello(vv={"node-a@0123456789aa": 1}), {"node-a@0123456789aa": 3}, 0.0)
-    before = (dict(s.cursor.pos), dict(s.cursor.acked), set(s.cursor.exclude), s.last_heard)
+    def seen():
+        c = s.cursor
+        return (dict(c.pos), dict(c.acked), set(c.exclude), s.last_heard, s.durable, s.clock)
+
+    before = seen()
     with pytest.raises(Refused, match=text):
         s.on_message(msg, 5.0)
-    assert (dict(s.cursor.pos), dict(s.cursor.acked), set(s.cursor.exclude), s.last_heard) == (
-        before
-    )
+    assert seen() == before
 
 
 WELCOMES = [

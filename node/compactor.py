@@ -1,0 +1,144 @@
+"""The background work that keeps a node's disk bounded: log truncation and tombstone
+GC, a bounded chunk at a time with the event loop free between chunks, from what the
+current members (``config.peers``) acknowledged on their streams to this node.
+Decisions: ``node.protocol.compaction``; store operations: ``node.trim``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from functools import partial
+from typing import TYPE_CHECKING
+
+from node.clock import pack
+from node.pb import remesh_pb2 as pb
+from node.protocol.compaction import (
+    MemberAck,
+    Members,
+    age_cut,
+    collectable,
+    gc_floor,
+    truncation_points,
+)
+from node.store import Record
+from node.trim import collect_tombstones, truncate_log
+
+if TYPE_CHECKING:
+    from node.replica import Replica
+
+log = logging.getLogger("node.compactor")
+
+CHUNK = 2000  # log entries or tombstones per WriteBatch
+
+
+class Compactor:
+    def __init__(self, replica: Replica) -> None:
+        self.replica = replica
+        self.truncated_entries = 0
+        self.collected = 0
+
+    def members(self) -> Members:
+        """Each current member's latest acknowledgement to this node (None: none yet in
+        this process). Read fresh each time, so a SetPeers takes effect at once."""
+        links = self.replica.links
+        now = time.monotonic()
+        out: dict[str, MemberAck | None] = {}
+        for peer in self.replica.config.peers:
+            inbound = links.inbound.get(peer)
+            s = inbound.session if inbound else None
+            if s is None or not s.last_ack:
+                out[peer] = None
+                continue
+            out[peer] = MemberAck(
+                vv=dict(s.cursor.acked),
+                durable=dict(s.durable),
+                clock=s.clock,
+                members=frozenset(s.members),
+                open=bool(inbound and inbound.open),
+                since_s=now - s.last_ack,
+            )
+        return out
+
+    def floor(self) -> int:
+        """This node's GC floor (0 while unknown)."""
+        return self._floor(self.members())
+
+    def _floor(self, members: Members) -> int:
+        r = self.replica
+        return gc_floor(r.store.vv, r.store.tops, members, r.node_id, r.clock.last)
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self) -> None:
+        every = self.replica.config.compact_every_ms / 1000
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.truncate()
+                await self.collect()
+            except Exception as exc:  # noqa: BLE001 - reported, retried next round
+                log.error("%s: compaction round failed: %s", self.replica.node_id, exc)
+
+    async def truncate(self) -> None:
+        replica, store, cfg = self.replica, self.replica.store, self.replica.config
+        points = truncation_points(
+            store.vv, self.members(), cfg.retain_entries, cfg.pin_timeout_ms / 1000
+        )
+        cutoff = replica.wall_ms() - cfg.retain_ms
+        for origin, t in points.items():
+            done = store.truncated.get(origin, 0)
+            point = t.point
+            if point > done:
+                point = age_cut(done + 1, point, partial(store._hlc_at, origin), cutoff)
+            while not replica.closed:
+                n = truncate_log(store, origin, point, CHUNK)
+                self.truncated_entries += n
+                if n < CHUNK:
+                    break
+                await asyncio.sleep(0)  # serving and replication go on between chunks
+
+    async def collect(self) -> None:
+        replica, cfg = self.replica, self.replica.config
+        members = self.members()
+        floor = self._floor(members)
+        if not floor:
+            return
+        wall = replica.wall_ms()
+        below = min(floor, pack(max(0, wall - cfg.tombstone_grace_ms), 0)) + 1
+
+        def may_drop(rec: Record) -> bool:
+            return collectable(
+                rec.hlc, rec.origin, rec.seq, floor, members, wall, cfg.tombstone_grace_ms
+            )
+
+        while not replica.closed:
+            dropped, examined = collect_tombstones(replica.store, below, may_drop, CHUNK)
+            self.collected += dropped
+            if examined < CHUNK or not dropped:
+                break
+            await asyncio.sleep(0)
+
+    # -------------------------------------------------------------------- status
+    def pins(self) -> list[pb.Pin]:
+        """Per origin whose truncation a member holds below what retention alone allows:
+        who, at what, and since when (an operator removes a dead member)."""
+        store, cfg = self.replica.store, self.replica.config
+        members = self.members()
+        out = []
+        for origin, t in sorted(truncation_points(
+            store.vv, members, cfg.retain_entries, cfg.pin_timeout_ms / 1000
+        ).items()):
+            if not t.pinned_by or t.acked >= store.vv.get(origin, 0) - cfg.retain_entries:
+                continue
+            ack = members[t.pinned_by]
+            out.append(
+                pb.Pin(
+                    origin=origin,
+                    peer=t.pinned_by,
+                    acked=t.acked,
+                    since_s=ack.since_s if ack else -1.0,
+                    open=bool(ack and ack.open),
+                )
+            )
+        return out

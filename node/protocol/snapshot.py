@@ -1,0 +1,69 @@
+"""The subscriber's side of a snapshot, as a state machine: Begin, chunks, End.
+
+A snapshot is untrusted input like any batch: its vv and tops are bounded and well
+formed, every record passes the rules of a write, and chunks come in strictly rising
+key order, each record inside the range its chunk covers (``lo <= key < end``). The
+caller merges each chunk as it comes (node/trim.py) and commits the vv only on End.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from node.pb import remesh_pb2 as pb
+from node.protocol.errors import Refused
+from node.protocol.validate import WriteLimits, check_batch, check_vv
+
+
+def covered(origin: str, seq: int, vv: Mapping[str, int]) -> bool:
+    """Is a record the receiver holds within the snapshot's vv? Then the snapshot's
+    state accounts for it, and a key it omits was deleted there by a tombstone since
+    collected: the receiver drops the record (never keeps an older put alive)."""
+    return seq <= vv.get(origin, 0)
+
+
+@dataclass
+class SnapshotReceiver:
+    peer: str
+    limits: WriteLimits
+    vv: dict[str, int] = field(default_factory=dict)
+    tops: dict[str, int] = field(default_factory=dict)
+    expected: int = 0
+    records: int = 0
+    lo: bytes = b""
+    active: bool = False
+    done: bool = False  # the last chunk (end empty) came
+
+    def on_begin(self, msg: pb.SnapshotBegin) -> None:
+        if self.active:
+            raise Refused(f"{self.peer} began a snapshot inside another")
+        check_vv(msg.vv, "a snapshot vv", self.peer)
+        check_vv(msg.tops, "snapshot tops", self.peer)
+        self.vv, self.tops, self.expected = dict(msg.vv), dict(msg.tops), msg.records
+        self.records, self.lo, self.active, self.done = 0, b"", True, False
+
+    def on_chunk(self, msg: pb.SnapshotChunk) -> tuple[bytes, bytes]:
+        """Check a chunk; returns the key range ``(lo, end)`` it covers."""
+        if not self.active or self.done:
+            raise Refused(f"{self.peer} sent a snapshot chunk outside a snapshot")
+        check_batch(msg.records, self.limits, "", self.peer, "snapshot record")
+        lo, end = self.lo, msg.end
+        if end and end <= lo:
+            raise Refused(f"{self.peer} sent snapshot chunks out of key order")
+        prev = None
+        for rec in msg.records:
+            if rec.key < lo or (end and rec.key >= end) or (prev is not None and rec.key <= prev):
+                raise Refused(f"{self.peer} sent a snapshot record outside its chunk's key range")
+            prev = rec.key
+        self.records += len(msg.records)
+        self.lo = end
+        self.done = not end
+        return lo, end
+
+    def on_end(self, msg: pb.SnapshotEnd) -> None:
+        if not self.active or not self.done:
+            raise Refused(f"{self.peer} ended a snapshot before its last chunk")
+        if msg.records != self.records:
+            raise Refused(f"{self.peer} said {msg.records} snapshot records, sent {self.records}")
+        self.active = False

@@ -1,0 +1,147 @@
+"""Snapshot bootstrap over the Replicate stream, both ends (docs/compaction.md).
+
+A server whose log no longer holds what a subscriber lacks sends it the state: Begin
+(the vv and per-origin tops it corresponds to), chunks of records in key order, End;
+then log streaming resumes from that vv. Memory is one chunk on each side: the server
+reads a LevelDB snapshot page by page and each ``yield`` waits for gRPC's flow
+control; the subscriber merges a chunk before it reads the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from node.pb import remesh_pb2 as pb
+from node.protocol.server import ServerSession
+from node.protocol.snapshot import SnapshotReceiver
+from node.protocol.validate import check_skew
+from node.store import META
+from node.trim import SNAPSHOT_META, finish_snapshot, merge_snapshot, snapshot_pages
+
+if TYPE_CHECKING:
+    from node.replica import Replica
+
+log = logging.getLogger("node.snapshots")
+
+CHUNK_BYTES = 2 << 20
+
+
+async def serve(
+    replica: Replica, session: ServerSession, origins: list[str]
+) -> AsyncIterator[pb.ServerMessage]:
+    """The snapshot messages for one subscriber, throttled to ``snapshot_rate_keys``."""
+    cfg = replica.config
+    chunk = cfg.snapshot_chunk_keys
+    if cfg.snapshot_rate_keys:  # small enough that a chunk goes out every heartbeat
+        chunk = max(1, min(chunk, int(cfg.snapshot_rate_keys * cfg.heartbeat_ms / 1000)))
+    vv, tops, records, pages = snapshot_pages(replica.store, chunk, CHUNK_BYTES)
+    peer = session.peer
+    log.info(
+        "%s: sending %s a snapshot of %d records at vv %s (its log is truncated past "
+        "where %s stands on %s)",
+        replica.node_id,
+        peer,
+        records,
+        vv,
+        peer,
+        ",".join(origins),
+    )
+    replica.snapshot_note = f"sending to {peer}: {records} records"
+    started = time.monotonic()
+    yield pb.ServerMessage(snapshot_begin=pb.SnapshotBegin(vv=vv, tops=tops, records=records))
+    sent = 0
+    for page, end in pages:
+        yield pb.ServerMessage(snapshot_chunk=pb.SnapshotChunk(records=page, end=end))
+        sent += len(page)
+        replica.snapshot_note = f"sending to {peer}: {sent}/{records} records"
+        if cfg.snapshot_rate_keys:
+            await asyncio.sleep(len(page) / cfg.snapshot_rate_keys)
+        if replica.stopping:
+            return
+    yield pb.ServerMessage(snapshot_end=pb.SnapshotEnd(records=sent))
+    session.on_snapshot(vv)
+    took = time.monotonic() - started
+    replica.stats_snapshots["sent"] += 1
+    replica.snapshot_note = f"sent to {peer}: {sent} records in {took:.2f}s"
+    log.info(
+        "%s: snapshot to %s sent: %d records in %.2fs (%.0f records/s)",
+        replica.node_id,
+        peer,
+        sent,
+        took,
+        sent / took if took else 0.0,
+    )
+
+
+class Intake:
+    """The subscriber's end for one stream: merges chunks, commits the vv at End."""
+
+    def __init__(self, replica: Replica, peer: str) -> None:
+        self.replica = replica
+        self.peer = peer
+        self.receiver = SnapshotReceiver(peer, replica.limits)
+        self.started = 0.0
+
+    def on_message(self, msg: pb.ServerMessage) -> None:
+        replica, rx = self.replica, self.receiver
+        kind = msg.WhichOneof("msg")
+        if kind == "snapshot_begin":
+            rx.on_begin(msg.snapshot_begin)
+            replica.store.set_meta(SNAPSHOT_META, self.peer.encode())
+            self.started = time.monotonic()
+            replica.snapshot_note = f"receiving from {self.peer}: 0/{rx.expected} records"
+            log.info(
+                "%s: receiving a snapshot from %s: %d records at vv %s",
+                replica.node_id,
+                self.peer,
+                rx.expected,
+                rx.vv,
+            )
+        elif kind == "snapshot_chunk":
+            records = msg.snapshot_chunk.records
+            lo, end = rx.on_chunk(msg.snapshot_chunk)
+            check_skew(records, replica.wall_ms(), replica.config.max_clock_skew_ms, self.peer)
+            replica.store.check_dir()
+            merge_snapshot(replica.store, records, lo, end, rx.vv)
+            if records:
+                replica.clock.observe(max(r.hlc for r in records))
+            replica.snapshot_note = (
+                f"receiving from {self.peer}: {rx.records}/{rx.expected} records"
+            )
+        else:
+            rx.on_end(msg.snapshot_end)
+            moved = finish_snapshot(replica.store, rx.vv, rx.tops, replica.origin)
+            took = time.monotonic() - self.started
+            replica.stats_snapshots["received"] += 1
+            replica.snapshot_note = (
+                f"received from {self.peer}: {rx.records} records in {took:.2f}s"
+            )
+            log.info(
+                "%s: snapshot from %s complete: %d records in %.2fs (%.0f records/s); "
+                "vv moved to %s",
+                replica.node_id,
+                self.peer,
+                rx.records,
+                took,
+                rx.records / took if took else 0.0,
+                moved,
+            )
+            replica.after_snapshot()
+
+
+def interrupted(replica: Replica) -> None:
+    """At start: a snapshot that a crash cut off left its marker. Nothing of it was taken
+    as complete (the vv did not move); say so and let the stream ask again."""
+    peer = replica.store.get_meta(SNAPSHOT_META)
+    if peer is not None:
+        log.warning(
+            "%s: a snapshot from %s was cut off (crash or stop); the vv did not move, "
+            "so the node asks for one again",
+            replica.node_id,
+            peer.decode(errors="replace"),
+        )
+        replica.store.db.delete(META + SNAPSHOT_META, sync=True)

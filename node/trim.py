@@ -1,0 +1,223 @@
+"""Store operations that keep disk bounded: log truncation, tombstone collection, and a
+snapshot taken or merged. Each works in bounded chunks (one WriteBatch each) so the
+event loop never stalls on them; the decisions (how far, which) come from
+``node.protocol.compaction``.
+
+Merging a snapshot needs no staging area: each chunk is a last-writer-wins merge of
+versions that exist, plus the removal of records the snapshot *covers* (their seq is
+within its vv) but no longer holds (a tombstone collected there beat them). Both are
+safe to interrupt at any point. Only ``finish_snapshot`` advances the vv, atomically
+and synced, so a snapshot cut off by a crash is never taken for complete: the node
+still stands where it stood and asks again.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+from node.pb import remesh_pb2 as pb
+from node.protocol.apply import plan_commit
+from node.protocol.snapshot import covered
+from node.store import (
+    KEY,
+    LOG,
+    META,
+    SEP,
+    TOMB,
+    TRUNC,
+    U64,
+    Record,
+    Store,
+    encode_record,
+    log_key,
+    tomb_key,
+)
+
+SNAPSHOT_META = b"snapshot"  # present while a snapshot is being merged: who sends it
+
+
+def truncate_log(store: Store, origin: str, upto: int, limit: int) -> int:
+    """Drop ``origin``'s log entries up to ``upto``, at most ``limit`` of them in this call,
+    oldest first; the point recorded moves with each chunk (in the same WriteBatch), so
+    the next chunk seeks past what is gone instead of stepping over LevelDB's deletion
+    markers. Entries left below the point by a snapshot are swept first. Returns how
+    many entries were deleted."""
+    deleted = 0
+    done = store.truncated.get(origin, 0)
+    if origin in store.orphans:
+        deleted = _sweep(store, origin, done, limit)
+        if deleted >= limit:
+            return deleted
+        store.orphans.discard(origin)
+    upto = min(upto, store.vv.get(origin, 0))
+    if upto <= done:
+        return deleted
+    last, raw = done, b""
+    prefix_len = len(LOG + origin.encode() + SEP)
+    with store.db.write_batch(transaction=True) as batch:
+        with store.db.iterator(
+            start=log_key(origin, done + 1), stop=log_key(origin, upto + 1)
+        ) as it:
+            for key, value in it:
+                batch.delete(key)
+                last, raw = U64.unpack_from(key, prefix_len)[0], value
+                deleted += 1
+                if deleted >= limit:
+                    break
+        if last > done:
+            hlc = pb.Entry.FromString(raw).hlc
+            batch.put(META + TRUNC + origin.encode(), struct.pack(">QQ", last, hlc))
+    if last > done:
+        store.truncated[origin], store._trunc_hlc[origin] = last, hlc
+    return deleted
+
+
+def _sweep(store: Store, origin: str, done: int, limit: int) -> int:
+    """Delete entries left at or below the truncation point (a snapshot moved it past
+    them, or a crash came before the sweep)."""
+    deleted = 0
+    with store.db.write_batch(transaction=True) as batch:
+        with store.db.iterator(
+            start=LOG + origin.encode() + SEP, stop=log_key(origin, done + 1), include_value=False
+        ) as it:
+            for key in it:
+                batch.delete(key)
+                deleted += 1
+                if deleted >= limit:
+                    break
+    return deleted
+
+
+def log_held(store: Store) -> int:
+    """Log entries on disk: what the vv names, less what was truncated."""
+    return sum(top - store.truncated.get(o, 0) for o, top in store.vv.items())
+
+
+def collect_tombstones(
+    store: Store, below: int, may_drop: Callable[[Record], bool], limit: int
+) -> tuple[int, int]:
+    """Drop up to ``limit`` tombstones dated below ``below`` that ``may_drop`` allows, oldest
+    first. Returns (dropped, examined). The digest covers live keys only: unchanged."""
+    dropped = examined = 0
+    with store.db.write_batch(transaction=True) as batch:
+        with store.db.iterator(
+            start=TOMB, stop=TOMB + U64.pack(below), include_value=False
+        ) as it:
+            for ikey in it:
+                if examined >= limit:
+                    break
+                examined += 1
+                key = ikey[9:]
+                raw = store.db.get(KEY + key)
+                rec = Record.decode(raw) if raw is not None else None
+                if rec is None or rec.op != pb.DELETE:
+                    batch.delete(ikey)  # stale index entry
+                    continue
+                if may_drop(rec):
+                    batch.delete(ikey)
+                    batch.delete(KEY + key)
+                    store._heads.pop(key, None)
+                    dropped += 1
+        batch.put(META + b"tombs", U64.pack(store.tombs - dropped))
+    store.tombs -= dropped
+    return dropped, examined
+
+
+# ---------------------------------------------------------------------- snapshots
+def snapshot_pages(
+    store: Store, max_records: int, max_bytes: int
+) -> tuple[dict[str, int], dict[str, int], int, Iterator[tuple[list[pb.Entry], bytes]]]:
+    """A consistent snapshot of the state: (vv, tops, records, pages). Each page is its
+    records (key order) and the key it ends before (empty: the last page). The vv is
+    taken in the same loop turn as the LevelDB snapshot, so it is the state's own."""
+    snap = store.db.snapshot()
+    vv, tops = dict(store.vv), dict(store.tops)
+    records = store.keys + store.tombs
+
+    def pages() -> Iterator[tuple[list[pb.Entry], bytes]]:
+        try:
+            with snap.iterator(prefix=KEY) as it:
+                page: list[pb.Entry] = []
+                size = 0
+                for key, raw in it:
+                    if page and (len(page) >= max_records or size >= max_bytes):
+                        yield page, key[1:]
+                        page, size = [], 0
+                    rec = Record.decode(raw)
+                    page.append(
+                        pb.Entry(
+                            origin=rec.origin,
+                            seq=rec.seq,
+                            hlc=rec.hlc,
+                            op=pb.PUT if rec.op == pb.PUT else pb.DELETE,
+                            key=key[1:],
+                            value=rec.value,
+                        )
+                    )
+                    size += len(key) + len(rec.value) + 32
+                yield page, b""
+        finally:
+            snap.close()
+
+    return vv, tops, records, pages()
+
+
+def merge_snapshot(
+    store: Store, records: Sequence[pb.Entry], lo: bytes, hi: bytes, vv: Mapping[str, int]
+) -> None:
+    """Merge one chunk covering keys ``lo <= key < hi`` (``hi`` empty: to the end)."""
+    sent = {e.key for e in records}
+    gone: list[bytes] = []
+    with store.db.iterator(
+        start=KEY + lo, stop=KEY + hi if hi else LOG, include_value=True
+    ) as it:
+        for key, raw in it:
+            if key[1:] in sent:
+                continue
+            rec = Record.decode(raw)
+            if covered(rec.origin, rec.seq, vv):  # and absent: collected there
+                gone.append(key[1:])
+    plan = plan_commit(records, store._head, store.digest, store.keys, store.hlc)
+    digest, keys, tombs = plan.digest, plan.keys, store.tombs
+    with store.db.write_batch(transaction=True) as batch:
+        for e, vhash in plan.winners:
+            batch.put(KEY + e.key, encode_record(e.hlc, e.origin, e.op, e.seq, vhash, e.value))
+        tombs = store._index_tombstones(batch, plan.old, plan.heads)
+        for key in gone:
+            old = store._head(key)
+            if old is None:
+                continue
+            batch.delete(KEY + key)
+            if old[2] == pb.PUT:
+                digest ^= old[3]
+                keys -= 1
+            else:
+                batch.delete(tomb_key(old[0], key))
+                tombs -= 1
+            store._heads.pop(key, None)
+        batch.put(META + b"digest", digest.to_bytes(16, "big"))
+        batch.put(META + b"keys", U64.pack(keys))
+        batch.put(META + b"tombs", U64.pack(tombs))
+        batch.put(META + b"hlc", U64.pack(plan.hlc))
+    store.digest, store.keys, store.tombs, store.hlc = digest, keys, tombs, plan.hlc
+    store._heads.update(plan.heads)
+
+
+def finish_snapshot(
+    store: Store, vv: Mapping[str, int], tops: Mapping[str, int], own: str
+) -> dict[str, int]:
+    """The commit point: every origin the snapshot holds further than this node's log
+    jumps there (the log is treated as truncated up to it). One synced WriteBatch.
+    Returns the origins moved and their new tops."""
+    moved = {o: s for o, s in vv.items() if o != own and s > store.vv.get(o, 0)}
+    with store.db.write_batch(transaction=True, sync=True) as batch:
+        for origin, seq in moved.items():
+            batch.put(META + TRUNC + origin.encode(), struct.pack(">QQ", seq, tops.get(origin, 0)))
+        batch.delete(META + SNAPSHOT_META)
+    for origin, seq in moved.items():
+        store.truncated[origin], store._trunc_hlc[origin] = seq, tops.get(origin, 0)
+        store.orphans.add(origin)
+        store.vv[origin] = seq
+        store.tops[origin] = tops.get(origin, 0)
+    return moved

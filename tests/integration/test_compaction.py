@@ -1,0 +1,154 @@
+"""Bounded disk on real clusters: log truncation and tombstone GC keep the log and the
+state bounded under overwrites; a node added after truncation, and a node down past
+retention (killed in the middle of its snapshot, too), bootstrap by snapshot and
+converge. Counts come from ``status``; nothing waits on a timing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cluster.wait import wait_for
+from tests.integration.test_cli import cli, out  # noqa: F401 - the CLI fixture
+
+pytestmark = pytest.mark.integration
+
+RETAIN = 40
+TOPOLOGY = f"""\
+name: gc3
+nodes: [node-a, node-b, node-c]
+settings:
+  retain_entries: {RETAIN}
+  retain_ms: 0
+  tombstone_grace_ms: 0
+  compact_every_ms: 100
+  pin_timeout_ms: 1500
+"""
+NODES = ["node-a", "node-b", "node-c"]
+KEYS = 100
+
+
+def gc3(clean_cluster, tmp_path, **settings: int):
+    path = tmp_path / "gc3.yaml"
+    path.write_text(TOPOLOGY + "".join(f"  {k}: {v}\n" for k, v in settings.items()))
+    return clean_cluster(str(path))
+
+
+def overwrite(c, rounds: int, nodes=NODES) -> None:
+    """Every node overwrites the same KEYS keys ``rounds`` times; half of them end deleted."""
+    for r in range(rounds):
+        for n in nodes:
+            c.write_batch(n, [(b"k%03d" % i, b"%s-%d" % (n.encode(), r)) for i in range(KEYS)])
+    c.write_batch(nodes[0], [(b"k%03d" % i, None) for i in range(0, KEYS, 2)])
+
+
+def bounded(c, nodes=NODES, tombstones: int = 0) -> bool:
+    """Every node holds at most RETAIN log entries per origin and ``tombstones``."""
+    for n in nodes:
+        st = c.node_status(n)
+        if st.log_held > RETAIN * len(st.vv) or st.tombstones > tombstones:
+            return False
+    return True
+
+
+def test_overwrites_on_mesh3_keep_log_and_state_bounded(clean_cluster, tmp_path):
+    c = gc3(clean_cluster, tmp_path)
+    overwrite(c, 20)  # 6,000 puts and 50 deletes
+    c.write("node-b", b"after", b"1")  # a write after the deletes lets the newest go too
+    c.converge(60)
+    wait_for(lambda: bounded(c), 60, "log and tombstones to be truncated and collected")
+    for n in NODES:
+        st = c.node_status(n)
+        assert st.log_entries == 3 * KEYS * 20 + KEYS // 2 + 1, n
+        assert st.keys == KEYS // 2 + 1 and st.tombstones == 0, n
+        assert sum(st.truncated.values()) >= st.log_entries - RETAIN * 3, n
+        for i in range(KEYS):
+            assert (c.read(n, b"k%03d" % i) is None) == (i % 2 == 0), (n, i)
+    c.converge(10)
+
+
+def snapshots_received(c, node: str) -> int:
+    return c.node_status(node).snapshots_received
+
+
+def test_node_added_after_truncation_bootstraps_by_snapshot(clean_cluster, tmp_path):
+    c = gc3(clean_cluster, tmp_path)
+    overwrite(c, 5)
+    c.converge(60)
+    wait_for(lambda: bounded(c, tombstones=KEYS), 60, "the logs to be truncated")
+    c.add("node-d")
+    c.converge(60)
+    assert snapshots_received(c, "node-d") >= 1
+    for i in range(KEYS):
+        assert (c.read("node-d", b"k%03d" % i) is None) == (i % 2 == 0), i
+    c.write("node-d", b"from-d", b"1")  # it replicates like any member afterwards
+    c.converge(60)
+    assert c.read("node-a", b"from-d") == b"1"
+
+
+def test_node_down_past_retention_killed_mid_snapshot_restarts_and_converges(
+    clean_cluster, tmp_path
+):
+    """node-c stops; the others truncate past it once it stops pinning; it comes back,
+    is killed while the (throttled) snapshot is being merged, and completes on restart."""
+    c = gc3(clean_cluster, tmp_path, snapshot_rate_keys=200, snapshot_chunk_keys=50)
+    c.stop("node-c")
+    for r in range(4):
+        c.write_batch("node-a", [(b"big%05d" % i, b"%d" % r) for i in range(1000)])
+    c.write_batch("node-b", [(b"big%05d" % i, None) for i in range(0, 1000, 10)])
+
+    def truncated_past_c() -> bool:
+        return all(
+            c.node_status(n).truncated.get(c.node_status("node-a").replica_id, 0) > 1000
+            for n in ("node-a", "node-b")
+        )
+
+    wait_for(truncated_past_c, 60, "node-a and node-b to truncate past node-c (pin expired)")
+    c.start("node-c", wait=False)
+
+    def receiving() -> bool:
+        try:
+            note = c.node_status("node-c").snapshot
+        except Exception:  # noqa: BLE001 - still starting
+            return False
+        return note.startswith("receiving") and not note.split(": ")[1].startswith("0/")
+
+    wait_for(receiving, 60, "node-c to be in the middle of a snapshot")
+    c.kill("node-c")
+    c.start("node-c")
+    c.converge(120)
+    assert snapshots_received(c, "node-c") >= 1
+    assert "was cut off" in c.tail("node-c", 400)
+    assert c.read("node-c", b"big00000") is None and c.read("node-c", b"big00001") == b"3"
+
+
+def test_status_names_a_down_member_that_holds_truncation_back(cli, tmp_path):  # noqa: F811
+    """With the default pin timeout a stopped member holds the others' logs; `status`
+    says who, at what seq and since when, in the table's notes and in --json."""
+    path = tmp_path / "pin3.yaml"
+    path.write_text(
+        "name: pin3\nnodes: [node-a, node-b, node-c]\n"
+        "settings: {retain_entries: 2, retain_ms: 0, compact_every_ms: 100}\n"
+    )
+    cli("up", str(path))
+    try:
+        cli("stop", "node-c")
+        for i in range(8):
+            cli("write", "node-a", f"k{i}", "v")
+
+        def pinned() -> dict | None:
+            nodes = json.loads(out(cli("status", "--json")))["nodes"]
+            a = next(n for n in nodes if n["name"] == "node-a")
+            return next((p for p in a["pins"] if p["peer"] == "node-c"), None)
+
+        wait_for(pinned, 30, "node-a to report node-c holding its truncation back")
+        pin = pinned()
+        assert pin is not None and not pin["open"] and pin["origin"].startswith("node-a@")
+        table = out(cli("status"))
+        assert "truncation: node-a holds node-a@" in table and "for node-c (down" in table
+        nodes = json.loads(out(cli("status", "--json")))["nodes"]
+        a = next(n for n in nodes if n["name"] == "node-a")
+        assert a["log_entries"] == 8 and a["log_held"] > 2 and a["tombstones"] == 0
+    finally:
+        cli("down")

@@ -1,0 +1,260 @@
+"""Log truncation, tombstone GC and snapshot bootstrap under any schedule: the shipped
+decisions (node/protocol/compaction.py, ``covered`` and ``plan_commit``) over in-memory
+replicas (tests/memreplica.py).
+
+A full mesh of replicas pulls from each other: a subscriber whose vv is below the
+server's truncation point gets a snapshot (in chunks, possibly cut off part-way: the
+vv does not move), anyone else gets log entries. Each pull leaves the subscriber's ack
+(vv, clock, member set) at the server; only open links count. Hypothesis picks writes,
+deletes, pulls, partitions, GC rounds (truncation and tombstone collection with no
+grace), snapshots cut off, wiped replicas and replicas restored from an older copy
+(both a new incarnation). After healing and
+draining, every replica holds the same vv, digest and live data, which is the
+last-writer-wins maximum of the surviving writes: no deleted key came back.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from node.pb import remesh_pb2 as pb
+from node.protocol.compaction import MemberAck, needs_snapshot
+from node.protocol.identity import replica_id
+from tests.memreplica import MemoryReplica
+
+pytestmark = pytest.mark.unit
+
+KEYS = [b"k0", b"k1"]
+
+
+class GcNet:
+    def __init__(self, n: int, retain: int) -> None:
+        self.names = [f"n{i}" for i in range(n)]
+        self.minted = 0
+        self.nodes = {name: MemoryReplica(name, self.mint(name)) for name in self.names}
+        self.acks: dict[tuple[str, str], MemberAck] = {}  # (server, subscriber) -> its ack
+        self.cut: set[tuple[str, str]] = set()  # (subscriber, server) links down
+        self.retain = retain
+        self.written: list[pb.Entry] = []
+        self.lost: set[tuple[str, int]] = set()
+        self.now = 1
+
+    def mint(self, name: str) -> str:
+        self.minted += 1
+        return replica_id(name, f"{self.minted:012x}")
+
+    def members(self, server: str) -> dict[str, MemberAck | None]:
+        out: dict[str, MemberAck | None] = {}
+        for sub in self.names:
+            if sub != server:
+                ack = self.acks.get((server, sub))
+                if ack is not None and (sub, server) in self.cut:  # down a long time
+                    ack = MemberAck(ack.vv, ack.durable, ack.clock, ack.members, False, 1e9)
+                out[sub] = ack
+        return out
+
+    def pull(self, sub: str, server: str, limit: int, cut_after: int | None = None) -> None:
+        if (sub, server) in self.cut:
+            return
+        rx, tx = self.nodes[sub], self.nodes[server]
+        if needs_snapshot(rx.vv, tx.truncated, rx.origin):
+            vv, tops, records = tx.take_snapshot()
+            chunks = [records[i : i + 2] for i in range(0, len(records), 2)] or [[]]
+            lo = b""
+            for i, chunk in enumerate(chunks):
+                if cut_after is not None and i >= cut_after:
+                    return  # cut off: merged chunks stay, the vv does not move
+                hi = chunks[i + 1][0].key if i + 1 < len(chunks) else b""
+                rx.merge_snapshot(chunk, lo, hi, vv)
+                lo = hi
+            rx.finish_snapshot(vv, tops)
+        else:
+            entries: list[pb.Entry] = []
+            for origin, top in sorted(tx.vv.items()):
+                if origin != rx.origin:
+                    entries += tx.read(origin, rx.vv.get(origin, 0) + 1, top)
+            rx.receive(entries[:limit])
+        self.acks[(server, sub)] = MemberAck(
+            vv=dict(rx.vv),
+            durable=dict(rx.vv),
+            clock=rx.clock.last,
+            members=frozenset(self.names) - {sub},
+            open=True,
+        )
+
+    def compact(self, name: str, pin_timeout_s: float = 0) -> None:
+        """Truncation and GC at ``name``; with ``pin_timeout_s`` members cut off stop
+        pinning truncation (they will need a snapshot)."""
+        node = self.nodes[name]
+        node.now_ms = max(node.now_ms, self.now)
+        members = self.members(name)
+        node.truncate(members, self.retain, pin_timeout_s)
+        node.collect(members, grace_ms=0)
+
+    def wipe(self, name: str, data: MemoryReplica | None = None) -> None:
+        """A lost disk (or one restored from ``data``, an older copy): a new incarnation;
+        its streams (and acks) start over."""
+        del self.nodes[name]
+        if data is None:
+            data = MemoryReplica(name)
+        data = data.snapshot()
+        data.origin = self.mint(name)
+        data.now_ms = max(data.now_ms, self.now)
+        self.nodes[name] = data
+        for w in self.written:
+            if not any(n.vv.get(w.origin, 0) >= w.seq for n in self.nodes.values()):
+                self.lost.add((w.origin, w.seq))
+            elif data.vv.get(w.origin, 0) >= w.seq:
+                self.lost.discard((w.origin, w.seq))
+        self.acks = {k: v for k, v in self.acks.items() if name not in k}
+
+    def drain(self) -> None:
+        self.cut.clear()
+        for _ in range(4):
+            for sub in self.names:
+                for server in self.names:
+                    if sub != server:
+                        self.pull(sub, server, 10**6)
+            for name in self.names:
+                self.compact(name)
+
+    def expected(self) -> dict[bytes, bytes]:
+        best: dict[bytes, pb.Entry] = {}
+        for w in self.written:
+            if (w.origin, w.seq) in self.lost:
+                continue
+            if w.key not in best or (w.hlc, w.origin) > (best[w.key].hlc, best[w.key].origin):
+                best[w.key] = w
+        return {k: w.value for k, w in best.items() if w.op == pb.PUT}
+
+
+write = st.tuples(
+    st.just("write"),
+    st.integers(0, 4),
+    st.sampled_from(KEYS),
+    st.one_of(st.none(), st.binary(min_size=1, max_size=2)),
+    st.integers(0, 30),
+)
+compact = st.tuples(st.just("compact"), st.integers(0, 4), st.sampled_from([0, 1.0]))
+# Writes and compactions weigh more than deliveries: a resurrection needs a tombstone
+# collected before an older put reaches its node.
+action = st.one_of(
+    write,
+    write,
+    compact,
+    compact,
+    st.tuples(st.just("pull"), st.integers(0, 11), st.integers(1, 4)),
+    st.tuples(st.just("cutoff"), st.integers(0, 11), st.integers(0, 2)),
+    st.tuples(st.just("round"), st.integers(1, 3)),
+    st.tuples(st.just("cut"), st.integers(0, 11)),
+    st.tuples(st.just("heal"), st.integers(0, 11)),
+    st.tuples(st.just("wipe"), st.integers(0, 4)),
+    st.tuples(st.just("backup"), st.integers(0, 4)),
+    st.tuples(st.just("restore"), st.integers(0, 4)),
+)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(2, 4), retain=st.integers(0, 2), actions=st.lists(action, max_size=80))
+def test_gc_points_snapshots_and_partitions_converge_and_nothing_deleted_comes_back(
+    n, retain, actions
+):
+    net = GcNet(n, retain)
+    links = [(s, d) for s in net.names for d in net.names if s != d]
+    backups: dict[str, MemoryReplica] = {}
+    for act in actions:
+        kind = act[0]
+        if kind == "write":
+            _, who, key, value, dt = act
+            net.now += dt
+            net.written.append(net.nodes[net.names[who % n]].write(key, value, net.now))
+        elif kind in ("pull", "cutoff"):
+            sub, server = links[act[1] % len(links)]
+            if kind == "pull":
+                net.pull(sub, server, act[2])
+            else:
+                net.pull(sub, server, 10**6, cut_after=act[2])
+        elif kind == "round":  # every link pulls a little, every node compacts
+            for sub in net.names:
+                for server in net.names:
+                    if sub != server:
+                        net.pull(sub, server, act[1])
+            for name in net.names:
+                net.compact(name, 1.0)
+        elif kind == "compact":
+            net.compact(net.names[act[1] % n], act[2])
+        elif kind in ("cut", "heal"):
+            link = links[act[1] % len(links)]
+            if kind == "cut":
+                net.cut.add(link)
+            else:
+                net.cut.discard(link)
+        elif kind == "backup":
+            name = net.names[act[1] % n]
+            backups[name] = net.nodes[name].snapshot()
+        elif kind == "restore":
+            name = net.names[act[1] % n]
+            if name in backups:
+                net.wipe(name, backups[name])
+        else:
+            net.wipe(net.names[act[1] % n])
+    net.drain()
+
+    nodes = list(net.nodes.values())
+    first = nodes[0]
+    for node in nodes[1:]:
+        assert node.vv == first.vv
+        assert node.digest == first.digest
+        assert node.live() == first.live()
+    assert first.live() == net.expected(), "a deleted key came back, or a write was lost"
+
+
+def test_a_put_held_by_a_partitioned_node_does_not_resurrect_after_gc_and_heal():
+    """c holds a put older than a's delete of the key; a and b compact while c is cut off:
+    c pins the tombstone. After the heal the put arrives and loses to the tombstone."""
+    net = GcNet(3, retain=0)
+    a, b, c = net.names
+    net.written.append(net.nodes[a].write(b"k", b"v", 1))
+    for sub in (b, c):
+        net.pull(sub, a, 10)
+    net.written.append(net.nodes[c].write(b"k", b"older-than-the-delete", 2))
+    for link in ((a, c), (b, c), (c, a), (c, b)):
+        net.cut.add(link)
+    net.now = 10
+    net.written.append(net.nodes[a].write(b"k", None, 10))  # the delete
+    net.pull(b, a, 10)
+    net.pull(a, b, 10)
+    for name in (a, b):
+        net.compact(name)
+        assert b"k" in net.nodes[name].state, "a tombstone went while c had not acked it"
+    net.drain()
+    for node in net.nodes.values():
+        assert b"k" not in node.live()
+        assert b"k" not in node.state, "the tombstone was never collected after the heal"
+
+
+def test_a_node_restored_from_backup_behind_truncation_drops_what_a_collected_tombstone_beat():
+    """b's backup holds a put that a's delete later beat; a truncates and collects the
+    tombstone once b acked it; b comes back from the backup (a new incarnation) below a's
+    truncation point: the snapshot covers the put and no longer has the key, so b drops
+    it rather than keeping it alive."""
+    net = GcNet(2, retain=0)
+    a, b = net.names
+    net.written.append(net.nodes[a].write(b"k", b"put", 1))
+    net.pull(b, a, 10)
+    backup = net.nodes[b].snapshot()
+    net.now = 5
+    net.written.append(net.nodes[a].write(b"k", None, 5))
+    net.written.append(net.nodes[b].write(b"other", b"x", 6))
+    net.pull(b, a, 10)
+    net.pull(a, b, 10)
+    net.pull(b, a, 10)  # b acks what it got from a, with its clock past the delete
+    net.compact(a)
+    assert b"k" not in net.nodes[a].state and net.nodes[a].truncated, "nothing was compacted"
+    net.wipe(b, backup)
+    assert b"k" in net.nodes[b].live()
+    net.drain()
+    for node in net.nodes.values():
+        assert node.live() == {b"other": b"x"}, node.node_id
