@@ -87,9 +87,11 @@ class Cluster(LinkFaults, Membership):
         timeout: float = 60,
         progress: Progress = None,
         force: bool = False,
+        backend: str | None = None,
     ) -> Cluster:
         """Validate, render, start and wait until every node serves and every link is up.
         ``path``: a topology file, or the name of a built-in one (``cluster.catalog``).
+        ``backend``: ``supervisor`` or ``docker``, overriding the file's ``backend:``.
 
         A cluster that is down whose file now names other nodes is reconciled: it comes up
         as it was, then the nodes gone leave (each checked to be held by the others unless
@@ -104,7 +106,7 @@ class Cluster(LinkFaults, Membership):
                     f"`cluster down --cluster {topo.name}` first"
                 )
             source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
-            ClusterState.for_up(load_topology(source), source, state_dir)
+            ClusterState.for_up(load_topology(source), source, state_dir, backend)
             cluster = cls(state_dir)
             rendered = render(cluster.topology, cluster._state)
             write(rendered, state_dir)
@@ -122,7 +124,7 @@ class Cluster(LinkFaults, Membership):
         return cluster
 
     def _start_all(self, timeout: float, progress: Progress) -> None:
-        self._backend.up()
+        self._backend.up(progress)
         if self.has_proxy:
             self._backend.start(PROXY)
 
@@ -147,6 +149,14 @@ class Cluster(LinkFaults, Membership):
     def address(self, node: str) -> str:
         """Where this machine reaches ``node``'s gRPC API."""
         return self._backend.address(node, self.port(node))
+
+    @property
+    def backend(self) -> str:
+        """What runs the processes: ``supervisor`` or ``docker``."""
+        return self._state.backend
+
+    def _proxy_control_address(self) -> str:
+        return self._backend.address(PROXY, int(self._state.proxy_control.rsplit(":", 1)[1]))
 
     def _known(self, *nodes: str) -> None:
         for node in nodes:
@@ -371,7 +381,7 @@ class Cluster(LinkFaults, Membership):
                 client.close()
             self._clients.clear()
         try:
-            orphans = self._backend.down()
+            orphans = self._backend.down(purge=purge)
         except BackendError as exc:
             raise OperationFailed(str(exc)) from None
         for node in self._state.paused:

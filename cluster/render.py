@@ -7,6 +7,10 @@ written until ``write`` (the only function here that touches the disk).
 
 State directory layout: ``nodes/<node>/node.yaml`` and ``nodes/<node>/data/``,
 ``proxy.json`` and ``faults.json`` for the link proxy.
+
+A ``Placement`` says where processes find each other: all on this machine's loopback
+(supervisord), or each in its own container on one network (Docker), where a node is
+reached by its name, the proxy by ``PROXY_ALIAS``, and data and faults live on volumes.
 """
 
 from __future__ import annotations
@@ -26,7 +30,38 @@ from cluster.state import HOST, ClusterState
 from cluster.topology import Topology
 
 PROXY = "proxy"  # the link proxy's process name
+PROXY_ALIAS = "remesh-proxy"  # the proxy's name on a cluster's container network
 ENV = {"PYTHONUNBUFFERED": "1"}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Addresses and paths as the processes see them."""
+
+    bind: str  # the host every process listens on
+    proxy_host: str  # where nodes reach the link proxy
+    by_name: bool  # True: a node is reached by its name (a network alias), else at ``bind``
+    data_dir: str  # a node's data directory (relative: to its directory in the state dir)
+    faults_file: str | None  # the proxy's faults file; None: faults.json in the state dir
+
+    def node_host(self, node: str) -> str:
+        return node if self.by_name else self.bind
+
+    def listen(self, address: str) -> str:
+        """A planned ``host:port`` as the process listening on it binds it."""
+        return f"{self.bind}:{address.rsplit(':', 1)[1]}"
+
+    def via_proxy(self, address: str) -> str:
+        """A planned proxy ``host:port`` as nodes dial it."""
+        return f"{self.proxy_host}:{address.rsplit(':', 1)[1]}"
+
+
+LOCAL = Placement(HOST, HOST, False, "data", None)
+CONTAINERS = Placement("0.0.0.0", PROXY_ALIAS, True, "/data", "/data/faults.json")
+
+
+def placement(backend: str) -> Placement:
+    return CONTAINERS if backend == "docker" else LOCAL
 
 
 def node_config_path(state_dir: Path, node: str) -> Path:
@@ -42,39 +77,44 @@ class Rendered:
     specs: list[ProcessSpec]
 
 
-def render(
-    topo: Topology, state: ClusterState, python: str = sys.executable, host: str = HOST
-) -> Rendered:
+def render(topo: Topology, state: ClusterState, python: str = sys.executable) -> Rendered:
+    at = placement(state.backend)
     links = state.link_addresses
     proxy = None
     specs: list[ProcessSpec] = []
     if state.has_proxy:
         proxy = ProxyConfig.from_dict(
             {
-                "control": state.proxy_control,
-                "faults_file": str(state.dir / "faults.json"),
+                "control": at.listen(state.proxy_control),
+                "faults_file": at.faults_file or str(state.dir / "faults.json"),
                 "links": [
                     {
                         "name": name,
-                        "listen": listen,
-                        "target": f"{host}:{state.port(split_link(name)[1])}",
+                        "listen": at.listen(listen),
+                        "target": f"{at.node_host(dst)}:{state.port(dst)}",
                     }
                     for name, listen in links.items()
+                    for dst in [split_link(name)[1]]
                 ],
             }
         )
         command = [python, "-m", "cluster.faults.proxy", "--config", str(state.dir / "proxy.json")]
-        specs.append(ProcessSpec(PROXY, command, env=ENV, first=True))
+        port = int(state.proxy_control.rsplit(":", 1)[1])
+        specs.append(
+            ProcessSpec(PROXY, command, env=ENV, first=True, ports=(port,), alias=PROXY_ALIAS)
+        )
     configs: dict[str, dict[str, Any]] = {}
     for spec in topo.nodes:
         configs[spec.name] = {
             "node_id": spec.name,
             "cluster": topo.name,
             "tenant": topo.tenant,
-            "listen": f"{host}:{state.port(spec.name)}",
-            "data_dir": "data",
+            "listen": f"{at.bind}:{state.port(spec.name)}",
+            "data_dir": at.data_dir,
             "peers": {
-                p: links[link_name(spec.name, p)] if proxy else f"{host}:{state.port(p)}"
+                p: at.via_proxy(links[link_name(spec.name, p)])
+                if proxy
+                else f"{at.node_host(p)}:{state.port(p)}"
                 for p in topo.peers(spec.name)
             },
             **spec.settings.model_dump(),
@@ -86,6 +126,7 @@ def render(
                 [python, "-m", "node", "--config", str(path)],
                 directory=str(path.parent),
                 env=ENV,
+                ports=(state.port(spec.name),),
             )
         )
     return Rendered(configs, proxy, specs)

@@ -74,9 +74,13 @@ class ClusterState:
         return cls(state_dir, json.loads((state_dir / STATE_FILE).read_text()))
 
     @classmethod
-    def for_up(cls, topo: Topology, path: Path, state_dir: Path) -> ClusterState:
+    def for_up(
+        cls, topo: Topology, path: Path, state_dir: Path, backend: str | None = None
+    ) -> ClusterState:
         """The state to bring ``topo`` (read from ``path``) up with, saved: the old one
-        when the same topology comes back up (same data, same ports), else a fresh plan."""
+        when the same topology comes back up (same data, same ports), else a fresh plan.
+        ``backend`` (else the topology's) runs it; the data of one backend stays with it."""
+        backend = backend or topo.backend
         if (state_dir / STATE_FILE).exists():
             state = cls.load(state_dir)
             if state.topology_text != path.read_text():
@@ -84,9 +88,16 @@ class ClusterState:
                     f"{state_dir} holds data of a different topology named {topo.name}; "
                     f"`cluster down --purge --cluster {topo.name}` to start afresh"
                 )
+            if state.backend != backend:
+                raise ClusterError(
+                    f"cluster {topo.name} holds its data in the {state.backend} backend; "
+                    f"`cluster up --backend {state.backend}`, or `cluster down --purge "
+                    f"--cluster {topo.name}` to start afresh on {backend}"
+                )
             state._keep_ports(topo)
         else:
             state = cls(state_dir, _plan(topo, path))
+            state._data["backend"] = backend
         state._data["paused"] = []
         private_dir(state_dir)  # values, logs and configs are nobody else's to read
         atomic_write(state_dir / TOPOLOGY_FILE, state.topology_text)
@@ -99,6 +110,11 @@ class ClusterState:
     @property
     def name(self) -> str:
         return str(self._data["name"])
+
+    @property
+    def backend(self) -> str:
+        """What runs the processes: ``supervisor`` or ``docker``."""
+        return str(self._data.get("backend", "supervisor"))
 
     @property
     def topology_text(self) -> str:

@@ -32,6 +32,7 @@ class NodeView:
     clock_offset_ms: dict[str, int] | None = None  # per peer: its clock minus this node's
     link_errors: dict[str, str] | None = None  # per peer: why its link last failed
     error: str = ""
+    ident: str = ""  # the backend's handle: a pid, a container id
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -58,4 +59,4 @@ def view(name: str, info: ProcessInfo | None, paused: bool, address: str) -> Nod
     if info is None:
         return NodeView(name, DOWN, 0, address)
     state = PAUSED if info.state == RUNNING and paused else info.state
-    return NodeView(name, state, info.pid, address)
+    return NodeView(name, state, info.pid, address, ident=info.ident)

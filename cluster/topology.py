@@ -13,7 +13,7 @@ import difflib
 import itertools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -67,6 +67,7 @@ class Topology(BaseModel):
     proxies: bool = True
     shape: str
     source: str = "<string>"
+    backend: str = "supervisor"  # what runs the processes: supervisor or docker
 
     def names(self) -> list[str]:
         return [n.name for n in self.nodes]
@@ -107,6 +108,7 @@ class _TopologyFile(BaseModel):
     links: Any = "full-mesh"
     hub: Name | None = None
     proxies: bool = True
+    backend: Literal["supervisor", "docker"] = "supervisor"
     allow_disconnected: bool = False
     settings: NodeSettings = NodeSettings()
     nodes: list[_NodeEntry] = Field(min_length=1)
@@ -220,6 +222,7 @@ def _build(raw: _TopologyFile, root: yaml.Node | None, source: str) -> Topology:
         proxies=raw.proxies,
         shape=shape,
         source=source,
+        backend=raw.backend,
     )
 
 

@@ -18,7 +18,9 @@ from cluster.topology import (
 pytestmark = pytest.mark.unit
 
 TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topology"
-VALID_KEYS = "name, description, tenant, links, hub, proxies, allow_disconnected, settings, nodes"
+VALID_KEYS = (
+    "name, description, tenant, links, hub, proxies, backend, allow_disconnected, settings, nodes"
+)
 SETTING_KEYS = (
     "durability, max_key_bytes, max_value_bytes, max_batch_entries, heartbeat_ms, "
     "link_timeout_ms, backoff_max_ms, watermark_every_entries, watermark_every_ms, "
