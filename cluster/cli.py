@@ -19,6 +19,7 @@ from cluster.commands import (
     bench,
     converge,
     data,
+    gc,
     lifecycle,
     links,
     logs,
@@ -42,6 +43,7 @@ VERBS = (
     bench,
     logs,
     nemesis,
+    gc,
 )  # in --help order
 
 

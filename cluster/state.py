@@ -79,10 +79,11 @@ class ClusterState:
     ) -> ClusterState:
         """The state to bring ``topo`` (read from ``path``) up with, saved: the old one
         when the same topology comes back up (same data, same ports), else a fresh plan.
-        ``backend`` (else the topology's) runs it; the data of one backend stays with it."""
-        backend = backend or topo.backend
+        ``backend`` runs it, else the one that ran it before, else the topology's: the
+        data of one backend stays with it."""
         if (state_dir / STATE_FILE).exists():
             state = cls.load(state_dir)
+            backend = backend or state.backend
             if state.topology_text != path.read_text():
                 raise ClusterError(
                     f"{state_dir} holds data of a different topology named {topo.name}; "
@@ -97,7 +98,7 @@ class ClusterState:
             state._keep_ports(topo)
         else:
             state = cls(state_dir, _plan(topo, path))
-            state._data["backend"] = backend
+            state._data["backend"] = backend or topo.backend
         state._data["paused"] = []
         private_dir(state_dir)  # values, logs and configs are nobody else's to read
         atomic_write(state_dir / TOPOLOGY_FILE, state.topology_text)
