@@ -11,24 +11,30 @@ from cluster.errors import OperationFailed
 
 
 def logs(args: argparse.Namespace) -> int:
-    path = open_cluster(args).log_path(args.node)
+    c = open_cluster(args)
+    path = c.log_path(args.node)
     if not path.exists():
         raise OperationFailed(f"no log yet at {path}")
     with open(path, "rb") as f:
         lines = f.read().splitlines(keepends=True)
         sys.stdout.buffer.write(b"".join(lines[-args.lines :] if args.lines else lines))
         sys.stdout.flush()
-        if args.follow:
-            try:
-                while True:
+        done = f.tell()
+    if args.follow:
+        try:
+            while True:
+                # Asked anew each time: a container's log is copied to the file on request.
+                with open(c.log_path(args.node) if c.backend == "docker" else path, "rb") as f:
+                    f.seek(done)
                     chunk = f.read()
-                    if chunk:
-                        sys.stdout.buffer.write(chunk)
-                        sys.stdout.flush()
-                    else:
-                        time.sleep(0.2)  # polling a file for new lines, like tail -f
-            except KeyboardInterrupt:
-                return 0
+                if chunk:
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.flush()
+                    done += len(chunk)
+                else:
+                    time.sleep(0.5)  # polling for new lines, like tail -f
+        except KeyboardInterrupt:
+            return 0
     return 0
 
 

@@ -148,3 +148,11 @@ def test_no_engine_is_one_clear_error(tmp_path: Path) -> None:
     assert p.returncode == 1, p
     assert "Traceback" not in p.stderr
     assert "no Docker engine" in p.stderr and "ci/dockerd start" in p.stderr, p.stderr
+
+
+def test_bad_extra_labels_are_one_clear_error(tmp_path: Path, docker_engine: Any) -> None:
+    run = Cli(tmp_path / "home", {"REMESH_DOCKER_LABELS": "not-a-label"})
+    p = run("up", "--backend", "docker", MESH3, ok=False)
+    assert (p.returncode, "Traceback" in p.stderr) == (1, False), p.stderr
+    assert "REMESH_DOCKER_LABELS: expected comma-separated remesh.KEY=VALUE" in p.stderr
+    assert labelled(docker_engine, run.home / "mesh3") == []

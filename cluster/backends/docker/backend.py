@@ -103,12 +103,15 @@ class DockerBackend:
         self.apply(specs)
         if not self.is_up():
             return
-        wanted = {s.name for s in specs}
+        wanted = {s.name: s for s in specs}
         for name, c in self._containers().items():
             if name not in wanted:  # a node that left: its data goes too, as on supervisord
                 with engine_errors(f"removing {name}"):
                     c.remove(force=True)
                 self._remove_volumes(self.meta.volume(name))
+            elif c.status in ("running", "paused"):  # its files anew (the proxy reloads)
+                with engine_errors(f"updating {name}'s files"):
+                    c.put_archive("/", archive(self.dir, wanted[name]))
 
     def is_up(self) -> bool:
         try:
