@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from cluster.api import Cluster
+from cluster.api import Cluster, ConvergeTimeout
 from cluster.backends.docker.engine import Meta
 from cluster.nemesis import DEFAULT_FAULTS, run_nemesis
 from cluster.wait import wait_for
 from tests.chaos.test_nemesis import assert_sound_run
 from tests.docker.test_backend_cli import labelled
-from tests.integration.workload import assert_lww, write_load
+from tests.integration.workload import assert_lww, links_down, write_load
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -80,6 +80,27 @@ def test_kill9_during_writes_catches_up_from_watermarks(
     assert st.entries_received <= total - recovered, "it was sent more than it lacked"
     assert_lww(c, acked)  # nothing acknowledged was lost, at any node
     assert c.unexpected_log_lines() == []
+
+
+def test_link_faults_keep_their_per_link_semantics(remesh_cluster: Any, node_image: Any) -> None:
+    c = remesh_cluster(MESH3, backend="docker")
+    for mode in ("blackhole", "reset"):
+        c.partition([["node-a"], ["node-b", "node-c"]], mode=mode)
+        wait_for(lambda: links_down(c, "node-a", ["node-b", "node-c"]), 30, f"{mode} cut")
+        assert {f["mode"] for f in c.faults().values() if f["mode"] != "ok"} == {mode}
+        acked = write_load(c, list(c.topology.names()), per_node=30, keys=10, seed=7)
+        with pytest.raises(ConvergeTimeout):
+            c.converge(2)  # held apart
+        assert links_down(c, "node-b", ["node-a"]) and not links_down(c, "node-b", ["node-c"])
+        c.heal()
+        c.converge(TIMEOUT)
+        assert_lww(c, acked)
+    c.delay("node-a", "node-b", 150)  # one link, both ways; the others untouched
+    delayed = {link for link, f in c.faults().items() if f.get("delay_ms")}
+    assert delayed == {"node-a>node-b", "node-b>node-a"}, c.faults()
+    c.write("node-a", b"delayed", b"1")
+    c.converge(TIMEOUT)
+    c.heal()
 
 
 def test_nemesis_seed_on_docker(remesh_cluster: Any, node_image: Any, tmp_path: Path) -> None:

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from cluster.api import Cluster
 from cluster.docker_image import ImageError, docker_client
 from cluster.wait import wait_for
 from tests.docker.test_backend_cli import MESH3, NODES, Cli, labelled
+from tests.integration.workload import links_down
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -47,18 +49,19 @@ def tcp_engine(monkeypatch: pytest.MonkeyPatch) -> str:
 def test_cluster_on_an_engine_reached_over_tcp(
     tcp_engine: str, docker_engine: Any, node_image: Any, tmp_path: Path
 ) -> None:
+    """The CLI and the library (this process's DOCKER_HOST is the TCP one too)."""
     cli = Cli(tmp_path / "home", {"DOCKER_HOST": tcp_engine})
     try:
         cli("up", "--backend", "docker", MESH3)
-        rows = cli.json("status")["nodes"]
-        assert all(r["address"].startswith("127.0.0.1:") for r in rows), rows
-        for i, node in enumerate(NODES):
-            cli("write", node, f"k{i}", "remote")
+        c = Cluster.open(None, cli.home)
+        assert all(c.address(n).startswith("127.0.0.1:") for n in NODES)
+        for node in NODES:
+            c.write(node, node.encode(), b"remote")
         cli("partition", "node-a", "node-b,node-c")  # the proxy's control port over TCP too
-        wait_for(lambda: cli.links_down("node-a", ["node-b", "node-c"]), 30, "the cut")
+        wait_for(lambda: links_down(c, "node-a", ["node-b", "node-c"]), 30, "the cut")
         cli("heal")
-        cli("converge", "--timeout", "60")
-        assert cli("read", "node-a", "k2").stdout.strip() == "remote"
+        c.converge(60)
+        assert c.read("node-a", b"node-c") == b"remote"
     finally:
         cli("down", "--purge", ok=False)
     assert labelled(docker_engine, tmp_path / "home" / "mesh3") == []
