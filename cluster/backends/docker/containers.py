@@ -66,11 +66,8 @@ def archive(state_dir: Path, spec: ProcessSpec) -> bytes:
     user (the node runs as it and only reads them)."""
     paths = shipped_files(state_dir, spec)
     dirs = {state_dir}
-    for p in [*paths, *([Path(spec.directory)] if spec.directory else [])]:
-        if _inside(p, state_dir) or p == state_dir:
-            dirs.update(q for q in p.parents if q.is_relative_to(state_dir))
-            if p.is_dir() or p == Path(spec.directory or "/"):
-                dirs.add(p)
+    for d in [*(p.parent for p in paths), *([Path(spec.directory)] if spec.directory else [])]:
+        dirs.update(q for q in (d, *d.parents) if q.is_relative_to(state_dir))
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for d in sorted(dirs, key=lambda q: len(q.parts)):
