@@ -20,6 +20,7 @@ from cluster.commands import (
     converge,
     data,
     gc,
+    image,
     lifecycle,
     links,
     logs,
@@ -43,6 +44,7 @@ VERBS = (
     bench,
     logs,
     nemesis,
+    image,
     gc,
 )  # in --help order
 

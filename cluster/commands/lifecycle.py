@@ -13,9 +13,8 @@ from cluster.argtypes import positive_float
 from cluster.backends import BACKENDS
 from cluster.catalog import resolve_topology
 from cluster.commands import AddVerb, open_cluster
+from cluster.commands.image import ensure_image
 from cluster.commands.output import Progress, print_status
-from cluster.docker_image import ImageError, build_image
-from cluster.errors import OperationFailed
 from cluster.state import STATE_FILE, ClusterState, default_home
 from cluster.topology import load_topology
 
@@ -25,19 +24,10 @@ def _image(args: argparse.Namespace) -> None:
     topo = load_topology(resolve_topology(args.file))
     state_dir = (Path(args.home) if args.home else default_home()) / topo.name
     before = ClusterState.load(state_dir).backend if (state_dir / STATE_FILE).exists() else None
-    if (args.backend or before or topo.backend) != "docker":
-        return
-    started = time.monotonic()
-
-    def say(msg: str) -> None:
-        print(f"[{time.monotonic() - started:6.1f}s] {msg}", file=sys.stderr)
-
-    try:
-        info = build_image(progress=say)
-    except ImageError as exc:
-        raise OperationFailed(str(exc)) from None
-    if info.built:
-        print(f"image {info.tag} built in {info.seconds:.1f}s", file=sys.stderr)
+    if (args.backend or before or topo.backend) == "docker":
+        info = ensure_image()
+        if info.built:
+            print(f"image {info.tag} built in {info.seconds:.1f}s", file=sys.stderr)
 
 
 def up(args: argparse.Namespace) -> int:

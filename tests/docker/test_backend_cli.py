@@ -128,9 +128,15 @@ def test_mesh3_on_docker_through_the_cli(cli: Cli, docker_engine: Any) -> None:
     assert not state_dir.exists()
 
 
-def test_no_engine_is_one_clear_error(tmp_path: Path) -> None:
+def test_image_build_is_a_no_op_when_the_image_is_there(tmp_path: Path, node_image: Any) -> None:
+    p = Cli(tmp_path / "home")("image", "build")
+    assert p.stdout.startswith(f"{node_image.tag} up to date"), p.stdout
+
+
+@pytest.mark.parametrize("argv", [["up", "--backend", "docker", MESH3], ["image", "build"]])
+def test_no_engine_is_one_clear_error(tmp_path: Path, argv: list[str]) -> None:
     run = Cli(tmp_path / "home", {"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
-    p = run("up", "--backend", "docker", MESH3, ok=False)
+    p = run(*argv, ok=False)
     assert p.returncode == 1, p
     assert "Traceback" not in p.stderr
     assert "no Docker engine" in p.stderr and "ci/dockerd start" in p.stderr, p.stderr
