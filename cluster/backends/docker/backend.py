@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,10 @@ class DockerBackend:
             ):
                 self.engine.volumes.get(name).remove(force=True)
 
+    def _raw_spec(self, name: str) -> dict[str, Any]:
+        """``name``'s recorded spec, {} for a container no spec names any more."""
+        return (self.meta.specs or {}).get(name, {})
+
     def stop(self, name: str) -> None:
         c = self._container(name)
         if c is None or c.status not in ("running", "paused"):
@@ -217,7 +222,7 @@ class DockerBackend:
         with engine_errors(f"stopping {name}"):
             if c.status == "paused":
                 c.unpause()
-            c.stop(timeout=self.meta.spec(name).stop_timeout)
+            c.stop(timeout=int(self._raw_spec(name).get("stop_timeout", 10)))
 
     def kill(self, name: str) -> None:
         c = self._running(name)
@@ -271,6 +276,13 @@ class DockerBackend:
 
     def down(self, purge: bool = False) -> list[str]:
         containers = self._containers()
+        # Gracefully, as supervisord does (a node saves its watermarks on SIGTERM): the
+        # nodes together, then the proxy they dialled through.
+        nodes = [n for n in containers if not self._raw_spec(n).get("first")]
+        with ThreadPoolExecutor(max(1, len(nodes))) as pool:
+            list(pool.map(self.stop, nodes))
+        for name in set(containers) - set(nodes):
+            self.stop(name)
         for name in containers:
             self.log_path(name)  # kept in the state directory, as supervisord's logs are
         for c in containers.values():
