@@ -76,7 +76,7 @@ class DockerBackend:
     def _containers(self) -> dict[str, Any]:
         with engine_errors("listing containers"):
             mine = {"label": f"{UID}={self.meta.uid}"}
-            found = self.engine.containers.list(all=True, filters=mine)
+            found = self.engine.containers.list(all=True, filters=mine, ignore_removed=True)
         return {c.labels.get(PROCESS, c.name): c for c in found}
 
     def _container(self, name: str) -> Any | None:

@@ -6,6 +6,7 @@ keeps its volumes on purpose, and it may be up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from pathlib import Path
@@ -33,9 +34,11 @@ def orphaned(labels: dict[str, str]) -> bool:
 def sweep(client: Any, dry_run: bool = False) -> list[str]:
     """Remove (or with ``dry_run`` only list) orphaned objects: containers first, then the
     networks and volumes they used. Returns ``kind name`` for each."""
+    import docker
+
     selector = {"label": UID}
-    found = [
-        ("container", client.containers.list(all=True, filters=selector)),
+    found = [  # other clusters come and go meanwhile: what vanished is no error
+        ("container", client.containers.list(all=True, filters=selector, ignore_removed=True)),
         ("network", client.networks.list(filters=selector)),
         ("volume", client.volumes.list(filters=selector)),
     ]
@@ -45,9 +48,7 @@ def sweep(client: Any, dry_run: bool = False) -> list[str]:
             if not orphaned(_labels(obj)):
                 continue
             if not dry_run:
-                if kind == "network":
-                    obj.remove()
-                else:
-                    obj.remove(force=True)
+                with contextlib.suppress(docker.errors.NotFound):
+                    obj.remove() if kind == "network" else obj.remove(force=True)
             removed.append(f"{kind} {obj.name}")
     return removed
