@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cluster.backends import backend_for
-from cluster.backends.base import FAILED_STATES, RUNNING, Backend, BackendError, ProcessInfo
+from cluster.backends.base import FAILED_STATES, RUNNING, Backend, BackendError
 from cluster.catalog import resolve_topology
 from cluster.client import NodeClient
 from cluster.convergence import Snapshot, wait_converged
@@ -29,9 +29,11 @@ from cluster.faults.model import (
     ProxyError,
 )
 from cluster.faults.verbs import LinkFaults
+from cluster.files import atomic_write
 from cluster.logs import tail, unexpected_lines
 from cluster.membership import Membership
-from cluster.prometheus import fetch, url
+from cluster.processes import ProcessVerbs
+from cluster.prometheus import PROMETHEUS_FILE, fetch, scrape_config, url
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
 from cluster.reshape import Reconcile, reconcile_source
@@ -56,9 +58,10 @@ Names = list[str]
 Lines = list[str]
 
 
-class Cluster(LinkFaults, Membership):
+class Cluster(LinkFaults, Membership, ProcessVerbs):
     """A running (or stopped) cluster, found by its state directory ``dir``; ``add`` and
-    ``remove`` (members joining and leaving while it is up) come from ``Membership``."""
+    ``remove`` (members joining and leaving while it is up) come from ``Membership``,
+    ``kill``/``stop``/``start``/``pause``/``resume`` from ``ProcessVerbs``."""
 
     def __init__(self, state_dir: Path, backend: Backend | None = None) -> None:
         self.dir = state_dir
@@ -91,9 +94,11 @@ class Cluster(LinkFaults, Membership):
         progress: Progress = None,
         force: bool = False,
         tls: bool = False,
+        backend: str | None = None,
     ) -> Cluster:
         """Validate, render, start and wait until every node serves and every link is up.
         ``path``: a topology file, or the name of a built-in one (``cluster.catalog``).
+        ``backend``: ``supervisor`` or ``docker``, overriding the file's ``backend:``.
 
         A cluster that is down whose file now names other nodes is reconciled: it comes up
         as it was, then the nodes gone leave (each checked to be held by the others unless
@@ -109,7 +114,7 @@ class Cluster(LinkFaults, Membership):
                     f"`cluster down --cluster {topo.name}` first"
                 )
             source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
-            ClusterState.for_up(load_topology(source), source, state_dir, tls)
+            ClusterState.for_up(load_topology(source), source, state_dir, tls, backend)
             cluster = cls(state_dir)
             rendered = render(cluster.topology, cluster._state)
             write(rendered, state_dir)
@@ -127,7 +132,7 @@ class Cluster(LinkFaults, Membership):
         return cluster
 
     def _start_all(self, timeout: float, progress: Progress) -> None:
-        self._backend.up()
+        self._backend.up(progress)
         if self.has_proxy:
             self._backend.start(PROXY)
 
@@ -143,6 +148,14 @@ class Cluster(LinkFaults, Membership):
         for name in self.topology.names():
             self._backend.start(name, wait=False)
         self.wait_ready(timeout, progress=progress)
+        if self.backend != "supervisor":  # published ports are known once containers run
+            self._write_scrape_config()
+
+    def _write_scrape_config(self) -> None:
+        """``prometheus.yml`` with each node's metrics as this machine reaches them."""
+        targets = {n: self.metrics_address(n) for n in self.topology.names()}
+        config = scrape_config(self.name, {n: a for n, a in targets.items() if a})
+        atomic_write(self.dir / PROMETHEUS_FILE, config)
 
     # ---------------------------------------------------------------- nodes
     def port(self, node: str) -> int:
@@ -152,6 +165,14 @@ class Cluster(LinkFaults, Membership):
     def address(self, node: str) -> str:
         """Where this machine reaches ``node``'s gRPC API."""
         return self._backend.address(node, self.port(node))
+
+    @property
+    def backend(self) -> str:
+        """What runs the processes: ``supervisor`` or ``docker``."""
+        return self._state.backend
+
+    def _proxy_control_address(self) -> str:
+        return self._backend.address(PROXY, int(self._state.proxy_control.rsplit(":", 1)[1]))
 
     def _known(self, *nodes: str) -> None:
         for node in nodes:
@@ -302,63 +323,6 @@ class Cluster(LinkFaults, Membership):
         self._answering(node)  # a paused node is refused before waiting on it
         return fetch(address)
 
-    # ---------------------------------------------------------------- processes
-    def kill(self, node: str) -> None:
-        """SIGKILL, not restarted."""
-        self._known(node)
-        self._unpause(node)
-        self._backend.kill(node)
-
-    def stop(self, node: str) -> None:
-        self._known(node)
-        self._unpause(node)
-        self._backend.stop(node)
-
-    def start(self, node: str, timeout: float = 30, wait: bool = True) -> None:
-        """Start ``node``; ``wait``: until it serves and its links are up."""
-        self._known(node)
-        self._backend.start(node, wait=False)
-        if wait:
-            self.wait_ready(timeout, nodes=[node])
-
-    def restart(self, node: str, timeout: float = 30) -> None:
-        self.stop(node)
-        self.start(node, timeout)
-
-    def pause(self, node: str) -> None:
-        self._known(node)
-        if self._backend.info(node).state != RUNNING:
-            raise OperationFailed(f"{node} is not running ({self.process_state(node)})")
-        self._backend.pause(node)
-        self._state.set_paused(node, True)
-
-    def resume(self, node: str) -> None:
-        self._known(node)
-        self._backend.resume(node)
-        self._state.set_paused(node, False)
-
-    def _unpause(self, node: str) -> None:
-        if node in self._state.paused:
-            if self._backend.info(node).state == RUNNING:
-                self._backend.resume(node)
-            self._state.set_paused(node, False)
-
-    def is_up(self) -> bool:
-        """Does the machinery that runs the processes (supervisord) answer?"""
-        return self._backend.is_up()
-
-    def processes(self) -> dict[str, ProcessInfo]:
-        """Every process of the cluster (nodes and the link proxy) by name, with state and pid."""
-        return self._backend.processes()
-
-    def pids(self) -> Sequence[int]:
-        """Every OS process running for this cluster, its supervisor included."""
-        return self._backend.pids()
-
-    def daemon_pid(self) -> int | None:
-        """The supervisor's own pid (supervisord), if it runs."""
-        return self._backend.daemon_pid()
-
     # ------------------------------------------------------------- convergence
     def snapshot(self, nodes: Sequence[str] | None = None) -> Snapshot:
         out: Snapshot = []
@@ -422,7 +386,7 @@ class Cluster(LinkFaults, Membership):
                 client.close()
             self._clients.clear()
         try:
-            orphans = self._backend.down()
+            orphans = self._backend.down(purge=purge)
         except BackendError as exc:
             raise OperationFailed(str(exc)) from None
         for node in self._state.paused:

@@ -19,6 +19,8 @@ from cluster.commands import (
     bench,
     converge,
     data,
+    gc,
+    image,
     lifecycle,
     links,
     logs,
@@ -44,6 +46,8 @@ VERBS = (
     logs,
     metrics,
     nemesis,
+    image,
+    gc,
 )  # in --help order
 
 

@@ -49,6 +49,8 @@ DPKG_EXCLUDES = tuple(
     "path-include=/usr/share/doc/*/copyright path-exclude=/usr/share/info/* "
     "path-exclude=/usr/share/locale/* path-include=/usr/share/locale/locale.alias".split()
 )
+# The link proxy (standard library only) runs from the node image too: these go in beside node/.
+PROXY_SOURCES = ("cluster/__init__.py", "cluster/files.py", "cluster/faults")
 NODE_PORT = 7000
 NODE_UID = 10001
 LABEL = "remesh.image"
@@ -306,13 +308,16 @@ USER {NODE_UID}:{NODE_UID}
 WORKDIR /app
 ENTRYPOINT ["python", "-m", "node"]
 CMD ["--config", "/etc/remesh/node.yaml"]
+COPY cluster/ /app/cluster/
 COPY node/ /app/node/
 """
 
 
 def _source_files() -> list[Path]:
-    """The ``node`` package as it would be imported (generated ``node/pb`` included)."""
-    files = (p for p in (PROJECT / "node").rglob("*") if p.is_file())
+    """The ``node`` package as it would be imported (generated ``node/pb`` included), and
+    the link proxy's modules (``PROXY_SOURCES``: it runs from the same image)."""
+    roots = [PROJECT / "node", *(PROJECT / p for p in PROXY_SOURCES)]
+    files = (f for r in roots for f in ([r] if r.is_file() else r.rglob("*")) if f.is_file())
     return sorted(p for p in files if "__pycache__" not in p.parts and p.suffix != ".pyc")
 
 
@@ -336,8 +341,9 @@ def _context(dest: Path, text: str, wheel_dir: Path, sources: list[Path]) -> Non
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
         target.chmod(0o644)  # readable by the image's non-root user
-    for d in (dest / "node", *(p for p in (dest / "node").rglob("*") if p.is_dir())):
-        d.chmod(0o755)
+    for top in (dest / "node", dest / "cluster"):
+        for d in (top, *(p for p in top.rglob("*") if p.is_dir())):
+            d.chmod(0o755)
 
 
 def build_image(progress: Progress | None = None, client: Any = None) -> ImageInfo:

@@ -75,6 +75,9 @@ class Membership:
     def log_path(self, node: str) -> Path:
         raise NotImplementedError
 
+    def _proxy_control_address(self) -> str:
+        raise NotImplementedError
+
     # ------------------------------------------------------------------- add
     def add(
         self,
@@ -230,7 +233,8 @@ class Membership:
         write(rendered, self.dir)
         self._backend.reshape(rendered.specs)
         if self._state.has_proxy:
-            ProxyControl(self._state.proxy_control, token=self.credentials().token).reload()
+            control = self._proxy_control_address()
+            ProxyControl(control, token=self.credentials().token).reload()
         return {
             n: cfg["peers"]
             for n, cfg in rendered.node_configs.items()

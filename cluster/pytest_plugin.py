@@ -2,7 +2,9 @@
 
 ``remesh_cluster("mesh3")`` (a built-in topology's name, or any topology file) brings a
 topology up in the test's temporary directory and always tears it down, leaving no
-process behind.
+process behind. Keyword arguments go to ``Cluster.up``: ``backend="docker"`` runs it as
+containers (their volumes outlive the test until ``cluster gc`` finds the state
+directory gone).
 """
 
 from __future__ import annotations

@@ -7,7 +7,12 @@ written until ``write`` (the only function here that touches the disk).
 
 State directory layout: ``nodes/<node>/node.yaml`` and ``nodes/<node>/data/``,
 ``proxy.json`` and ``faults.json`` for the link proxy, ``secrets/`` for the token and
-certificates (``cluster.secrets``; processes get them by path on their command line).
+certificates (``cluster.secrets``; processes get them by path on their command line),
+``prometheus.yml`` for a Prometheus to scrape the nodes.
+
+A ``Placement`` says where processes find each other: all on this machine's loopback
+(supervisord), or each in its own container on one network (Docker), where a node is
+reached by its name, the proxy by ``PROXY_ALIAS``, and data and faults live on volumes.
 """
 
 from __future__ import annotations
@@ -29,7 +34,38 @@ from cluster.state import HOST, ClusterState
 from cluster.topology import Topology
 
 PROXY = "proxy"  # the link proxy's process name
+PROXY_ALIAS = "remesh-proxy"  # the proxy's name on a cluster's container network
 ENV = {"PYTHONUNBUFFERED": "1"}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Addresses and paths as the processes see them."""
+
+    bind: str  # the host every process listens on
+    proxy_host: str  # where nodes reach the link proxy
+    by_name: bool  # True: a node is reached by its name (a network alias), else at ``bind``
+    data_dir: str  # a node's data directory (relative: to its directory in the state dir)
+    faults_file: str | None  # the proxy's faults file; None: faults.json in the state dir
+
+    def node_host(self, node: str) -> str:
+        return node if self.by_name else self.bind
+
+    def listen(self, address: str) -> str:
+        """A planned ``host:port`` as the process listening on it binds it."""
+        return f"{self.bind}:{address.rsplit(':', 1)[1]}"
+
+    def via_proxy(self, address: str) -> str:
+        """A planned proxy ``host:port`` as nodes dial it."""
+        return f"{self.proxy_host}:{address.rsplit(':', 1)[1]}"
+
+
+LOCAL = Placement(HOST, HOST, False, "data", None)
+CONTAINERS = Placement("0.0.0.0", PROXY_ALIAS, True, "/data", "/data/faults.json")
+
+
+def placement(backend: str) -> Placement:
+    return CONTAINERS if backend == "docker" else LOCAL
 
 
 def node_config_path(state_dir: Path, node: str) -> Path:
@@ -47,41 +83,46 @@ class Rendered:
     tls: bool = False
 
 
-def render(
-    topo: Topology, state: ClusterState, python: str = sys.executable, host: str = HOST
-) -> Rendered:
+def render(topo: Topology, state: ClusterState, python: str = sys.executable) -> Rendered:
+    at = placement(state.backend)
     links = state.link_addresses
     proxy = None
     specs: list[ProcessSpec] = []
     if state.has_proxy:
         proxy = ProxyConfig.from_dict(
             {
-                "control": state.proxy_control,
-                "faults_file": str(state.dir / "faults.json"),
+                "control": at.listen(state.proxy_control),
+                "faults_file": at.faults_file or str(state.dir / "faults.json"),
                 "token_file": str(Paths(secrets_dir(state.dir)).token),
                 "links": [
                     {
                         "name": name,
-                        "listen": listen,
-                        "target": f"{host}:{state.port(split_link(name)[1])}",
+                        "listen": at.listen(listen),
+                        "target": f"{at.node_host(dst)}:{state.port(dst)}",
                     }
                     for name, listen in links.items()
+                    for dst in [split_link(name)[1]]
                 ],
             }
         )
         command = [python, "-m", "cluster.faults.proxy", "--config", str(state.dir / "proxy.json")]
-        specs.append(ProcessSpec(PROXY, command, env=ENV, first=True))
+        port = int(state.proxy_control.rsplit(":", 1)[1])
+        specs.append(
+            ProcessSpec(PROXY, command, env=ENV, first=True, ports=(port,), alias=PROXY_ALIAS)
+        )
     configs: dict[str, dict[str, Any]] = {}
     for spec in topo.nodes:
         configs[spec.name] = {
             "node_id": spec.name,
             "cluster": topo.name,
             "tenant": topo.tenant,
-            "listen": f"{host}:{state.port(spec.name)}",
-            **_metrics_listen(state.metrics_port(spec.name), host),
-            "data_dir": "data",
+            "listen": f"{at.bind}:{state.port(spec.name)}",
+            **_metrics_listen(state.metrics_port(spec.name), at.bind),
+            "data_dir": at.data_dir,
             "peers": {
-                p: links[link_name(spec.name, p)] if proxy else f"{host}:{state.port(p)}"
+                p: at.via_proxy(links[link_name(spec.name, p)])
+                if proxy
+                else f"{at.node_host(p)}:{state.port(p)}"
                 for p in topo.peers(spec.name)
             },
             **spec.settings.model_dump(),
@@ -100,9 +141,15 @@ def render(
                 ],
                 directory=str(path.parent),
                 env=ENV,
+                ports=_ports(state.port(spec.name), state.metrics_port(spec.name)),
             )
         )
     return Rendered(configs, proxy, specs, topo.name, state.tls)
+
+
+def _ports(*ports: int | None) -> tuple[int, ...]:
+    """The ports a process listens on (a backend publishes them: containers)."""
+    return tuple(p for p in ports if p)
 
 
 def _metrics_listen(port: int | None, host: str) -> dict[str, str]:

@@ -75,23 +75,37 @@ class ClusterState:
 
     @classmethod
     def for_up(
-        cls, topo: Topology, path: Path, state_dir: Path, tls: bool = False
+        cls,
+        topo: Topology,
+        path: Path,
+        state_dir: Path,
+        tls: bool = False,
+        backend: str | None = None,
     ) -> ClusterState:
         """The state to bring ``topo`` (read from ``path``) up with, saved: the old one
         when the same topology comes back up (same data, same ports), else a fresh plan.
         ``tls``: mutual TLS even if the topology does not say ``tls: true``; a cluster
         once up with TLS stays so until purged (an ``up`` without the flag never
-        silently downgrades it)."""
+        silently downgrades it). ``backend`` runs it, else the one that ran it before,
+        else the topology's: the data of one backend stays with it."""
         if (state_dir / STATE_FILE).exists():
             state = cls.load(state_dir)
+            backend = backend or state.backend
             if state.topology_text != path.read_text():
                 raise ClusterError(
                     f"{state_dir} holds data of a different topology named {topo.name}; "
                     f"`cluster down --purge --cluster {topo.name}` to start afresh"
                 )
+            if state.backend != backend:
+                raise ClusterError(
+                    f"cluster {topo.name} holds its data in the {state.backend} backend; "
+                    f"`cluster up --backend {state.backend}`, or `cluster down --purge "
+                    f"--cluster {topo.name}` to start afresh on {backend}"
+                )
             state._keep_ports(topo)
         else:
             state = cls(state_dir, _plan(topo, path))
+            state._data["backend"] = backend or topo.backend
         state._plan_metrics(recheck=True)
         state._data["paused"] = []
         state._data["tls"] = tls or topo.tls or state.tls  # never downgraded by omission
@@ -106,6 +120,11 @@ class ClusterState:
     @property
     def name(self) -> str:
         return str(self._data["name"])
+
+    @property
+    def backend(self) -> str:
+        """What runs the processes: ``supervisor`` or ``docker``."""
+        return str(self._data.get("backend", "supervisor"))
 
     @property
     def topology_text(self) -> str:

@@ -39,6 +39,7 @@ class NodeView:
     pins: list[dict[str, Any]] | None = None  # members holding truncation back
     snapshot: str = ""  # the last snapshot sent or received, or one under way
     error: str = ""
+    ident: str = ""  # the backend's handle: a pid, a container id
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -73,4 +74,4 @@ def view(name: str, info: ProcessInfo | None, paused: bool, address: str) -> Nod
     if info is None:
         return NodeView(name, DOWN, 0, address)
     state = PAUSED if info.state == RUNNING and paused else info.state
-    return NodeView(name, state, info.pid, address)
+    return NodeView(name, state, info.pid, address, ident=info.ident)

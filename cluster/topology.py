@@ -13,7 +13,7 @@ import difflib
 import itertools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -68,6 +68,7 @@ class Topology(BaseModel):
     tls: bool = False  # mutual TLS between nodes and for the tool (cluster.secrets)
     shape: str
     source: str = "<string>"
+    backend: str = "supervisor"  # what runs the processes: supervisor or docker
 
     def names(self) -> list[str]:
         return [n.name for n in self.nodes]
@@ -109,6 +110,7 @@ class _TopologyFile(BaseModel):
     hub: Name | None = None
     proxies: bool = True
     tls: bool = False
+    backend: Literal["supervisor", "docker"] = "supervisor"
     allow_disconnected: bool = False
     settings: NodeSettings = NodeSettings()
     nodes: list[_NodeEntry] = Field(min_length=1)
@@ -223,6 +225,7 @@ def _build(raw: _TopologyFile, root: yaml.Node | None, source: str) -> Topology:
         tls=raw.tls,
         shape=shape,
         source=source,
+        backend=raw.backend,
     )
 
 

@@ -17,7 +17,7 @@ runner: ``RUNNING``, ``STARTING``, ``STOPPING``, ``STOPPED``, ``EXITED``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +42,8 @@ class ProcessSpec:
     env: dict[str, str] = field(default_factory=dict)
     first: bool = False  # start before the others: the proxy the nodes dial
     stop_timeout: int = 10  # seconds a graceful stop may take before the process is killed
+    ports: tuple[int, ...] = ()  # ports it listens on that this machine must reach
+    alias: str = ""  # its name on a cluster network (containers); "" means ``name``
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,9 @@ class Backend(Protocol):
         """Does the backend's own machinery (e.g. supervisord) answer?"""
         ...
 
-    def up(self) -> None:
-        """Start the backend's own machinery, clearing leftovers of an earlier run."""
+    def up(self, progress: Callable[[str], None] | None = None) -> None:
+        """Start the backend's own machinery, clearing leftovers of an earlier run;
+        ``progress`` hears about slow steps (e.g. building an image)."""
         ...
 
     def start(self, name: str, wait: bool = True) -> None:
@@ -116,14 +119,15 @@ class Backend(Protocol):
         ...
 
     def log_path(self, name: str) -> Path:
-        """Where ``name``'s output goes."""
+        """A file holding ``name``'s output, current as of this call."""
         ...
 
     def address(self, name: str, port: int) -> str:
         """Where this machine reaches ``port`` of process ``name``."""
         ...
 
-    def down(self) -> list[str]:
+    def down(self, purge: bool = False) -> list[str]:
         """Stop everything and verify nothing is left; returns the leftovers it had to stop
-        (of a supervisor that had died). Raises ``BackendError`` if something survived."""
+        (of a supervisor that had died). Raises ``BackendError`` if something survived.
+        ``purge``: also delete data kept outside the state directory (volumes)."""
         ...

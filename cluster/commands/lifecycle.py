@@ -10,14 +10,28 @@ from pathlib import Path
 
 from cluster.api import Cluster
 from cluster.argtypes import positive_float
+from cluster.backends import BACKENDS
 from cluster.catalog import resolve_topology
 from cluster.commands import AddVerb, open_cluster
+from cluster.commands.image import ensure_image
 from cluster.commands.output import Progress, print_status
-from cluster.state import default_home
+from cluster.state import STATE_FILE, ClusterState, default_home
 from cluster.topology import load_topology
 
 
+def _image(args: argparse.Namespace) -> None:
+    """On Docker, the node image first, built if missing: saying how long that took."""
+    topo = load_topology(resolve_topology(args.file))
+    state_dir = (Path(args.home) if args.home else default_home()) / topo.name
+    before = ClusterState.load(state_dir).backend if (state_dir / STATE_FILE).exists() else None
+    if (args.backend or before or topo.backend) == "docker":
+        info = ensure_image()
+        if info.built:
+            print(f"image {info.tag} built in {info.seconds:.1f}s", file=sys.stderr)
+
+
 def up(args: argparse.Namespace) -> int:
+    _image(args)
     progress = Progress()
     start = time.monotonic()
     try:
@@ -28,6 +42,7 @@ def up(args: argparse.Namespace) -> int:
             progress=progress,
             force=args.force,
             tls=args.tls,
+            backend=args.backend,
         )
     finally:
         progress.done()
@@ -37,7 +52,7 @@ def up(args: argparse.Namespace) -> int:
     if args.json:
         print_status(c, True)
     else:
-        print(f"cluster {c.name} up in {took:.1f}s (state in {c.dir})")
+        print(f"cluster {c.name} up in {took:.1f}s on {c.backend} (state in {c.dir})")
         print_status(c, False)
     return 0
 
@@ -114,6 +129,11 @@ def register(add: AddVerb) -> None:
     sp = add("up", up, "start a topology and wait until every node and link is up")
     sp.add_argument("file", help="a topology file, or a built-in's name (`cluster topologies`)")
     sp.add_argument("--timeout", type=float, default=60)
+    sp.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="what runs the processes (default: the file's `backend:`, else supervisor)",
+    )
     sp.add_argument(
         "--force",
         action="store_true",

@@ -5,11 +5,12 @@ node (coloured on a terminal), the way ``docker compose logs`` shows services.""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from cluster.commands import AddVerb, open_cluster
 from cluster.errors import ClusterError, OperationFailed
@@ -24,24 +25,30 @@ def logs(args: argparse.Namespace) -> int:
         raise ClusterError("give a NODE (or 'proxy'), or --all for every node's log merged")
     if args.all:
         return logs_all(args)
-    path = open_cluster(args).log_path(args.node)
+    c = open_cluster(args)
+    path = c.log_path(args.node)
     if not path.exists():
         raise OperationFailed(f"no log yet at {path}")
     with open(path, "rb") as f:
         lines = f.read().splitlines(keepends=True)
         sys.stdout.buffer.write(b"".join(lines[-args.lines :] if args.lines else lines))
         sys.stdout.flush()
-        if args.follow:
-            try:
-                while True:
+        done = f.tell()
+    if args.follow:
+        try:
+            while True:
+                # Asked anew each time: a container's log is copied to the file on request.
+                with open(c.log_path(args.node) if c.backend == "docker" else path, "rb") as f:
+                    f.seek(done)
                     chunk = f.read()
-                    if chunk:
-                        sys.stdout.buffer.write(chunk)
-                        sys.stdout.flush()
-                    else:
-                        time.sleep(POLL_S)
-            except KeyboardInterrupt:
-                return 0
+                if chunk:
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.flush()
+                    done += len(chunk)
+                else:
+                    time.sleep(POLL_S)  # polling for new lines, like tail -f
+        except KeyboardInterrupt:
+            return 0
     return 0
 
 
@@ -63,20 +70,25 @@ class Prefixer:
 
 
 class Tail:
-    """A log file read as it grows: complete lines only, and the time of its last one."""
+    """A log file read as it grows: complete lines only, and the time of its last one.
+    ``where`` is asked for the path at every read: a container's log is copied to the
+    file on request (the Docker backend), a process's is written to it."""
 
-    def __init__(self, name: str, path: Path) -> None:
-        self.name, self.path = name, path
-        self.file: BinaryIO | None = None
+    def __init__(self, name: str, where: Callable[[], Path]) -> None:
+        self.name, self.where = name, where
+        self.done = 0
         self.partial = b""
         self.last = 0.0
 
     def read(self) -> list[Stamped]:
-        if self.file is None:
-            if not self.path.exists():
-                return []
-            self.file = open(self.path, "rb")  # noqa: SIM115 - held while following
-        data = self.partial + self.file.read()
+        path = self.where()
+        if not path.exists():
+            return []
+        with open(path, "rb") as f:
+            f.seek(self.done)
+            fresh = f.read()
+        self.done += len(fresh)
+        data = self.partial + fresh
         *complete, self.partial = data.split(b"\n")
         lines = [raw.decode(errors="replace") for raw in complete]
         out = list(stamped(self.name, lines, self.last))
@@ -84,17 +96,13 @@ class Tail:
             self.last = out[-1][0]
         return out
 
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-
 
 def logs_all(args: argparse.Namespace) -> int:
     c = open_cluster(args)
     names = c.topology.names()
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     show = Prefixer(names, colour)
-    tails = [Tail(n, c.log_path(n)) for n in names]
+    tails = [Tail(n, functools.partial(c.log_path, n)) for n in names]
     try:
         lines = list(merged([t.read() for t in tails]))
         if args.lines:
@@ -109,9 +117,6 @@ def logs_all(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
     except KeyboardInterrupt:
         return 0
-    finally:
-        for t in tails:
-            t.close()
     return 0
 
 

@@ -38,10 +38,10 @@ def short(origin: str) -> str:
     return name + sep + incarnation[:6]
 
 
-def status_table(rows: Sequence[NodeView]) -> str:
-    """One line per node: process, keys, tombstones, log entries held/named, digest, links,
-    lag, vv."""
-    head = ["NODE", "STATE", "PID", "ADDRESS", "REPLICA", "KEYS", "TOMBS", "LOG", "DIGEST"]
+def status_table(rows: Sequence[NodeView], ident: str = "PID") -> str:
+    """One line per node: process (``ident``: what the backend calls it), keys,
+    tombstones, log entries held/named, digest, links, lag, vv."""
+    head = ["NODE", "STATE", ident, "ADDRESS", "REPLICA", "KEYS", "TOMBS", "LOG", "DIGEST"]
     head += ["LINKS", "LAG", "VV"]
     table = [head]
     for r in rows:
@@ -65,7 +65,7 @@ def status_table(rows: Sequence[NodeView]) -> str:
             [
                 r.name,
                 state + (f" ({r.error})" if r.error else ""),
-                str(r.pid or "-"),
+                str(r.pid or r.ident or "-"),
                 r.address,
                 short(r.replica_id) or "-",
                 "-" if r.keys is None else str(r.keys),
@@ -133,6 +133,7 @@ def print_status(c: Cluster, as_json: bool) -> None:
             json.dumps(
                 {
                     "cluster": c.name,
+                    "backend": c.backend,
                     "state_dir": str(c.dir),
                     "faults": faults,
                     "nodes": [r.as_dict() for r in rows],
@@ -141,7 +142,9 @@ def print_status(c: Cluster, as_json: bool) -> None:
             )
         )
     else:
-        print(status_table(rows))
+        print(status_table(rows, "CONTAINER" if c.backend == "docker" else "PID"))
+        if c.backend != "supervisor":
+            print(f"backend: {c.backend}")
         if c.has_proxy:
             print(faults_line(faults))
         if any(r.metrics for r in rows):

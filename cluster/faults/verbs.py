@@ -37,6 +37,10 @@ class LinkFaults:
     def credentials(self) -> Credentials:
         raise NotImplementedError
 
+    def _proxy_control_address(self) -> str:
+        """Where this machine reaches the proxy's control port (the backend knows)."""
+        return self._state.proxy_control
+
     def skew(self, node: str, offset_ms: int) -> int:
         """Shift ``node``'s physical clock by ``offset_ms`` from now on (0: back to true
         time); returns the node's clock with it. Tests the skew guard and LWW under skew."""
@@ -63,7 +67,7 @@ class LinkFaults:
                 f"cluster {self.name} runs without link proxies (proxies: false): "
                 "faults on links need them"
             )
-        return ProxyControl(self._state.proxy_control, token=self.credentials().token)
+        return ProxyControl(self._proxy_control_address(), token=self.credentials().token)
 
     def set_link_faults(self, faults: FaultRequest) -> dict[str, Any]:
         """Set these links' faults (``{link: {mode, delay_ms}}``), others unchanged."""

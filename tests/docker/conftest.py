@@ -26,6 +26,11 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# What the Docker backend creates for these tests (through the library or the CLI, which
+# inherits the environment) carries the same labels, so the sweeps below cover it too.
+os.environ["REMESH_DOCKER_LABELS"] = f"{LABEL}={RUN_ID},{OWNER}={owner()}"
+
+
 def _owner_dead(value: str) -> bool:
     host, _, pid = value.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():

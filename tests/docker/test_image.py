@@ -48,6 +48,10 @@ def test_source_change_rebuilds_only_the_source_layer(
 ):
     project = tmp_path / "project"
     shutil.copytree(docker_image.PROJECT / "node", project / "node")
+    for source in docker_image.PROXY_SOURCES:
+        src, dest = docker_image.PROJECT / source, project / source
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest)
     shutil.copy2(docker_image.PROJECT / "pyproject.toml", project / "pyproject.toml")
     marker = uuid.uuid4().hex
     (project / "node" / "_probe.py").write_text(f"MARKER = {marker!r}\n")

@@ -73,6 +73,12 @@ def islands(tmp: Path) -> str:
     return str(path)
 
 
+def other_backend(tmp: Path) -> str:
+    path = tmp / "k8s.yaml"
+    path.write_text("name: k\nbackend: k8s\nnodes: [a, b]\n")
+    return str(path)
+
+
 CASES = [
     ("scan --limit -1", ["scan", "node-a", "--limit", "-1"], 2, "expected 0 or more"),
     ("scan --limit abc", ["scan", "node-a", "--limit", "abc"], 2, "expected a whole number"),
@@ -88,6 +94,8 @@ CASES = [
     ("200-node full mesh", [lambda t: "validate", big], 2, "need 40,000 ports"),
     ("alias bomb", [lambda t: "validate", bomb], 2, "expand to more than 100,000"),
     ("islands", [lambda t: "validate", islands], 2, "cannot reach each other"),
+    ("up --backend k8s", ["up", "--backend", "k8s", MESH3], 2, "invalid choice: 'k8s'"),
+    ("backend: k8s", [lambda t: "validate", other_backend], 2, "'supervisor' or 'docker'"),
 ]
 
 

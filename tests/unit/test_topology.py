@@ -19,7 +19,8 @@ pytestmark = pytest.mark.unit
 
 TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topology"
 VALID_KEYS = (
-    "name, description, tenant, links, hub, proxies, tls, allow_disconnected, settings, nodes"
+    "name, description, tenant, links, hub, proxies, tls, backend, allow_disconnected, "
+    "settings, nodes"
 )
 SETTING_KEYS = (
     "durability, max_key_bytes, max_value_bytes, max_batch_entries, heartbeat_ms, "

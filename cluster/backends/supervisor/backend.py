@@ -10,7 +10,7 @@ command lines (which name files inside the state directory) and reported as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ class SupervisorBackend:
     def is_up(self) -> bool:
         return self._sup.is_running()
 
-    def up(self) -> None:
+    def up(self, progress: Callable[[str], None] | None = None) -> None:
         self._sup.start()
 
     def start(self, name: str, wait: bool = True) -> None:
@@ -119,5 +119,5 @@ class SupervisorBackend:
     def address(self, name: str, port: int) -> str:
         return f"{HOST}:{port}"
 
-    def down(self) -> list[str]:
-        return self._sup.shutdown()
+    def down(self, purge: bool = False) -> list[str]:
+        return self._sup.shutdown()  # its data is in the state directory: the caller's

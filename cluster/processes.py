@@ -1,0 +1,83 @@
+"""Process verbs of ``Cluster``: kill, stop, start, restart, pause, resume, and what the
+backend runs. A mixin, like ``LinkFaults`` and ``Membership``, so ``cluster.api`` stays
+one facade of small parts; the rest of ``Cluster`` provides what is declared here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cluster.backends.base import RUNNING, Backend, ProcessInfo
+from cluster.errors import OperationFailed
+from cluster.state import ClusterState
+
+
+class ProcessVerbs:
+    """Each node's process as the backend runs it (supervisord or a container)."""
+
+    _state: ClusterState
+    _backend: Backend
+
+    def _known(self, *nodes: str) -> None:
+        raise NotImplementedError
+
+    def process_state(self, node: str) -> str:
+        raise NotImplementedError
+
+    def wait_ready(self, timeout: float = 60, nodes: Sequence[str] | None = None) -> None:
+        raise NotImplementedError
+
+    def kill(self, node: str) -> None:
+        """SIGKILL, not restarted."""
+        self._known(node)
+        self._unpause(node)
+        self._backend.kill(node)
+
+    def stop(self, node: str) -> None:
+        self._known(node)
+        self._unpause(node)
+        self._backend.stop(node)
+
+    def start(self, node: str, timeout: float = 30, wait: bool = True) -> None:
+        """Start ``node``; ``wait``: until it serves and its links are up."""
+        self._known(node)
+        self._backend.start(node, wait=False)
+        if wait:
+            self.wait_ready(timeout, nodes=[node])
+
+    def restart(self, node: str, timeout: float = 30) -> None:
+        self.stop(node)
+        self.start(node, timeout)
+
+    def pause(self, node: str) -> None:
+        self._known(node)
+        if self._backend.info(node).state != RUNNING:
+            raise OperationFailed(f"{node} is not running ({self.process_state(node)})")
+        self._backend.pause(node)
+        self._state.set_paused(node, True)
+
+    def resume(self, node: str) -> None:
+        self._known(node)
+        self._backend.resume(node)
+        self._state.set_paused(node, False)
+
+    def _unpause(self, node: str) -> None:
+        if node in self._state.paused:
+            if self._backend.info(node).state == RUNNING:
+                self._backend.resume(node)
+            self._state.set_paused(node, False)
+
+    def is_up(self) -> bool:
+        """Does the machinery that runs the processes (supervisord) answer?"""
+        return self._backend.is_up()
+
+    def processes(self) -> dict[str, ProcessInfo]:
+        """Every process of the cluster (nodes and the link proxy) by name, with state and pid."""
+        return self._backend.processes()
+
+    def pids(self) -> Sequence[int]:
+        """Every OS process running for this cluster, its supervisor included."""
+        return self._backend.pids()
+
+    def daemon_pid(self) -> int | None:
+        """The supervisor's own pid (supervisord), if it runs."""
+        return self._backend.daemon_pid()
