@@ -190,10 +190,16 @@ class PeerLink:
 
     async def _read_loop(self, call: Call) -> None:
         """Apply batches as they come; no per-message timer (the watchdog covers silence)."""
+        intake = Intake(self.replica, self.peer)
+        try:
+            await self._read(call, intake, time.monotonic())
+        finally:
+            intake.close()  # a snapshot cut off with the stream lets another peer send one
+
+    async def _read(self, call: Call, intake: Intake, started: float) -> None:
         replica, session = self.replica, self.session
         stats = replica.links.outbound[self.peer]
-        started, applied = time.monotonic(), 0
-        intake = Intake(replica, self.peer)
+        applied = 0
         while True:
             msg = await self._next(call)
             got = session.on_message(msg, time.monotonic(), replica.wall_ms())

@@ -95,6 +95,7 @@ class Replica:
         self._compacting: asyncio.Task | None = None
         self.stats_snapshots = {"sent": 0, "received": 0}
         self.snapshot_note = ""  # the last snapshot sent or received, or one under way
+        self.snapshot_from = ""  # the peer whose snapshot is being merged (one at a time)
         snapshots.interrupted(self)
         self.decommissioned = False  # leaving the cluster: takes no writes (node.admin)
         self.closed = False

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from node.pb import remesh_pb2 as pb
+from node.protocol.errors import PeerFailed
 from node.protocol.server import ServerSession
 from node.protocol.snapshot import SnapshotReceiver
 from node.protocol.validate import check_skew
@@ -78,7 +79,12 @@ async def serve(
 
 
 class Intake:
-    """The subscriber's end for one stream: merges chunks, commits the vv at End."""
+    """The subscriber's end for one stream: merges chunks, commits the vv at End.
+
+    One snapshot at a time per node: when a second peer starts one, that link drops
+    and reconnects later; by then the first snapshot has moved the vv and the second
+    peer usually has only a log tail to send.
+    """
 
     def __init__(self, replica: Replica, peer: str) -> None:
         self.replica = replica
@@ -90,7 +96,13 @@ class Intake:
         replica, rx = self.replica, self.receiver
         kind = msg.WhichOneof("msg")
         if kind == "snapshot_begin":
+            if replica.snapshot_from not in ("", self.peer):
+                raise PeerFailed(
+                    f"a snapshot from {replica.snapshot_from} is under way; "
+                    f"asking {self.peer} again after it"
+                )
             rx.on_begin(msg.snapshot_begin)
+            replica.snapshot_from = self.peer
             replica.store.set_meta(SNAPSHOT_META, self.peer.encode())
             self.started = time.monotonic()
             replica.snapshot_note = f"receiving from {self.peer}: 0/{rx.expected} records"
@@ -115,6 +127,7 @@ class Intake:
         else:
             rx.on_end(msg.snapshot_end)
             moved = finish_snapshot(replica.store, rx.vv, rx.tops, replica.origin)
+            self.close()
             took = time.monotonic() - self.started
             replica.stats_snapshots["received"] += 1
             replica.snapshot_note = (
@@ -131,6 +144,12 @@ class Intake:
                 moved,
             )
             replica.after_snapshot()
+
+
+    def close(self) -> None:
+        """The snapshot ended or its stream did: another peer may send one."""
+        if self.replica.snapshot_from == self.peer:
+            self.replica.snapshot_from = ""
 
 
 def interrupted(replica: Replica) -> None:

@@ -169,16 +169,20 @@ def merge_snapshot(
     """Merge one chunk covering keys ``lo <= key < hi`` (``hi`` empty: to the end)."""
     sent = {e.key for e in records}
     gone: list[bytes] = []
+    held = False
     with store.db.iterator(
         start=KEY + lo, stop=KEY + hi if hi else LOG, include_value=True
     ) as it:
         for key, raw in it:
+            held = True
             if key[1:] in sent:
                 continue
             rec = Record.decode(raw)
             if covered(rec.origin, rec.seq, vv):  # and absent: collected there
                 gone.append(key[1:])
-    plan = plan_commit(records, store._head, store.digest, store.keys, store.hlc)
+    # Nothing held in the chunk's range (a new node): every record is new, no lookups.
+    head_of = store._head if held else _nothing
+    plan = plan_commit(records, head_of, store.digest, store.keys, store.hlc)
     digest, keys, tombs = plan.digest, plan.keys, store.tombs
     with store.db.write_batch(transaction=True) as batch:
         for e, vhash in plan.winners:
@@ -202,6 +206,10 @@ def merge_snapshot(
         batch.put(META + b"hlc", U64.pack(plan.hlc))
     store.digest, store.keys, store.tombs, store.hlc = digest, keys, tombs, plan.hlc
     store._heads.update(plan.heads)
+
+
+def _nothing(key: bytes) -> None:
+    return None
 
 
 def finish_snapshot(
