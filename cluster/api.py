@@ -114,7 +114,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
                     f"`cluster down --cluster {topo.name}` first"
                 )
             source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
-            ClusterState.for_up(load_topology(source), source, state_dir, tls, backend)
+            ClusterState.for_up(load_topology(source), source, state_dir, tls=tls, backend=backend)
             cluster = cls(state_dir)
             rendered = render(cluster.topology, cluster._state)
             write(rendered, state_dir)

@@ -79,6 +79,7 @@ class ClusterState:
         topo: Topology,
         path: Path,
         state_dir: Path,
+        *,
         tls: bool = False,
         backend: str | None = None,
     ) -> ClusterState:

@@ -20,7 +20,7 @@ def test_a_clusters_data_stays_with_its_backend(tmp_path: Path) -> None:
     path.write_text(MESH3)
     topo = parse_topology(MESH3, str(path))
     home = tmp_path / "m"
-    assert ClusterState.for_up(topo, path, home, "docker").backend == "docker"
+    assert ClusterState.for_up(topo, path, home, backend="docker").backend == "docker"
     assert ClusterState.for_up(topo, path, home).backend == "docker"  # as it was
     with pytest.raises(ClusterError, match="holds its data in the docker backend"):
-        ClusterState.for_up(topo, path, home, "supervisor")
+        ClusterState.for_up(topo, path, home, backend="supervisor")
