@@ -20,7 +20,7 @@ import yaml
 from cluster.errors import ClusterError
 from cluster.faults.model import link_name
 from cluster.reach import islands
-from cluster.topology import Topology, load_topology, parse_topology
+from cluster.topology import RESERVED_NAMES, Topology, load_topology, parse_topology
 from node.settings import NAME_RE, NAME_RULE
 
 FreePorts = Callable[[int, Iterable[int]], list[int]]  # (how many, ports to avoid)
@@ -48,6 +48,8 @@ def with_node(
     to ``links``; ClusterError (nothing changed) for a bad name or unknown links."""
     if not NAME_RE.match(node):
         raise ClusterError(f"bad node name {node!r}: expected {NAME_RULE}")
+    if node in RESERVED_NAMES:
+        raise ClusterError(f"'{node}' is the link proxy's name: pick another node name")
     names = topo.names()
     if node in names:
         raise ClusterError(

@@ -229,11 +229,21 @@ def _build(raw: _TopologyFile, root: yaml.Node | None, source: str) -> Topology:
     )
 
 
+# Names the tool gives its own processes: the link proxy under supervisord and on a
+# container network (cluster.render.PROXY, PROXY_ALIAS). A node of that name would clash.
+RESERVED_NAMES = ("proxy", "remesh-proxy")
+
+
 def _nodes(raw: _TopologyFile, root: yaml.Node | None, source: str, fail: _Fail) -> list[NodeSpec]:
     first_name: dict[str, int] = {}
     first_port: dict[int, int] = {}
     nodes: list[NodeSpec] = []
     for i, entry in enumerate(raw.nodes):
+        if entry.name in RESERVED_NAMES:
+            raise fail(
+                ("nodes", i, "name"),
+                f"'{entry.name}' is the link proxy's name: pick another node name",
+            )
         if entry.name in first_name:
             line = _line(root, ("nodes", first_name[entry.name]))
             raise fail(

@@ -154,3 +154,10 @@ def test_lacking_counts_what_each_remaining_node_misses_of_the_leaving_origins()
     held = {"a": {"b@1": 10, "b@2": 4, "c@1": 1}, "c": {"b@1": 7}}
     assert lacking(own, held) == {"c": 7}
     assert lacking({}, held) == {}
+
+
+@pytest.mark.parametrize("name", ["proxy", "remesh-proxy"])
+def test_add_refuses_the_link_proxys_names(name):
+    t, text = topo(MESH3)
+    with pytest.raises(ClusterError, match="link proxy's name"):
+        with_node(t, text, name, None)

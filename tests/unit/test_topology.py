@@ -342,6 +342,20 @@ BAD = [
         id="duplicate-node-name",
     ),
     pytest.param(
+        "name: t\nnodes:\n  - a\n  - proxy\n",
+        4,
+        "nodes[1].name",
+        "'proxy' is the link proxy's name: pick another node name",
+        id="node-named-like-the-proxy",
+    ),
+    pytest.param(
+        "name: t\nnodes:\n  - remesh-proxy\n  - b\n",
+        3,
+        "nodes[0].name",
+        "'remesh-proxy' is the link proxy's name: pick another node name",
+        id="node-named-like-the-proxy-container",
+    ),
+    pytest.param(
         "name: t\nnodes:\n  - name: a\n    port: 9701\n  - name: b\n    port: 9701\n",
         6,
         "nodes[1].port",
@@ -651,3 +665,10 @@ def test_a_topology_needing_more_ports_than_there_are_is_refused() -> None:
 def test_yaml_bombs_and_deep_nesting_are_refused_at_once(text: str, message: str) -> None:
     with pytest.raises(TopologyError, match=message):
         parse(text)
+
+
+def test_the_proxy_names_are_reserved_for_node_names():
+    from cluster.render import PROXY, PROXY_ALIAS
+    from cluster.topology import RESERVED_NAMES
+
+    assert {PROXY, PROXY_ALIAS} <= set(RESERVED_NAMES)
