@@ -17,6 +17,12 @@ from cluster.errors import ClusterError, OperationFailed
 from cluster.logs import Stamped, merged, stamped
 
 POLL_S = 0.2  # following a file for new lines, like tail -f
+# A container's log is fetched whole from the engine and copied on each poll: less often.
+POLL_CONTAINER_S = 1.0
+
+
+def poll_s(backend: str) -> float:
+    return POLL_CONTAINER_S if backend == "docker" else POLL_S
 COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93", "95", "92")
 
 
@@ -46,7 +52,7 @@ def logs(args: argparse.Namespace) -> int:
                     sys.stdout.flush()
                     done += len(chunk)
                 else:
-                    time.sleep(POLL_S)  # polling for new lines, like tail -f
+                    time.sleep(poll_s(c.backend))  # polling for new lines, like tail -f
         except KeyboardInterrupt:
             return 0
     return 0
@@ -110,7 +116,7 @@ def logs_all(args: argparse.Namespace) -> int:
         sys.stdout.write("".join(show(item) for item in lines))
         sys.stdout.flush()
         while args.follow:
-            time.sleep(POLL_S)
+            time.sleep(poll_s(c.backend))
             fresh = sorted(item for t in tails for item in t.read())
             if fresh:
                 sys.stdout.write("".join(show(item) for item in fresh))

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from node.app import Node
 from node.config import NodeConfig
 
 
 async def until(cond: Callable[[], Any], timeout: float, what: str) -> None:
-    """Wait (without blocking the loop the nodes run on) until ``cond()`` is truthy."""
+    """Wait (without blocking the loop the nodes run on) until ``cond()`` is truthy;
+    ``cond`` may be a coroutine function (an RPC to ask)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not cond():
+    while not (await r if inspect.isawaitable(r := cond()) else r):
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
@@ -30,3 +33,13 @@ def config(tmp: Path, name: str, cluster: str, **kw: Any) -> NodeConfig:
         link_timeout_ms=1000,
         **kw,
     )
+
+
+async def linked_pair(a: NodeConfig, b: NodeConfig) -> tuple[Node, Node]:
+    """Two embedded nodes started and peered with each other."""
+    na, nb = Node(a), Node(b)
+    await na.start()
+    await nb.start()
+    na.add_peer(b.node_id, nb.address)
+    nb.add_peer(a.node_id, na.address)
+    return na, nb

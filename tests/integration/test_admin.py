@@ -14,7 +14,7 @@ from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from tests.integration import embedded
-from tests.integration.embedded import until
+from tests.integration.embedded import linked_pair, until
 
 pytestmark = pytest.mark.integration
 
@@ -72,11 +72,7 @@ def test_set_peers_adds_and_drops_links_live_and_refuses_bad_input(tmp_path):
 
 def test_decommission_refuses_writes_and_reports_what_peers_hold(tmp_path):
     async def main():
-        a, b = Node(config(tmp_path, "a")), Node(config(tmp_path, "b"))
-        await a.start()
-        await b.start()
-        a.add_peer("b", b.address)
-        b.add_peer("a", a.address)
+        a, b = await linked_pair(config(tmp_path, "a"), config(tmp_path, "b"))
         for i in range(50):
             await a.put(b"k%d" % i, b"v")
         async with grpc.aio.insecure_channel(a.address) as ch:
@@ -96,11 +92,7 @@ def test_decommission_refuses_writes_and_reports_what_peers_hold(tmp_path):
                 r = await admin.Decommission(pb.DecommissionRequest())
                 return r.all_held
 
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 10
-            while not await held():
-                assert loop.time() < deadline, "b never acked a's 50 entries"
-                await asyncio.sleep(0.02)
+            await until(held, 10, "b to ack a's 50 entries")
             r = await admin.Decommission(pb.DecommissionRequest())
             assert [(p.peer, p.subscribed, p.missing) for p in r.peers] == [("b", True, 0)]
         assert b.get(b"late") is None

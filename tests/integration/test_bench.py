@@ -15,44 +15,32 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_bench_small_run_reports_every_section(tmp_path):
+def bench(tmp_path: Path, *args: str, timeout: float = 300) -> tuple[dict, str]:
+    """``cluster bench ARGS --out FILE`` in its own home: the results and what it printed."""
     out = tmp_path / "bench.json"
     env = {**os.environ, "REMESH_HOME": str(tmp_path / "home")}
     p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cluster.cli",
-            "bench",
-            str(ROOT / "topology/mesh3.yaml"),
-            "--only",
-            "latency,throughput,catchup,heal,fanout",
-            "--rates",
-            "200",
-            "--latency-seconds",
-            "0.5",
-            "--throughput-seconds",
-            "1",
-            "--catchup-entries",
-            "3000",
-            "--heal-writes",
-            "500",
-            "--clients",
-            "2",
-            "--batch",
-            "100",
-            "--out",
-            str(out),
-        ],
+        [sys.executable, "-m", "cluster.cli", "bench", *args, "--out", str(out)],
         env=env,
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     assert p.returncode == 0, p.stdout + p.stderr
     print(p.stdout)
-    r = json.loads(out.read_text())
+    return json.loads(out.read_text()), p.stdout
+
+
+def test_bench_small_run_reports_every_section(tmp_path):
+    r, stdout = bench(
+        tmp_path,
+        str(ROOT / "topology/mesh3.yaml"),
+        *("--only", "latency,throughput,catchup,heal,fanout", "--rates", "200"),
+        *("--latency-seconds", "0.5", "--throughput-seconds", "1"),
+        *("--catchup-entries", "3000", "--heal-writes", "500", "--clients", "2"),
+        *("--batch", "100"),
+    )
     assert r["machine"]["nproc"] and r["cluster"]["durability"] == "buffered"
     assert r["latency"]["200"]["all_ms"]["n"] == 200  # 100 writes x 2 replicas
     assert r["throughput"]["acked"] > 0
@@ -60,30 +48,21 @@ def test_bench_small_run_reports_every_section(tmp_path):
     assert r["heal"]["writes_per_side"] == 500
     # A healthy full mesh sends each write over each link once.
     assert r["fanout"]["entries_sent_per_write"] == 2.0
-    assert "replication latency" in p.stdout
+    assert "replication latency" in stdout
     assert not (tmp_path / "home/mesh3").exists()  # brought up for the run, purged after
 
 
 def test_bench_bootstrap_and_soak_disk_sections(tmp_path):
     """Each brings up its own mesh3 with small retention: the log catch-up really is one
     (no snapshot) and the added node really bootstraps by snapshot."""
-    out = tmp_path / "bench.json"
-    env = {**os.environ, "REMESH_HOME": str(tmp_path / "home")}
-    p = subprocess.run(
-        [sys.executable, "-m", "cluster.cli", "bench", "--only", "bootstrap,soak-disk"]
-        + ["--bootstrap-keys", "3000", "--soak-writes", "5000", "--soak-keys", "500"]
-        + ["--clients", "2", "--batch", "100", "--out", str(out)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+    r, stdout = bench(
+        tmp_path,
+        *("--only", "bootstrap,soak-disk", "--bootstrap-keys", "3000"),
+        *("--soak-writes", "5000", "--soak-keys", "500", "--clients", "2", "--batch", "100"),
         timeout=600,
     )
-    assert p.returncode == 0, p.stdout + p.stderr
-    print(p.stdout)
-    r = json.loads(out.read_text())
     b = r["bootstrap"]
     assert b["keys"] == 3000 and b["log_catchup_snapshots"] == 0 and b["snapshots_received"] >= 1
     s = r["soak-disk"]
     assert s["writes"] == 5000 and s["keys"] == 500 and len(s["disk_bytes"]) == 3
-    assert "bootstrap of 3,000 live keys" in p.stdout
+    assert "bootstrap of 3,000 live keys" in stdout

@@ -13,7 +13,7 @@ from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from tests.integration import embedded
-from tests.integration.embedded import until
+from tests.integration.embedded import linked_pair, until
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +24,7 @@ def config(tmp: Path, name: str, **kw) -> NodeConfig:
 
 def test_two_embedded_nodes_replicate_and_restart(tmp_path):
     async def main():
-        a, b = Node(config(tmp_path, "a")), Node(config(tmp_path, "b", durability="sync"))
-        await a.start()
-        await b.start()
-        a.add_peer("b", b.address)
-        b.add_peer("a", a.address)
+        a, b = await linked_pair(config(tmp_path, "a"), config(tmp_path, "b", durability="sync"))
         v = await a.put(b"k", b"v1")
         assert v.origin == a.status().replica_id and v.origin.startswith("a@") and v.seq == 1
         await until(lambda: b.get(b"k") is not None, 10, "k at b")
@@ -56,11 +52,7 @@ def test_two_embedded_nodes_replicate_and_restart(tmp_path):
 
 def test_watch_streams_local_and_replicated_changes(tmp_path):
     async def main():
-        a, b = Node(config(tmp_path, "a")), Node(config(tmp_path, "b"))
-        await a.start()
-        await b.start()
-        a.add_peer("b", b.address)
-        b.add_peer("a", a.address)
+        a, b = await linked_pair(config(tmp_path, "a"), config(tmp_path, "b"))
         async with grpc.aio.insecure_channel(b.address) as ch:
             stream = pb_grpc.KVStub(ch).Watch(pb.WatchRequest(prefix=b"w/"))
             await until(lambda: b.replica.watchers.active, 5, "watch registered")
