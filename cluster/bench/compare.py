@@ -10,16 +10,22 @@ from typing import Any
 
 from cluster.api import Cluster
 from cluster.bench.config import BenchConfig
+from cluster.bench.driver import REACHED
 from cluster.bench.peers import run_peers
 from cluster.bench.remesh import bench_latency, bench_throughput
 
-# (durability, batched, mutual TLS): the TLS row sits beside the plain one it costs against.
-VARIANTS: tuple[tuple[str, bool, bool], ...] = (
-    ("buffered", True, False),
-    ("buffered", True, True),
-    ("sync", True, False),
-    ("buffered", False, False),
+# (durability, batched, mutual TLS, link proxies): each variant sits beside the plain
+# buffered row it costs against; the proxy-less row prices the fault proxies' relaying.
+VARIANTS: tuple[tuple[str, bool, bool, bool], ...] = (
+    ("buffered", True, False, True),
+    ("buffered", True, True, True),
+    ("sync", True, False, True),
+    ("buffered", False, False, True),
+    ("buffered", False, False, False),
+    ("buffered", True, False, False),
 )
+LATENCY_RATE = 1000  # writes/s offered in every system's latency row
+SATURATED_CORES = 0.85  # a one-process driver this busy set the pace itself
 
 
 def _remesh_row(
@@ -29,18 +35,19 @@ def _remesh_row(
     home: str,
     progress: Callable[[str], None],
     tls: bool = False,
+    proxies: bool = True,
 ) -> dict[str, Any]:
     """remesh mesh3 in one durability mode: converged throughput and latency at 1,000/s."""
-    name = f"mesh3-{durability}" + ("-tls" if tls else "")
+    name = f"mesh3-{durability}" + ("-tls" if tls else "") + ("" if proxies else "-direct")
     topo = Path(home) / f"{name}.yaml"
     topo.write_text(
         f"name: {name}\nsettings: {{durability: {durability}}}\ntls: {str(tls).lower()}\n"
-        "nodes: [node-a, node-b, node-c]\n"
+        f"proxies: {str(proxies).lower()}\nnodes: [node-a, node-b, node-c]\n"
     )
     c = Cluster.up(topo, home=home)
     try:
-        run = BenchConfig(**{**asdict(cfg), "batch": batch, "rates": [1000]})
-        lat = bench_latency(c, run, progress)["1000"]["all_ms"]  # first, on a quiet cluster
+        run = BenchConfig(**{**asdict(cfg), "batch": batch, "rates": [LATENCY_RATE]})
+        lat = bench_latency(c, run, progress)[str(LATENCY_RATE)]  # first, on a quiet cluster
         tp = bench_throughput(c, run, progress)
     finally:
         c.down(purge=True)
@@ -48,14 +55,20 @@ def _remesh_row(
     return {
         "system": f"remesh {durability}"
         + ("" if batch > 1 else " unbatched")
-        + (" mutual TLS" if tls else ""),
+        + (" mutual TLS" if tls else "")
+        + ("" if proxies else ", no link proxies"),
         "durability": f"{fsync}; origin acks alone, replicas apply asynchronously",
-        "client": f"{cfg.clients} processes, PutBatch of {batch}"
-        if batch > 1
-        else f"{cfg.clients} processes, one Put per request",
+        "client": f"{cfg.clients} processes x {cfg.concurrency} in flight, "
+        + (f"PutBatch of {batch}" if batch > 1 else "one Put per request"),
         "throughput_converged_per_s": tp["converged_per_s"],
         "throughput_acked_per_s": tp["acked_per_s"],
-        "latency_ms": {"p50": lat["p50"], "p99": lat["p99"], "max": lat["max"]},
+        "latency_ms": {k: lat["all_ms"][k] for k in ("p50", "p99", "max")},
+        "latency_offered_per_s": lat["offered_per_s"],
+        "latency_request": "one Put per request",
+        "generator_saturated": tp["generator_saturated"],
+        "generator_cpu_per_write_us": tp["generator_cpu_per_write_us"],
+        "behind": lat["behind"]
+        or ("the load generator saturated a core" if tp["generator_saturated"] else ""),
     }
 
 
@@ -64,25 +77,43 @@ def bench_compare(cfg: BenchConfig, progress: Callable[[str], None], install: bo
     under one workload."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="remesh-compare-") as home:
-        for durability, batched, tls in VARIANTS:
+        for durability, batched, tls, proxies in VARIANTS:
             batch = cfg.batch if batched else 1
-            progress(f"compare: remesh {durability} batch {batch}" + (" tls" if tls else ""))
-            rows.append(_remesh_row(durability, batch, cfg, home, progress, tls))
+            progress(
+                f"compare: remesh {durability} batch {batch}"
+                + (" tls" if tls else "")
+                + ("" if proxies else " no proxies")
+            )
+            rows.append(_remesh_row(durability, batch, cfg, home, progress, tls, proxies))
     progress("compare: etcd and Redis")
     peers = run_peers(
         writes=20_000,
         value_size=cfg.value_size,
         keys=min(cfg.keys, 10_000),
-        concurrency=16,
+        concurrency=cfg.clients * cfg.concurrency,  # as many in flight as remesh's rows
+        processes=cfg.clients,
+        latency_rate=LATENCY_RATE,
         install=install,
         log=progress,
     )
     for r in peers["systems"]:
+        detail = r.get("latency_detail") or {}
+        saturated = (r.get("driver_cpu_cores") or 0) >= SATURATED_CORES
+        offered = detail.get("achieved_rate_per_s")
+        behind = ""
+        if offered is not None and offered < REACHED * LATENCY_RATE:
+            behind = f"the latency writers offered {offered:,.0f} writes/s of {LATENCY_RATE:,}"
+        elif saturated:
+            behind = "the load generator saturated a core"
         rows.append(
             {
                 **r,
-                "client": "16 threads, one write per request"
-                + (" (pipelines of 100)" if "pipelin" in r["system"] else ""),
+                "client": f"{peers['workload']['processes']} processes x "
+                f"{peers['workload']['concurrency'] // peers['workload']['processes']} threads, "
+                + ("pipelines of 100" if "pipelin" in r["system"] else "one write per request"),
+                "latency_offered_per_s": offered,
+                "generator_saturated": saturated,
+                "behind": behind,
             }
         )
     base = rows[0]["throughput_converged_per_s"]

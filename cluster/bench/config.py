@@ -23,7 +23,8 @@ class BenchConfig:
     rates: list[int] = field(default_factory=lambda: [1000, 10000])
     latency_seconds: float = 3.0
     throughput_seconds: float = 10.0
-    clients: int = 4
+    clients: int = 4  # generator processes
+    concurrency: int = 4  # requests in flight per generator process
     batch: int = 500
     catchup_entries: int = 1_000_000
     heal_writes: int = 10_000

@@ -173,7 +173,7 @@ def bench_etcd(
 
         return send
 
-    load = run_load(connect, w["writes"], w["concurrency"], 1, w["timeout"])
+    load = run_load(connect, w["writes"], w["concurrency"], 1, w["timeout"], w["processes"])
     log(f"etcd: {load.acked:,} writes acked in {load.seconds:.2f} s; waiting for every member")
     members = [EtcdGateway(p) for p in ports]
     converged = wait_converged(lambda: all(m.revision() >= load.top for m in members), w["timeout"])

@@ -1,19 +1,13 @@
-"""Load on a remesh cluster and what it sees: writer processes and Watch streams.
+"""Load on a remesh cluster and what it sees: generator processes and Watch streams.
 
-Load comes from client processes (spawned, one gRPC client each) sending
-``PutBatch`` requests, so the Python client is not the single-threaded
-bottleneck. Apply times come from the nodes' own ``Watch`` streams
-(``applied_unix_ns``, the wall clock every node on this machine shares).
+Load comes from ``cluster.bench.driver``'s spawned processes, so the Python client is
+not the single-threaded bottleneck. Apply times come from the nodes' own ``Watch``
+streams (``applied_unix_ns``, the wall clock every node on this machine shares).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import queue
-import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,9 +15,7 @@ import grpc
 
 from cluster.api import Cluster
 from cluster.bench.config import BenchConfig
-from cluster.client import NodeClient
-from cluster.errors import NodeUnreachable, OperationFailed
-from cluster.secrets import Credentials
+from cluster.bench.driver import Generated, Target, Work, closed_loop
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 
@@ -87,54 +79,21 @@ class Watchers:
             client.close()
 
 
-def _client(
-    address: str,
-    prefix: str,
-    value_size: int,
-    keys: int,
-    batch: int,
+def load_run(
+    c: Cluster,
+    nodes: list[str],
+    clients: int,
     seconds: float,
     total: int,
-    out: Any,  # a multiprocessing Queue
-    node: str = "",
-    credentials: Credentials | None = None,
-) -> None:
-    """A closed-loop writer: PutBatch until ``seconds`` pass or ``total`` writes are acked.
-
-    Requests are built once and cycled, so the client spends its CPU on sending, not on
-    building protobufs: on a 2-core machine clients share the cores with the nodes.
-    """
-    client = NodeClient(node or address, address, credentials=credentials)
-    value = os.urandom(value_size // 2 + 1).hex()[:value_size].encode()
-    requests = [
-        pb.PutBatchRequest(
-            writes=[
-                pb.Write(op=pb.PUT, key=f"{prefix}{(i + j) % keys}".encode(), value=value)
-                for j in range(batch)
-            ]
-        )
-        for i in range(0, min(keys, 50 * batch), batch)
-    ]
-    deadline = time.monotonic() + seconds
-    acked = i = 0
-    while time.monotonic() < deadline and (not total or acked < total):
-        request = requests[i % len(requests)]
-        i += 1
-        if total and total - acked < batch:
-            request = pb.PutBatchRequest(writes=request.writes[: total - acked])
-        for attempt in range(3):
-            try:
-                client.call("PutBatch", request, timeout=60)
-                break
-            except NodeUnreachable as exc:
-                # A transient refusal under CPU contention must not void the whole run; it
-                # is said on stderr, and a third failure in a row still ends the client.
-                if attempt == 2:
-                    raise
-                print(f"load client: {exc}; retrying", file=sys.stderr, flush=True)
-                time.sleep(0.2 * (attempt + 1))
-        acked += len(request.writes)
-    out.put(acked)
+    cfg: BenchConfig,
+    prefix: str,
+    batch: int = 0,
+) -> Generated:
+    """``clients`` generator processes spread over ``nodes``, ``cfg.concurrency`` requests
+    in flight each, ``batch`` writes per request (0: ``cfg.batch``)."""
+    targets = [Target(n, c.address(n)) for n in nodes]
+    work = Work(prefix, cfg.keys, batch or cfg.batch, cfg.value_size)
+    return closed_loop(targets, work, clients, cfg.concurrency, seconds, total, c.credentials())
 
 
 def load(
@@ -147,46 +106,5 @@ def load(
     prefix: str,
 ) -> tuple[int, float]:
     """Run ``clients`` writer processes spread over ``nodes``; returns (acked, seconds)."""
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    per = -(-total // clients) if total else 0
-    procs = [
-        ctx.Process(
-            target=_client,
-            args=(
-                c.address(nodes[i % len(nodes)]),
-                f"{prefix}{i}/",
-                cfg.value_size,
-                max(1, cfg.keys // clients),
-                cfg.batch,
-                seconds,
-                per,
-                out,
-                nodes[i % len(nodes)],
-                c.credentials(),
-            ),
-        )
-        for i in range(clients)
-    ]
-    start = time.monotonic()
-    for p in procs:
-        p.start()
-    results: list[int] = []
-    deadline = start + seconds + 600
-    while len(results) < len(procs):
-        try:
-            results.append(out.get(timeout=0.5))
-        except queue.Empty:
-            dead = [p for p in procs if p.exitcode not in (None, 0)]
-            if dead or time.monotonic() > deadline:
-                for p in procs:
-                    p.kill()
-                raise OperationFailed(  # noqa: B904 - not caused by the Empty
-                    f"{len(dead)} load client(s) failed (exit codes "
-                    f"{[p.exitcode for p in dead]}); see their stderr above"
-                )
-    acked = sum(results)
-    took = time.monotonic() - start
-    for p in procs:
-        p.join(30)
-    return acked, took
+    run = load_run(c, nodes, clients, seconds, total, cfg, prefix)
+    return run.acked, run.seconds

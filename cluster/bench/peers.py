@@ -5,7 +5,8 @@ Redis primary with two replicas as local processes and measures them with the wo
 and the definitions `cluster bench` uses for remesh, so the numbers sit side by side:
 
 - **acked/s**: acknowledged writes per second while ``concurrency`` client threads
-  (one connection each, no pipelining unless a row says so) write as fast as they can.
+  (one connection each, no pipelining unless a row says so), spread over ``processes``
+  forked processes so one GIL does not set the pace, write as fast as they can.
 - **converged/s**: writes / (load time + time until every member holds every write):
   remesh's definition of done. Redis: each replica's ``slave_repl_offset`` reaches the
   primary's ``master_repl_offset``; etcd: each member's serializable revision reaches
@@ -71,6 +72,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--value-size", type=positive_int, default=100, help="bytes per value")
     p.add_argument("--keys", type=positive_int, default=10_000, help="distinct keys")
     p.add_argument("--concurrency", type=positive_int, default=16, help="client threads")
+    p.add_argument(
+        "--processes", type=positive_int, default=4, help="client processes the threads share"
+    )
     p.add_argument("--latency-rate", type=positive_int, default=1000, help="writes/s")
     p.add_argument("--latency-seconds", type=positive_float, default=3.0)
     p.add_argument("--timeout", type=positive_float, default=120.0, help="per phase, s")
@@ -93,6 +97,7 @@ def run_peers(
     keys: int = 10_000,
     concurrency: int = 16,
     *,
+    processes: int = 4,
     latency_rate: int = 1000,
     latency_seconds: float = 3.0,
     timeout: float = 120.0,
@@ -118,6 +123,7 @@ def run_peers(
         "value_size": value_size,
         "keys": keys,
         "concurrency": concurrency,
+        "processes": processes,
         "latency_rate": latency_rate,
         "latency_seconds": latency_seconds,
         "timeout": timeout,
@@ -174,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.value_size,
             args.keys,
             args.concurrency,
+            processes=args.processes,
             latency_rate=args.latency_rate,
             latency_seconds=args.latency_seconds,
             timeout=args.timeout,

@@ -3,16 +3,17 @@ latency run, each driven by threads in this process with ``perf_counter_ns`` tim
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from cluster.bench.stats import Visibility, visibility_latencies
 from cluster.wait import WaitTimeout, wait_for
 
-LATENCY_WRITERS = 8  # enough for etcd, ~5 ms per put here, to offer 1000/s
+LATENCY_WRITERS = 16  # etcd takes 5-20 ms per put on a loaded 2-core machine: 1000/s needs 16
 MAX_ERRORS_PER_THREAD = 100
 
 # One write: the indices it covers -> a position (etcd revision; 0 when there is none).
@@ -58,17 +59,91 @@ class Load:
 
 
 def run_load(
-    connect: Callable[[int], SendFn], writes: int, concurrency: int, batch: int, timeout: float
+    connect: Callable[[int], SendFn],
+    writes: int,
+    concurrency: int,
+    batch: int,
+    timeout: float,
+    processes: int = 1,
 ) -> Load:
-    """``concurrency`` threads, thread ``t`` writing indices t, t+C, ... in ``batch``es.
+    """``concurrency`` threads, thread ``t`` writing indices t, t+C, ... in ``batch``es,
+    spread over ``processes`` forked processes (one Python process's GIL would otherwise
+    set the pace: ``Load.cpu_s`` is the busiest process's CPU time).
 
     Connections are opened before a barrier so the clock starts with every client
     ready; the load ends when the last thread has its last ack (or the deadline passes,
     which leaves ``acked < writes`` for the caller to report).
     """
-    result = Load(writes)
     threads = min(concurrency, writes)
-    barrier = threading.Barrier(threads + 1)
+    processes = max(1, min(processes, threads))
+    if processes == 1:
+        return _threads(connect, writes, list(range(threads)), threads, batch, timeout, None)
+    # fork: the children inherit ``connect`` (a closure) and share nothing else with us.
+    ctx = mp.get_context("fork")
+    start = ctx.Barrier(processes + 1)
+    out = ctx.Queue()
+
+    def child(tids: list[int]) -> None:
+        try:
+            load = _threads(connect, writes, tids, threads, batch, timeout, start)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            start.abort()
+            out.put(("error", repr(exc)))
+            return
+        load.lock = None  # type: ignore[assignment]  # not picklable; not needed there
+        out.put(("ok", load))
+
+    procs = [
+        ctx.Process(target=child, args=([t for t in range(threads) if t % processes == p],))
+        for p in range(processes)
+    ]
+    for proc in procs:
+        proc.start()
+    result = Load(writes)
+    try:
+        try:
+            start.wait(timeout=60)  # every process connected
+        except threading.BrokenBarrierError:
+            pass  # a child failed: its error is in the queue
+        result.start_ns = time.perf_counter_ns()
+        for _ in procs:
+            status, got = out.get(timeout=timeout + 90)
+            if status == "error":
+                raise BenchFailed(f"a load process failed: {got}")
+            result.acked += got.acked
+            result.errors += got.errors
+            result.top = max(result.top, got.top)
+            result.ack_ns.extend(got.ack_ns)
+            result.cpu_s = max(result.cpu_s, got.cpu_s)
+            result.first_error = result.first_error or got.first_error
+        result.end_ns = time.perf_counter_ns()
+    finally:
+        reap(procs)
+    return result
+
+
+def reap(procs: Sequence[Any], grace: float = 10) -> None:
+    """Join load processes; kill one still running after ``grace`` s: none outlives a run."""
+    for proc in procs:
+        proc.join(grace)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+
+
+def _threads(
+    connect: Callable[[int], SendFn],
+    writes: int,
+    tids: list[int],
+    stride: int,
+    batch: int,
+    timeout: float,
+    outer: Any,
+) -> Load:
+    """Threads ``tids`` of ``stride``: thread ``t`` writes indices t, t+stride, ...
+    ``outer``: a barrier shared with the parent process (None: this is the only one)."""
+    result = Load(writes)
+    barrier = threading.Barrier(len(tids) + 1)
     go = threading.Event()  # set once the clock and the deadline are fixed
     deadline_ns = [0]
 
@@ -80,7 +155,7 @@ def run_load(
                 result.first_error = result.first_error or f"connect: {exc!r}"
             barrier.abort()
             return
-        mine = range(t, writes, threads)
+        mine = range(t, writes, stride)
         lat: list[int] = []
         acked = errors = top = 0
         first = ""
@@ -110,11 +185,13 @@ def run_load(
             result.ack_ns.extend(lat)
             result.first_error = result.first_error or first
 
-    pool = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(threads)]
+    pool = [threading.Thread(target=worker, args=(t,), daemon=True) for t in tids]
     for th in pool:
         th.start()
     try:
         barrier.wait(timeout=30)  # every client connected
+        if outer is not None:
+            outer.wait(timeout=60)  # and every other process's
     except threading.BrokenBarrierError:
         go.set()
         raise BenchFailed(f"clients could not connect: {result.first_error}") from None

@@ -145,7 +145,7 @@ def bench_redis(
         clients[0].flushall()
         if wait_converged(replicated, w["timeout"]) is None:
             raise BenchFailed("Redis replicas did not catch up after FLUSHALL")
-        load = run_load(connect, w["writes"], w["concurrency"], batch, w["timeout"])
+        load = run_load(connect, w["writes"], w["concurrency"], batch, w["timeout"], w["processes"])
         log(f"{label}: {load.acked:,} writes acked in {load.seconds:.2f} s; waiting for replicas")
         top: int = clients[0].info("replication")["master_repl_offset"]
 

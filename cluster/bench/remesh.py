@@ -15,70 +15,45 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from cluster.api import Cluster
 from cluster.bench.config import BenchConfig
 from cluster.bench.disk import bench_bootstrap, bench_soak_disk
-from cluster.bench.load import Watchers, load
+from cluster.bench.driver import Target, Work, paced, paced_keys
+from cluster.bench.load import Watchers, load, load_run
 from cluster.bench.machine import machine_info
 from cluster.bench.stats import percentiles
 from cluster.catalog import builtin_path
 from cluster.wait import wait_for
-from node.pb import remesh_pb2 as pb
-
-MAX_INFLIGHT = 256  # latency driver: outstanding requests before it waits (reported rate drops)
 
 
 def bench_latency(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None]) -> dict:
+    """Replication latency at each rate in ``cfg.rates``: open-loop writes to the first
+    node from generator processes (one ``Put`` per request up to 1,000/s, ``PutBatch`` of
+    rate/1,000 above), timed by every node's ``Watch`` stream."""
     nodes = c.running_nodes()
     origin = nodes[0]
     results = {}
     for rate in cfg.rates:
-        prefix = f"lat/{rate}/".encode()
-        w = Watchers(c, nodes, prefix)
+        prefix = f"lat/{rate}/"
+        w = Watchers(c, nodes, prefix.encode())
 
         # A Watch stream sends nothing until a change: write a marker and wait for it
         # everywhere, so every stream is registered before the measured writes.
-        def marker(i: int, p: bytes = prefix) -> object:
+        def marker(i: int, p: bytes = prefix.encode()) -> object:
             return c.write(origin, p + b"ready-%d" % i, b"")
 
-        w.ready(marker, prefix + b"ready-")
-        stub = c.client(origin).kv
-        n = int(rate * cfg.latency_seconds)
-        per_tick = max(1, round(rate * 0.001))  # open loop: one request per ms at most
-        keys: list[bytes] = []
-        inflight: list[grpc.Future] = []
-        start = time.monotonic()
-        value = b"x" * cfg.value_size
-        while len(keys) < n:
-            due = start + (len(keys) / rate)
-            now = time.monotonic()
-            if due > now:
-                time.sleep(due - now)  # pacing the offered load, not synchronisation
-            batch = [prefix + b"%d" % (len(keys) + j) for j in range(min(per_tick, n - len(keys)))]
-            if len(batch) == 1:
-                inflight.append(
-                    stub.Put.future(pb.PutRequest(key=batch[0], value=value), timeout=30)
-                )
-            else:
-                inflight.append(
-                    stub.PutBatch.future(
-                        pb.PutBatchRequest(
-                            writes=[pb.Write(op=pb.PUT, key=k, value=value) for k in batch]
-                        ),
-                        timeout=30,
-                    )
-                )
-            keys.extend(batch)
-            while len(inflight) > MAX_INFLIGHT:  # the node cannot keep up: back off
-                inflight.pop(0).result()
-            if len(keys) % max(1, rate // 2) < per_tick:
-                progress(f"latency @{rate}/s: {len(keys)}/{n} writes")
-        for f in inflight:
-            f.result()
-        inflight.clear()
-        offered = len(keys) / (time.monotonic() - start)
+        w.ready(marker, prefix.encode() + b"ready-")
+        work = Work(prefix, 0, max(1, round(rate * 0.001)), cfg.value_size)
+        progress(f"latency @{rate}/s for {cfg.latency_seconds:.0f}s")
+        run = paced(
+            Target(origin, c.address(origin)),
+            work,
+            rate,
+            cfg.latency_seconds,
+            cfg.clients,
+            c.credentials(),
+        )
+        keys = paced_keys(work, run)
         w.wait_all(keys, 60)
         w.close()
         committed = w.applied[origin]
@@ -87,12 +62,14 @@ def bench_latency(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None])
             per_node[node] = [(w.applied[node][k] - committed[k]) / 1e6 for k in keys]
         all_ms = [v for vs in per_node.values() for v in vs]
         results[str(rate)] = {
-            "offered_per_s": round(offered),
+            **run.summary(),
             "origin": origin,
             "all_ms": percentiles(all_ms),
             "per_node_ms": {n: percentiles(v) for n, v in per_node.items()},
             "_samples": per_node,
         }
+        if run.behind:
+            progress(f"WARNING latency @{rate}/s: {run.behind}: the figure is not at that rate")
     return results
 
 
@@ -116,7 +93,8 @@ def bench_throughput(c: Cluster, cfg: BenchConfig, progress: Callable[[str], Non
     progress(
         f"throughput: {cfg.clients} clients x batch {cfg.batch} for {cfg.throughput_seconds:.0f}s"
     )
-    acked, took = load(c, nodes, cfg.clients, cfg.throughput_seconds, 0, cfg, "tp/")
+    run = load_run(c, nodes, cfg.clients, cfg.throughput_seconds, 0, cfg, "tp/")
+    acked, took = run.acked, run.seconds
     stop.set()
     sampler.join()
     conv = c.converge(600)
@@ -129,6 +107,8 @@ def bench_throughput(c: Cluster, cfg: BenchConfig, progress: Callable[[str], Non
         "converge_after_load_s": round(conv, 3),
         "converged_per_s": round(acked / (took + conv)),
         "max_lag_entries": max_lag,
+        "concurrency": cfg.concurrency,
+        **run.summary(),
     }
 
 

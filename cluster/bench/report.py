@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from cluster.errors import ClusterError
@@ -27,12 +28,21 @@ def table(result: dict[str, Any]) -> str:
         rows.append(
             (
                 f"replication latency @ {rate}/s (offered {r['offered_per_s']}/s)",
-                f"p50 {a['p50']:.2f} ms  p99 {a['p99']:.2f} ms  max {a['max']:.2f} ms",
+                f"p50 {a['p50']:.2f} ms  p99 {a['p99']:.2f} ms  max {a['max']:.2f} ms"
+                + (f"  NOT AT THAT RATE: {r['behind']}" if r.get("behind") else ""),
             )
         )
     if "throughput" in result:
         t = result["throughput"]
-        rows.append(("sustained throughput (acked)", f"{t['acked_per_s']:,} writes/s"))
+        rows.append(
+            (
+                "sustained throughput (acked)",
+                f"{t['acked_per_s']:,} writes/s ({t['clients']} processes x "
+                f"{t['concurrency']} in flight, batch {t['batch']}; generator "
+                f"{t['generator_cpu_per_write_us']} us CPU per write"
+                + (", SATURATED: the generator limited this)" if t["generator_saturated"] else ")"),
+            )
+        )
         rows.append(
             (
                 "  converged (incl. drain after load)",
@@ -98,25 +108,70 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines + [f"{a.ljust(width)}  {b}" for a, b in rows])
 
 
+def scale_table(result: dict[str, Any]) -> str:
+    """``--scale``: one row per shape; work per write beside its ideal (N - 1)."""
+    head = (
+        "shape",
+        "converged w/s",
+        "unbatched w/s",
+        "lat p50/p99 ms",
+        "sent/write",
+        "applies/write",
+    )
+    out = [head]
+    for shape, r in result["scale"].items():
+        lat = r["latency_ms"]
+        ideal = r["ideal_per_write"]
+        out.append(
+            (
+                shape,
+                f"{r['converged_per_s']:,}",
+                f"{r['unbatched_converged_per_s']:,}",
+                f"{lat['p50']:.2f}/{lat['p99']:.2f}" + (" (behind)" if r["behind"] else ""),
+                f"{r.get('entries_sent_per_write', '-')} (ideal {ideal})",
+                f"{r.get('applies_per_write', '-')} (ideal {ideal})",
+            )
+        )
+    return "\n".join(_columns(out))
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as left-aligned columns two spaces apart."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
 def compare_table(result: dict[str, Any]) -> str:
-    head = ("system", "converged w/s", "ratio", "lat p50/p99/max ms", "client", "durability")
+    head = (
+        "system",
+        "converged w/s",
+        "ratio",
+        "lat p50/p99/max ms",
+        "offered/s",
+        "client",
+        "durability",
+    )
     out = [head]
     for r in result["compare"]["rows"]:
         lat = r.get("latency_ms") or {}
+        offered = r.get("latency_offered_per_s")
         out.append(
             (
                 r["system"],
                 f"{r.get('throughput_converged_per_s') or 0:,.0f}",
                 f"{r.get('ratio_vs_remesh_buffered') or '-'}",
                 "/".join(f"{lat[k]:.2f}" for k in ("p50", "p99", "max")) if lat else "-",
+                "-"
+                if offered is None
+                else f"{offered:,.0f}" + (" BEHIND" if r.get("behind") else ""),
                 r["client"],
                 r["durability"],
             )
         )
-    widths = [max(len(str(row[i])) for row in out) for i in range(len(head))]
-    lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in out
-    ]
+    lines = _columns(out)
     lines.append(
         "Unlike comparisons are labelled: remesh's batched rows send 500 writes per "
         "request; etcd fsyncs and waits for a quorum; Redis and remesh buffered do not "

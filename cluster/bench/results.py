@@ -37,7 +37,7 @@ def row(
         notes.append("did not converge before the deadline")
     cores = load.cpu_s / load.seconds if load.seconds else 0.0
     notes.append(
-        f"driver (this Python process) used {cores:.2f} of {os.cpu_count()} cores during the"
+        f"the busiest driver process used {cores:.2f} of {os.cpu_count()} cores during the"
         " load: near 1.0 means the client, not the server, set the pace"
     )
     row: dict[str, Any] = {

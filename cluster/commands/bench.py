@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 from cluster.api import Cluster
-from cluster.argtypes import int_list
+from cluster.argtypes import int_list, positive_float, positive_int
 from cluster.bench.config import SECTIONS, BenchConfig
 from cluster.commands import AddVerb
 from cluster.commands.output import Progress
@@ -16,7 +18,7 @@ from cluster.errors import ClusterError
 
 def bench(args: argparse.Namespace) -> int:
     from cluster.bench.remesh import run_bench
-    from cluster.bench.report import compare_table, plot, strip_samples, table
+    from cluster.bench.report import compare_table, plot, scale_table, strip_samples, table
 
     sections = [s for s in args.only.split(",") if s] if args.only is not None else list(SECTIONS)
     unknown = sorted(set(sections) - set(SECTIONS))
@@ -26,6 +28,7 @@ def bench(args: argparse.Namespace) -> int:
         value_size=args.value_size,
         keys=args.keys,
         clients=args.clients,
+        concurrency=args.concurrency,
         batch=args.batch,
         rates=args.rates,
         latency_seconds=args.latency_seconds,
@@ -46,6 +49,10 @@ def bench(args: argparse.Namespace) -> int:
         else:
             c = Cluster.open(args.cluster, args.home) if needs_cluster else None
         result = run_bench(c, cfg, sections, progress)
+        if args.scale:
+            from cluster.bench.scale import bench_scale
+
+            result["scale"] = bench_scale(cfg, progress)
         if args.peers:
             from cluster.bench.compare import bench_compare
 
@@ -63,29 +70,76 @@ def bench(args: argparse.Namespace) -> int:
         print(json.dumps(clean, indent=2))
     else:
         print(table(result))
+        if "scale" in result:
+            print("\n" + scale_table(result))
         if "compare" in result:
             print("\n" + compare_table(result))
+    behind = generator_behind(clean)
+    for what in behind:
+        print(f"bench: {what}", file=sys.stderr)
+    if behind and not args.allow_behind:
+        print(
+            "bench: the load generator could not offer the asked load, so those figures do "
+            "not measure the cluster at that load: run on a quieter machine, lower --rates, "
+            "or pass --allow-behind to accept them (exit status 1)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def generator_behind(result: dict[str, Any]) -> list[str]:
+    """Every place in a result where the load generator fell behind or saturated."""
+    found = []
+    for rate, r in result.get("latency", {}).items():
+        if r.get("behind"):
+            found.append(f"latency @{rate}/s: {r['behind']}")
+    if result.get("throughput", {}).get("generator_saturated"):
+        found.append("throughput: a generator process used most of a core")
+    for shape, r in result.get("scale", {}).items():
+        if r.get("behind"):
+            found.append(f"scale {shape}: {r['behind']}")
+    for r in result.get("compare", {}).get("rows", []):
+        if r.get("behind"):
+            found.append(f"{r['system']}: {r['behind']}")
+    return found
 
 
 def register(add: AddVerb) -> None:
     sp = add("bench", bench, "measure latency, throughput, catch-up, heal, fan-out, startup")
     sp.add_argument("file", nargs="?", help="bring this topology up for the run (and down after)")
     sp.add_argument("--only", help="comma list of: " + ",".join(SECTIONS))
-    sp.add_argument("--value-size", type=int, default=100)
-    sp.add_argument("--keys", type=int, default=100_000)
-    sp.add_argument("--clients", type=int, default=4, help="writer processes")
-    sp.add_argument("--batch", type=int, default=500, help="writes per PutBatch")
+    sp.add_argument("--value-size", type=positive_int, default=100)
+    sp.add_argument("--keys", type=positive_int, default=100_000)
+    sp.add_argument("--clients", type=positive_int, default=4, help="load generator processes")
+    sp.add_argument(
+        "--concurrency", type=positive_int, default=4, help="requests in flight per process"
+    )
+    sp.add_argument("--batch", type=positive_int, default=500, help="writes per PutBatch")
     sp.add_argument(
         "--rates", type=int_list, default=[1000, 10000], help="offered rates for latency (writes/s)"
     )
-    sp.add_argument("--latency-seconds", type=float, default=3.0)
-    sp.add_argument("--throughput-seconds", type=float, default=10.0)
-    sp.add_argument("--catchup-entries", type=int, default=1_000_000)
-    sp.add_argument("--heal-writes", type=int, default=10_000, help="writes on each side")
-    sp.add_argument("--bootstrap-keys", type=int, default=1_000_000, help="live keys (bootstrap)")
-    sp.add_argument("--soak-writes", type=int, default=1_000_000, help="overwrites (soak-disk)")
-    sp.add_argument("--soak-keys", type=int, default=10_000, help="keys overwritten (soak-disk)")
+    sp.add_argument("--latency-seconds", type=positive_float, default=3.0)
+    sp.add_argument("--throughput-seconds", type=positive_float, default=10.0)
+    sp.add_argument("--catchup-entries", type=positive_int, default=1_000_000)
+    sp.add_argument("--heal-writes", type=positive_int, default=10_000, help="writes on each side")
+    sp.add_argument(
+        "--bootstrap-keys", type=positive_int, default=1_000_000, help="live keys (bootstrap)"
+    )
+    sp.add_argument(
+        "--soak-writes", type=positive_int, default=1_000_000, help="overwrites (soak-disk)"
+    )
+    sp.add_argument("--soak-keys", type=positive_int, default=10_000, help="keys overwritten")
+    sp.add_argument(
+        "--scale",
+        action="store_true",
+        help="also run mesh3, mesh5 and mesh7 in turn: throughput, latency, work per write",
+    )
+    sp.add_argument(
+        "--allow-behind",
+        action="store_true",
+        help="exit 0 even when the load generator could not offer the asked load",
+    )
     sp.add_argument(
         "--peers",
         action="store_true",

@@ -39,10 +39,13 @@ def test_bench_small_run_reports_every_section(tmp_path):
         *("--only", "latency,throughput,catchup,heal,fanout", "--rates", "200"),
         *("--latency-seconds", "0.5", "--throughput-seconds", "1"),
         *("--catchup-entries", "3000", "--heal-writes", "500", "--clients", "2"),
-        *("--batch", "100"),
+        *("--batch", "100", "--allow-behind"),
     )
     assert r["machine"]["nproc"] and r["cluster"]["durability"] == "buffered"
-    assert r["latency"]["200"]["all_ms"]["n"] == 200  # 100 writes x 2 replicas
+    lat = r["latency"]["200"]
+    assert lat["writes"] >= 50  # 100 planned; a loaded machine may offer fewer in time
+    assert lat["all_ms"]["n"] == 2 * lat["writes"]  # each write timed at both replicas
+    assert lat["processes"] == 2 and lat["target_per_s"] == 200
     assert r["throughput"]["acked"] > 0
     assert r["catchup"]["entries_behind"] >= 3000
     assert r["heal"]["writes_per_side"] == 500

@@ -1,0 +1,377 @@
+"""The load generator: spawned client processes, each an asyncio loop on one gRPC channel.
+
+One Python process cannot drive a cluster on the same machine: a gRPC call costs the
+client about as much CPU as the node (docs/benchmarks.md), and threads share one GIL.
+So load comes from ``processes`` spawned processes, each running ``concurrency`` calls
+in flight on ``grpc.aio`` (no thread switches per call), and every process reports the
+CPU it used. A process that used most of a core was itself a bottleneck: the figure then
+measures the generator, not the cluster, and ``Generated.saturated`` says so.
+
+Two shapes:
+
+- ``closed_loop``: each in-flight slot sends its next request when the last is acked
+  (throughput: as fast as the cluster acknowledges);
+- ``paced``: open loop at a fixed rate (latency): request ``i`` is due at
+  ``start + i / rate`` whatever the answers do; ``Generated.reached_per_s`` is what was
+  actually offered, and ``behind`` says when that fell short of the target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from cluster.bench.phases import reap
+from cluster.client import CLIENT_OPTIONS
+from cluster.errors import OperationFailed
+from cluster.secrets import Credentials
+from node.pb import remesh_pb2 as pb
+from node.pb import remesh_pb2_grpc as pb_grpc
+
+SATURATED = 0.85  # a generator process busier than this share of one core limited the run
+REACHED = 0.95  # a paced run that offered less than this share of its rate fell behind
+MAX_INFLIGHT = 64  # paced: outstanding requests per process before it waits (then it falls behind)
+RETRIES = 3  # a transient UNAVAILABLE under CPU contention must not void a run
+
+
+@dataclass(frozen=True)
+class Target:
+    """One process's node: its name (the TLS name) and address."""
+
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one generator process sends: keys ``<prefix><i % keys>``, ``batch`` writes per
+    request (1: a ``Put`` per request, more: ``PutBatch``)."""
+
+    prefix: str
+    keys: int
+    batch: int
+    value_size: int
+
+
+@dataclass
+class Generated:
+    """What the processes did, summed: acked writes, time, and the generator's own cost."""
+
+    acked: int = 0
+    seconds: float = 0.0
+    cpu_s: list[float] = field(default_factory=list)  # per process
+    sent: list[int] = field(default_factory=list)  # paced: writes each process sent
+    target_per_s: float = 0.0
+
+    @property
+    def per_s(self) -> float:
+        return self.acked / self.seconds if self.seconds else 0.0
+
+    @property
+    def busiest(self) -> float:
+        """The busiest process's CPU share of one core while it ran."""
+        return max(self.cpu_s) / self.seconds if self.cpu_s and self.seconds else 0.0
+
+    @property
+    def saturated(self) -> bool:
+        return self.busiest >= SATURATED
+
+    @property
+    def reached_per_s(self) -> float:
+        return sum(self.sent) / self.seconds if self.seconds else 0.0
+
+    @property
+    def behind(self) -> str:
+        """Why the run does not measure its target rate ('' when it does)."""
+        if self.target_per_s and self.reached_per_s < REACHED * self.target_per_s:
+            return (
+                f"the load generator offered {self.reached_per_s:.0f} writes/s of the "
+                f"{self.target_per_s:.0f} asked for"
+            )
+        return ""
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "processes": len(self.cpu_s),
+            "generator_cpu_per_write_us": round(sum(self.cpu_s) * 1e6 / self.acked)
+            if self.acked
+            else None,
+            "generator_busiest_core_share": round(self.busiest, 2),
+            "generator_saturated": self.saturated,
+        }
+        if self.target_per_s:
+            out["writes"] = sum(self.sent)
+            out["target_per_s"] = round(self.target_per_s)
+            out["offered_per_s"] = round(self.reached_per_s)
+            out["behind"] = self.behind
+        return out
+
+
+def _requests(work: Work, index: int) -> list[Any]:
+    """Requests built once and cycled: the generator spends its CPU sending."""
+    value = os.urandom(work.value_size // 2 + 1).hex()[: work.value_size].encode()
+    n = max(1, min(work.keys, max(1000, 50 * work.batch)))
+    keys = [f"{work.prefix}{(index + i) % work.keys}".encode() for i in range(n)]
+    if work.batch == 1:
+        return [pb.PutRequest(key=k, value=value) for k in keys]
+    return [
+        pb.PutBatchRequest(
+            writes=[
+                pb.Write(op=pb.PUT, key=keys[(i + j) % n], value=value) for j in range(work.batch)
+            ]
+        )
+        for i in range(0, n, work.batch)
+    ]
+
+
+def _channel(target: Target, credentials: Credentials | None) -> grpc.aio.Channel:
+    tls = credentials.channel_credentials() if credentials else None
+    if tls is None:
+        return grpc.aio.insecure_channel(target.address, options=list(CLIENT_OPTIONS))
+    options = [*CLIENT_OPTIONS, ("grpc.ssl_target_name_override", target.name)]
+    return grpc.aio.secure_channel(target.address, tls, options=options)
+
+
+async def _call(stub: Any, request: Any, metadata: Any) -> int:
+    """Send one request; its write count once acked. Retries a transient refusal."""
+    rpc = stub.Put if isinstance(request, pb.PutRequest) else stub.PutBatch
+    for attempt in range(RETRIES):
+        try:
+            await rpc(request, metadata=metadata, timeout=60)
+            return 1 if isinstance(request, pb.PutRequest) else len(request.writes)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == RETRIES - 1:
+                raise
+            print(f"load client: {exc.details()}; retrying", file=sys.stderr, flush=True)
+            await asyncio.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+async def _closed(
+    target: Target, work: Work, concurrency: int, seconds: float, total: int, creds: Any
+) -> tuple[int, int, float]:
+    requests = _requests(work, 0)
+    metadata = creds.metadata if creds else None
+    acked = claimed = 0
+    async with _channel(target, creds) as channel:
+        stub = pb_grpc.KVStub(channel)
+        start = await _ready(channel)
+        deadline = start + seconds
+
+        async def slot(i: int) -> None:
+            nonlocal acked, claimed
+            while time.monotonic() < deadline and (not total or claimed < total):
+                request = requests[i % len(requests)]
+                i += concurrency
+                if total:
+                    n = len(request.writes) if work.batch > 1 else 1
+                    if total - claimed < n:
+                        request = pb.PutBatchRequest(writes=request.writes[: total - claimed])
+                    claimed += min(n, total - claimed)
+                done = await _call(stub, request, metadata)
+                acked += done  # not `acked += await ...`: that reads acked before the await
+
+        await asyncio.gather(*(slot(i) for i in range(concurrency)))
+    return acked, 0, time.monotonic() - start
+
+
+async def _paced(
+    target: Target, work: Work, rate: float, index: int, every: int, count: int, creds: Any
+) -> tuple[int, int, float]:
+    """Send requests ``index, index + every, ...`` (< ``count``), request ``i`` at
+    ``start + i / rate``; stop issuing at twice the planned time. Request ``i`` writes
+    key ``<prefix><i>`` (a PutBatch: ``<prefix><i>.<j>``). A failed write fails the run
+    (its keys would never be seen), with the first failure's own error."""
+    value = b"x" * work.value_size
+    metadata = creds.metadata if creds else None
+    inflight: set[asyncio.Task[int]] = set()
+    acked = sent = 0
+    failures: list[BaseException] = []
+
+    def finished(task: asyncio.Task[int]) -> None:
+        nonlocal acked
+        inflight.discard(task)
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            failures.append(task.exception())  # type: ignore[arg-type]
+        else:
+            acked += task.result()
+
+    async with _channel(target, creds) as channel:
+        stub = pb_grpc.KVStub(channel)
+        start = await _ready(channel)
+        stop = start + 2 * count / rate
+        sending = 0.0
+        for i in range(index, count, every):
+            due = start + i / rate
+            now = time.monotonic()
+            if now < due:
+                await asyncio.sleep(due - now)  # pacing the offered load
+            if now > stop or failures:
+                break
+            while len(inflight) >= MAX_INFLIGHT:
+                await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            key = f"{work.prefix}{i}".encode()
+            if work.batch == 1:
+                request: Any = pb.PutRequest(key=key, value=value)
+            else:
+                request = pb.PutBatchRequest(
+                    writes=[
+                        pb.Write(op=pb.PUT, key=key + b".%d" % j, value=value)
+                        for j in range(work.batch)
+                    ]
+                )
+            task = asyncio.ensure_future(_call(stub, request, metadata))
+            task.add_done_callback(finished)
+            inflight.add(task)
+            sent += work.batch
+            sending = time.monotonic() - start
+        while inflight:
+            await asyncio.wait(inflight)
+    if failures:
+        raise failures[0]
+    return acked, sent, sending
+
+
+_start: Any = None  # the generator processes' shared start barrier (set in each process)
+_cpu0 = [0.0]
+
+
+async def _ready(channel: grpc.aio.Channel) -> float:
+    """Connected: wait for every other generator process, then start the clock."""
+    await asyncio.wait_for(channel.channel_ready(), 30)
+    if _start is not None:
+        _start.wait(60)  # blocks the loop on purpose: nothing runs before the start
+    _cpu0[0] = time.process_time()
+    return time.monotonic()
+
+
+def _process(kind: str, args: tuple[Any, ...], start: Any, out: Any) -> None:
+    global _start
+    _start = start
+    try:
+        runner = _closed if kind == "closed" else _paced
+        acked, sent, took = asyncio.run(runner(*args))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run
+        start.abort()
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    out.put(("ok", (acked, sent, took, time.process_time() - _cpu0[0])))
+
+
+def _run(jobs: Sequence[tuple[str, tuple[Any, ...]]], limit: float) -> Generated:
+    """Run the generator processes; every one is gone when this returns."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    start = ctx.Barrier(len(jobs) + 1)
+    procs = [ctx.Process(target=_process, args=(kind, a, start, out)) for kind, a in jobs]
+    for p in procs:
+        p.start()
+    result = Generated()
+    try:
+        try:
+            start.wait(120)  # every process imported, connected and ready
+        except threading.BrokenBarrierError:
+            pass  # a process failed: its error is in the queue
+        deadline = time.monotonic() + limit
+        took: list[float] = []
+        while len(took) < len(procs):
+            try:
+                status, payload = out.get(timeout=0.5)
+            except queue.Empty:
+                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                if dead or time.monotonic() > deadline:
+                    raise OperationFailed(
+                        f"load client(s) died (exit codes {dead}) or ran past {limit:.0f} s"
+                    ) from None
+                continue
+            if status == "error":
+                raise OperationFailed(f"a load client failed: {payload}")
+            acked, sent, seconds, cpu = payload
+            result.acked += acked
+            result.sent.append(sent)
+            result.cpu_s.append(cpu)
+            took.append(seconds)
+        result.seconds = max(took)
+    finally:
+        reap(procs)
+    return result
+
+
+def closed_loop(
+    targets: Sequence[Target],
+    work: Work,
+    processes: int,
+    concurrency: int,
+    seconds: float,
+    total: int = 0,
+    credentials: Credentials | None = None,
+) -> Generated:
+    """``processes`` writers spread over ``targets``, ``concurrency`` requests in flight
+    each, until ``seconds`` pass or ``total`` writes are acked (0: no limit)."""
+    per = -(-total // processes) if total else 0
+    jobs = [
+        (
+            "closed",
+            (
+                targets[p % len(targets)],
+                Work(
+                    f"{work.prefix}{p}/",
+                    max(1, work.keys // processes),
+                    work.batch,
+                    work.value_size,
+                ),
+                concurrency,
+                seconds,
+                per,
+                credentials,
+            ),
+        )
+        for p in range(processes)
+    ]
+    return _run(jobs, seconds + 600)
+
+
+def paced(
+    target: Target,
+    work: Work,
+    rate: float,
+    seconds: float,
+    processes: int = 2,
+    credentials: Credentials | None = None,
+) -> Generated:
+    """Open-loop writes of ``work.batch`` keys per request to one node at ``rate``
+    writes/s for ``seconds``; request ``i`` writes ``<prefix><i>`` (see ``_paced``)."""
+    per_s = rate / work.batch
+    count = max(1, int(per_s * seconds))
+    jobs = [
+        ("paced", (target, work, per_s, p, processes, count, credentials)) for p in range(processes)
+    ]
+    result = _run(jobs, 2 * seconds + 600)
+    result.target_per_s = rate
+    return result
+
+
+def paced_keys(work: Work, result: Generated) -> list[bytes]:
+    """The keys a paced run wrote (process p sent requests p, p + P, ...)."""
+    every = len(result.sent)
+    keys = []
+    for p, sent in enumerate(result.sent):
+        for n in range(sent // work.batch):
+            key = f"{work.prefix}{p + n * every}".encode()
+            if work.batch == 1:
+                keys.append(key)
+            else:
+                keys.extend(key + b".%d" % j for j in range(work.batch))
+    return keys
