@@ -38,7 +38,7 @@ CLIENT_OPTIONS: ChannelOptions = (
     ("grpc.max_reconnect_backoff_ms", 500),
 )
 TIMEOUT = 10.0
-REFUSED_KEY = "remesh-refused"  # trailing metadata of a node's refusal (node/admin.py)
+REFUSED_KEY = "remesh-refused"  # trailing metadata of a node's refusal (node/gate.py)
 
 
 def writes(items: Sequence[tuple[bytes, bytes | None]]) -> list[pb.Write]:

@@ -19,19 +19,19 @@ out, and the node then writes as a fresh incarnation (the safe default: one more
 entry, never lost data); an added peer's Welcome still counts as evidence. The next
 start asks the new set, which ``cluster`` renders into ``node.yaml``.
 
-Authenticated like every KV and Replication call: ``node.auth.TokenAuth`` runs before
-``WriteGate`` in ``node.app.Node.start`` (``interceptors``).
+Authenticated like every KV and Replication call (``node.auth.TokenAuth``, the server's
+one interceptor). The write gate itself is ``node.gate``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from node.gate import DRAIN_TIMEOUT_S, WriteGate
 from node.membership import diff_peers, missing, own_origins, peer_problem
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
@@ -40,72 +40,6 @@ if TYPE_CHECKING:
     from node.app import Node
 
 log = logging.getLogger("node.admin")
-
-WRITE_METHODS = frozenset(f"/remesh.v1.KV/{m}" for m in ("Put", "PutBatch", "Delete"))
-REFUSED_KEY = "remesh-refused"  # trailing metadata: the node refused, it did not fail
-DRAIN_TIMEOUT_S = 10.0
-
-
-class WriteGate(grpc.aio.ServerInterceptor):
-    """Counts KV writes in flight; once ``close``d, refuses new ones with UNAVAILABLE."""
-
-    def __init__(self, node_id: str) -> None:
-        self.node_id = node_id
-        self.closed = False
-        self.in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @property
-    def reason(self) -> str:
-        return (
-            f"{self.node_id} is decommissioned (leaving the cluster) and takes no more "
-            "writes; write to another node"
-        )
-
-    def close(self) -> None:
-        if not self.closed:
-            log.info("%s: decommissioned: refusing writes from now on", self.node_id)
-        self.closed = True
-
-    async def drained(self, timeout: float = DRAIN_TIMEOUT_S) -> bool:
-        """Until no write is in flight (at most ``timeout``); True when none is."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[Any], Awaitable[Any]],
-        details: Any,
-    ) -> Any:
-        handler = await continuation(details)
-        if handler is None or details.method not in WRITE_METHODS:
-            return handler
-        inner = handler.unary_unary
-
-        async def gated(request: Any, context: Any) -> Any:
-            if self.closed:
-                await context.abort(
-                    grpc.StatusCode.UNAVAILABLE, self.reason, ((REFUSED_KEY, "decommissioned"),)
-                )
-            self.in_flight += 1
-            self._idle.clear()
-            try:
-                return await inner(request, context)
-            finally:
-                self.in_flight -= 1
-                if not self.in_flight:
-                    self._idle.set()
-
-        return grpc.unary_unary_rpc_method_handler(
-            gated,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-
 
 MAX_CLOCK_OFFSET_MS = 365 * 86_400_000  # a year either way: enough to test any guard
 

@@ -25,10 +25,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from node.admin import AdminService, WriteGate
+from node.admin import AdminService
 from node.auth import TokenAuth
 from node.config import NodeConfig, parse_address
 from node.exposition import MetricsServer, text
+from node.gate import WriteGate
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.peers import MAX_MESSAGE, PeerLink
@@ -86,13 +87,13 @@ class Node:
         cfg = self.config
         host, _ = parse_address(cfg.listen, "listen")
         self._replica = Replica(cfg)
-        # Interceptors run in order for every call: authentication first, so a refused
-        # call reaches nothing else; then the write gate (decommission).
-        interceptors = [self.auth, self.gate] if self.auth else [self.gate]
+        # Authentication is the one interceptor: a refused call reaches nothing else. (The
+        # write gate is in the KV write path: an interceptor costs every call.)
+        interceptors = [self.auth] if self.auth else []
         if self.auth:
             self.auth.on_refused = lambda: self.replica.metrics.reject("auth")
         self.server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
-        pb_grpc.add_KVServicer_to_server(KVService(self.replica), self.server)
+        pb_grpc.add_KVServicer_to_server(KVService(self.replica, self.gate), self.server)
         replication = ReplicationService(self.replica, certified=self.tls is not None)
         pb_grpc.add_ReplicationServicer_to_server(replication, self.server)
         pb_grpc.add_AdminServicer_to_server(AdminService(self, self.gate), self.server)

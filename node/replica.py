@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from node import snapshots
+from node.checkpoints import Checkpoints
 from node.clock import HLC, LOGICAL_BITS, wall_ms
 from node.compactor import Compactor
 from node.config import NodeConfig
@@ -89,7 +90,7 @@ class Replica:
         self.recent = Recent()
         self._queue: list[tuple[list[pb.Write], asyncio.Future]] = []
         self._commit_task: asyncio.Task | None = None
-        self._since_checkpoint = 0
+        self.checkpoints = Checkpoints(self)
         self._checkpointer: asyncio.Task | None = None
         self.compactor = Compactor(self)
         self._compacting: asyncio.Task | None = None
@@ -167,6 +168,7 @@ class Replica:
             self._checkpointer.cancel()
         if self._compacting:
             self._compacting.cancel()
+        await self.checkpoints.settle()  # a checkpoint's thread may still use LevelDB
         try:
             self.checkpoint()
         except Exception as exc:  # noqa: BLE001 - the next start rescans the log instead
@@ -357,9 +359,7 @@ class Replica:
         for wake in self.wakers:
             wake.set()
         self.watchers.publish(entries, won)
-        self._since_checkpoint += len(entries)
-        if self._since_checkpoint >= self.config.watermark_every_entries:
-            self.checkpoint()
+        self.checkpoints.count(len(entries))
 
     def after_snapshot(self) -> None:
         """A snapshot moved the vv: streams and Watch clients learn, a checkpoint records it."""
@@ -378,15 +378,8 @@ class Replica:
 
     # --------------------------------------------------------------- watermarks
     def checkpoint(self) -> None:
-        """Sync LevelDB, then record the vv: a watermark never runs ahead of the disk."""
-        if self._since_checkpoint == 0 and self.watermarks.saved == self.vv:
-            self.metrics.watermark_current_at = time.monotonic()
-            return
-        vv = dict(self.vv)
-        self.store.sync_barrier()
-        self.watermarks.save(vv)
-        self._since_checkpoint = 0
-        self.metrics.watermark_current_at = time.monotonic()
+        """Sync LevelDB, then record the vv (node.checkpoints), on the loop."""
+        self.checkpoints.now()
 
     async def _checkpoint_loop(self) -> None:
         """Checkpoint now and then; also the probe that notices storage failing or healing."""
@@ -396,7 +389,7 @@ class Replica:
                 self.store.check_dir()
                 if self.health.error:
                     self.store.sync_barrier()  # a write that must succeed to call it healed
-                self.checkpoint()
+                await self.checkpoints.off_loop()
             except Exception as exc:  # noqa: BLE001 - reported, retried next round
                 self.health.failed(f"checkpoint: {exc}")
             else:

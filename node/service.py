@@ -17,6 +17,7 @@ import grpc
 
 from node import snapshots
 from node.auth import certified_name
+from node.gate import REFUSED_KEY, WriteGate
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
@@ -76,15 +77,24 @@ def version_of(rec: Record) -> pb.Version:
 
 
 class KVService(pb_grpc.KVServicer):
-    def __init__(self, replica: Replica) -> None:
+    def __init__(self, replica: Replica, gate: WriteGate | None = None) -> None:
         self.replica = replica
+        self.gate = gate or WriteGate(replica.node_id)
         self.linger_s = replica.config.linger_ms / 1000
 
     async def _write(self, writes: list[pb.Write], context: Context) -> list[pb.Version]:
+        gate = self.gate
+        if gate.closed:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, gate.reason, ((REFUSED_KEY, "decommissioned"),)
+            )
+        gate.enter()
         try:
             return await self.replica.write(writes)
         except (BadRequest, CommitFailed) as exc:
             await abort(context, exc)
+        finally:
+            gate.leave()
 
     async def Put(self, request: pb.PutRequest, context: Context) -> pb.WriteResponse:
         versions = await self._write(

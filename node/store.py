@@ -140,7 +140,8 @@ class Store:
             raise StorageError(f"cannot create the data directory {path}: {exc}") from None
         self.path = path
         self.db = open_db(path / "leveldb")
-        self._inode = os.stat(path / "leveldb").st_ino
+        self._dbdir = str(path / "leveldb")  # a str: check_dir runs on every commit
+        self._inode = os.stat(self._dbdir).st_ino
         self._heads: dict[bytes, Head] = {}  # recent keys' versions
         self.vv: dict[str, int] = {}
         self._log_prefix: dict[str, bytes] = {}
@@ -297,14 +298,13 @@ class Store:
     def check_dir(self) -> None:
         """Raise StorageError when the data directory is gone or replaced while open:
         LevelDB would go on writing to deleted files and every write would be lost."""
-        dbdir = self.path / "leveldb"
         try:
-            inode = os.stat(dbdir).st_ino
+            inode = os.stat(self._dbdir).st_ino
         except OSError:
             inode = None
         if inode != self._inode:
             raise StorageError(
-                f"the data directory {dbdir} was removed or replaced while the node ran: "
+                f"the data directory {self._dbdir} was removed or replaced while the node ran: "
                 f"restart the node (it starts empty as a new incarnation and peers send "
                 f"back what they hold)"
             )

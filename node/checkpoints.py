@@ -1,0 +1,77 @@
+"""Watermark checkpoints: sync LevelDB, then record the vv, mostly off the event loop.
+
+A checkpoint costs two fsyncs (LevelDB's log, then the watermark file). Taken on the
+event loop every 500 ms they stalled every stream and every client call behind them
+(docs/benchmarks.md), so the periodic ones run in a worker thread (plyvel releases the
+GIL) while the loop keeps serving. The order still holds: the vv is read first, and every
+entry it names was written before the barrier, so a watermark never runs ahead of the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from node.replica import Replica
+
+
+class Checkpoints:
+    """When the replica's watermark is written, and the thread that writes it."""
+
+    def __init__(self, replica: Replica) -> None:
+        self.replica = replica
+        self.since = 0  # entries applied since the last checkpoint
+        self._io: asyncio.Future[None] | None = None  # a checkpoint's fsyncs, in a thread
+        self._soon: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
+
+    def _current(self) -> bool:
+        r = self.replica
+        if self.since == 0 and r.watermarks.saved == r.vv:
+            r.metrics.watermark_current_at = time.monotonic()
+            return True
+        return False
+
+    def _persist(self, vv: dict[str, int]) -> None:
+        with self._lock:
+            self.replica.store.sync_barrier()
+            self.replica.watermarks.save(vv)
+
+    def now(self) -> None:
+        """A checkpoint on the loop (shutdown, snapshots): blocks it for two fsyncs."""
+        if self._current():
+            return
+        self._persist(dict(self.replica.vv))
+        self.since = 0
+        self.replica.metrics.watermark_current_at = time.monotonic()
+
+    async def off_loop(self) -> None:
+        """A checkpoint whose fsyncs run in a worker thread."""
+        if self._current():
+            return
+        vv, since = dict(self.replica.vv), self.since
+        self.since = 0  # what commits during the fsyncs counts toward the next one
+        self._io = asyncio.get_running_loop().run_in_executor(None, self._persist, vv)
+        try:
+            await asyncio.shield(self._io)  # settle() waits for it: LevelDB stays open
+        except Exception:
+            self.since += since
+            raise
+        self.replica.metrics.watermark_current_at = time.monotonic()
+
+    def count(self, entries: int) -> None:
+        """Entries applied; past ``watermark_every_entries`` a checkpoint starts now."""
+        self.since += entries
+        busy = (self._soon and not self._soon.done()) or (self._io and not self._io.done())
+        if self.since >= self.replica.config.watermark_every_entries and not busy:
+            self._soon = asyncio.ensure_future(self.off_loop())
+
+    async def settle(self) -> None:
+        """Wait for a checkpoint thread still using LevelDB (before it is closed)."""
+        if self._soon is not None and not self._soon.done():
+            await asyncio.wait([self._soon])
+        if self._io is not None and not self._io.done():
+            await asyncio.wait([self._io])
