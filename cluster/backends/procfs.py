@@ -19,6 +19,14 @@ def _proc_stat(pid: int) -> list[str] | None:
     return raw.rsplit(")", 1)[1].split()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time ``pid`` has used, or None if it is gone or not ours to see."""
+    fields = _proc_stat(pid)
+    if fields is None or len(fields) < 13:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pid_alive(pid: int) -> bool:
     """True if ``pid`` runs. Zombies count as dead: in a container PID 1 may
     never reap the orphaned daemon, and os.kill(pid, 0) succeeds on zombies."""

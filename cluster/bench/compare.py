@@ -67,6 +67,8 @@ def _remesh_row(
         "latency_request": "one Put per request",
         "generator_saturated": tp["generator_saturated"],
         "generator_cpu_per_write_us": tp["generator_cpu_per_write_us"],
+        "nodes_cpu_us_per_write": tp["nodes_cpu_us_per_write"],
+        "proxy_cpu_us_per_write": tp["proxy_cpu_us_per_write"],
         "behind": lat["behind"]
         or ("the load generator saturated a core" if tp["generator_saturated"] else ""),
     }

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.api import Cluster
+from cluster.backends.procfs import cpu_seconds
 from cluster.bench.config import BenchConfig
 from cluster.bench.disk import bench_bootstrap, bench_soak_disk
 from cluster.bench.driver import Target, Work, paced, paced_keys
@@ -73,6 +74,28 @@ def bench_latency(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None])
     return results
 
 
+def process_cpu(c: Cluster) -> dict[str, float]:
+    """CPU seconds each of the cluster's processes (nodes, link proxy) has used so far."""
+    out = {}
+    for name, info in c.processes().items():
+        used = cpu_seconds(info.pid) if info.pid else None
+        if used is not None:
+            out[name] = used
+    return out
+
+
+def cpu_per_write(before: dict[str, float], after: dict[str, float], writes: int) -> dict:
+    """Microseconds of CPU per write, the nodes together and the link proxy: the cost of a
+    write that a busy shared machine does not hide (a rate does)."""
+    used = {n: after[n] - before[n] for n in after if n in before}
+    proxy = sum(v for n, v in used.items() if "proxy" in n)
+    nodes = sum(used.values()) - proxy
+    return {
+        "nodes_cpu_us_per_write": round(nodes * 1e6 / writes, 1) if writes else None,
+        "proxy_cpu_us_per_write": round(proxy * 1e6 / writes, 1) if writes else None,
+    }
+
+
 def bench_throughput(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None]) -> dict:
     nodes = c.running_nodes()
     max_lag = 0
@@ -93,11 +116,13 @@ def bench_throughput(c: Cluster, cfg: BenchConfig, progress: Callable[[str], Non
     progress(
         f"throughput: {cfg.clients} clients x batch {cfg.batch} for {cfg.throughput_seconds:.0f}s"
     )
+    cpu0 = process_cpu(c)
     run = load_run(c, nodes, cfg.clients, cfg.throughput_seconds, 0, cfg, "tp/")
     acked, took = run.acked, run.seconds
     stop.set()
     sampler.join()
     conv = c.converge(600)
+    cost = cpu_per_write(cpu0, process_cpu(c), acked)
     return {
         "clients": cfg.clients,
         "batch": cfg.batch,
@@ -108,6 +133,7 @@ def bench_throughput(c: Cluster, cfg: BenchConfig, progress: Callable[[str], Non
         "converged_per_s": round(acked / (took + conv)),
         "max_lag_entries": max_lag,
         "concurrency": cfg.concurrency,
+        **cost,
         **run.summary(),
     }
 

@@ -50,6 +50,13 @@ def table(result: dict[str, Any]) -> str:
                 f" max lag {t['max_lag_entries']:,})",
             )
         )
+        if t.get("nodes_cpu_us_per_write") is not None:
+            rows.append(
+                (
+                    "  CPU per write (all nodes; link proxy)",
+                    f"{t['nodes_cpu_us_per_write']} us; {t['proxy_cpu_us_per_write']} us",
+                )
+            )
     if "catchup" in result:
         r = result["catchup"]
         rows.append(
@@ -117,6 +124,7 @@ def scale_table(result: dict[str, Any]) -> str:
         "lat p50/p99 ms",
         "sent/write",
         "applies/write",
+        "CPU us/write",
     )
     out = [head]
     for shape, r in result["scale"].items():
@@ -130,6 +138,7 @@ def scale_table(result: dict[str, Any]) -> str:
                 f"{lat['p50']:.2f}/{lat['p99']:.2f}" + (" (behind)" if r["behind"] else ""),
                 f"{r.get('entries_sent_per_write', '-')} (ideal {ideal})",
                 f"{r.get('applies_per_write', '-')} (ideal {ideal})",
+                f"{r['nodes_cpu_us_per_write']} (unbatched {r['unbatched_nodes_cpu_us_per_write']})",
             )
         )
     return "\n".join(_columns(out))
