@@ -138,7 +138,8 @@ def scale_table(result: dict[str, Any]) -> str:
                 f"{lat['p50']:.2f}/{lat['p99']:.2f}" + (" (behind)" if r["behind"] else ""),
                 f"{r.get('entries_sent_per_write', '-')} (ideal {ideal})",
                 f"{r.get('applies_per_write', '-')} (ideal {ideal})",
-                f"{r['nodes_cpu_us_per_write']} (unbatched {r['unbatched_nodes_cpu_us_per_write']})",
+                f"{r['nodes_cpu_us_per_write']} "
+                f"(unbatched {r['unbatched_nodes_cpu_us_per_write']})",
             )
         )
     return "\n".join(_columns(out))
