@@ -48,7 +48,8 @@ class Load:
     start_ns: int = 0
     end_ns: int = 0
     top: int = 0
-    cpu_s: float = 0.0  # this driver process's CPU time during the load (all threads)
+    cpu_s: float = 0.0  # the busiest driver process's CPU time during the load
+    cpu_total_s: float = 0.0  # every driver process's together
     ack_ns: list[int] = field(default_factory=list)
     first_error: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -115,6 +116,7 @@ def run_load(
             result.top = max(result.top, got.top)
             result.ack_ns.extend(got.ack_ns)
             result.cpu_s = max(result.cpu_s, got.cpu_s)
+            result.cpu_total_s += got.cpu_total_s
             result.first_error = result.first_error or got.first_error
         result.end_ns = time.perf_counter_ns()
     finally:
@@ -202,7 +204,7 @@ def _threads(
     for th in pool:
         th.join(timeout + 30)
     result.end_ns = time.perf_counter_ns()
-    result.cpu_s = time.process_time() - cpu0
+    result.cpu_s = result.cpu_total_s = time.process_time() - cpu0
     return result
 
 

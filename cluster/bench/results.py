@@ -50,6 +50,9 @@ def row(
         "throughput_converged_per_s": rate(load.acked, load.start_ns, converged_ns),
         "ack_latency_ms": summarize_ns(load.ack_ns),
         "driver_cpu_cores": round(load.cpu_s / load.seconds, 2) if load.seconds else None,
+        "generator_cpu_per_write_us": round(load.cpu_total_s * 1e6 / load.acked)
+        if load.acked
+        else None,
         "latency_ms": None,
         "notes": notes,
     }
