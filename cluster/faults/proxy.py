@@ -65,6 +65,7 @@ class _Channel:
 
     def __init__(self) -> None:
         self.items: deque[tuple[float, bytes] | None] = deque()
+        self.holding = False  # the writer took an item and has not written it yet
         self.size = 0
         self.ready = asyncio.Event()
         self.space = asyncio.Event()
@@ -159,7 +160,9 @@ class _Conn:
         self.upstream = up
         for reader, writer in ((self.client_reader, up), (up_reader, self.client)):
             channel = _Channel()
-            self.tasks.append(asyncio.create_task(self._guard(self._read(reader, channel))))
+            self.tasks.append(
+                asyncio.create_task(self._guard(self._read(reader, channel, writer)))
+            )
             self.tasks.append(asyncio.create_task(self._guard(self._write(channel, writer))))
 
     async def _guard(self, pump: Any) -> None:
@@ -171,22 +174,35 @@ class _Conn:
             log.exception("link %s: pump failed", self.link.spec.name)
             self.abort()
 
-    async def _read(self, reader: asyncio.StreamReader, channel: _Channel) -> None:
+    async def _read(
+        self, reader: asyncio.StreamReader, channel: _Channel, writer: asyncio.StreamWriter
+    ) -> None:
+        link = self.link
         while True:
-            await self.link.flowing.wait()
+            await link.flowing.wait()
             data = await reader.read(CHUNK)
             if not data:
                 await channel.put(None)
                 return
-            await channel.put((time.monotonic() + self.link.fault.delay_ms / 1000, data))
+            delay = link.fault.delay_ms
+            if not delay and link.flowing.is_set() and not channel.items and not channel.holding:
+                # Nothing ahead of this chunk and nothing to hold it for: write it now,
+                # without a hop through the writer task (the relay's per-chunk cost).
+                writer.write(data)
+                link.bytes_forwarded += len(data)
+                await writer.drain()
+                continue
+            await channel.put((time.monotonic() + delay / 1000, data))
 
     async def _write(self, channel: _Channel, writer: asyncio.StreamWriter) -> None:
         while (item := await channel.get()) is not None:
+            channel.holding = True  # the reader must not write past this chunk
             due, data = item
             if (wait := due - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
             await self.link.flowing.wait()
             writer.write(data)
+            channel.holding = False
             self.link.bytes_forwarded += len(data)
             await writer.drain()
         if writer.can_write_eof():

@@ -391,3 +391,25 @@ def test_reload_opens_new_links_closes_gone_ones_and_keeps_the_rest(proxy: Proxy
     with pytest.raises(ProxyError, match="nothing changed"):
         proxy.ctl.reload()
     assert set(proxy.ctl.get()["links"]) == {AB, ac}
+
+
+def test_chunks_sent_after_a_delay_ends_never_overtake_those_still_held(
+    proxy: ProxyProcess,
+) -> None:
+    """The relay writes a chunk at once when nothing is queued ahead of it; chunks still
+    held by an old delay are ahead of it, so the stream must stay in order."""
+    proxy.ctl.set_faults({AB: {"delay_ms": 300}})
+    with proxy.connect() as sock:
+        assert roundtrip(sock, b"ping") == b"ping"
+        held = [bytes([i]) * 1000 for i in range(1, 21)]
+        for part in held:
+            sock.sendall(part)
+        proxy.ctl.set_faults({AB: {"delay_ms": 0}})  # while those are held
+        after = [bytes([100 + i]) * 1000 for i in range(20)]
+        for part in after:
+            sock.sendall(part)
+        want = b"".join(held + after)
+        got = b""
+        while len(got) < len(want) and (chunk := sock.recv(65536)):
+            got += chunk
+        assert got == want
