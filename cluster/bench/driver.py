@@ -41,7 +41,10 @@ from node.pb import remesh_pb2_grpc as pb_grpc
 SATURATED = 0.85  # a generator process busier than this share of one core limited the run
 REACHED = 0.95  # a paced run that offered less than this share of its rate fell behind
 MAX_INFLIGHT = 64  # paced: outstanding requests per process before it waits (then it falls behind)
-RETRIES = 3  # a transient UNAVAILABLE under CPU contention must not void a run
+RETRIES = 3  # a transient failure under CPU contention must not void a run
+# Seen on a 2-core machine at load 10+: UNAVAILABLE, and bursts of CANCELLED for every
+# call in flight on a channel. Each retry is said on stderr; a third failure ends the run.
+TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ async def _call(stub: Any, request: Any, metadata: Any) -> int:
             await rpc(request, metadata=metadata, timeout=60)
             return 1 if isinstance(request, pb.PutRequest) else len(request.writes)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == RETRIES - 1:
+            if exc.code() not in TRANSIENT or attempt == RETRIES - 1:
                 raise
             print(f"load client: {exc.details()}; retrying", file=sys.stderr, flush=True)
             await asyncio.sleep(0.2 * (attempt + 1))
@@ -202,8 +205,8 @@ async def _paced(
         nonlocal acked
         inflight.discard(task)
         if task.cancelled():
-            return
-        if task.exception() is not None:
+            failures.append(OperationFailed("a write was cancelled before its answer"))
+        elif task.exception() is not None:
             failures.append(task.exception())  # type: ignore[arg-type]
         else:
             acked += task.result()
@@ -252,7 +255,9 @@ async def _ready(channel: grpc.aio.Channel) -> float:
     """Connected: wait for every other generator process, then start the clock."""
     await asyncio.wait_for(channel.channel_ready(), 30)
     if _start is not None:
-        _start.wait(60)  # blocks the loop on purpose: nothing runs before the start
+        # In a thread: a loop blocked for seconds cannot answer the node's keepalive
+        # pings, and the node then drops the connection with every call on it.
+        await asyncio.get_running_loop().run_in_executor(None, _start.wait, 60)
     _cpu0[0] = time.process_time()
     return time.monotonic()
 
