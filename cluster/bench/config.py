@@ -13,6 +13,7 @@ SECTIONS = (
     "startup",
     "bootstrap",
     "soak-disk",
+    "floor",
 )
 
 

@@ -20,6 +20,7 @@ from cluster.backends.procfs import cpu_seconds
 from cluster.bench.config import BenchConfig
 from cluster.bench.disk import bench_bootstrap, bench_soak_disk
 from cluster.bench.driver import Target, Work, paced, paced_keys
+from cluster.bench.floor import bench_floor
 from cluster.bench.load import Watchers, load, load_run
 from cluster.bench.machine import machine_info
 from cluster.bench.stats import percentiles
@@ -266,4 +267,7 @@ def run_bench(
         result["bootstrap"] = bench_bootstrap(cfg, progress)
     if "soak-disk" in sections:
         result["soak-disk"] = bench_soak_disk(cfg, progress)
+    if "floor" in sections:
+        progress("floor: what gRPC alone costs per call and per stream message")
+        result["floor"] = bench_floor()
     return result

@@ -111,6 +111,14 @@ def table(result: dict[str, Any]) -> str:
                 f"{r['ratio_to_live_plus_retention']}x",
             )
         )
+    for name, r in result.get("floor", {}).items():
+        rows.append(
+            (
+                f"gRPC alone: {name.replace('_', ' ')}",
+                f"server {r['server_cpu_us']} us, client {r['client_cpu_us']} us CPU "
+                f"({r['per_s']:,}/s)",
+            )
+        )
     width = max(len(a) for a, _ in rows)
     return "\n".join(lines + [f"{a.ljust(width)}  {b}" for a, b in rows])
 

@@ -42,7 +42,7 @@ def bench(args: argparse.Namespace) -> int:
     progress = Progress()
     owned = None
     try:
-        needs_cluster = set(sections) - {"startup", "bootstrap", "soak-disk"}
+        needs_cluster = set(sections) - {"startup", "bootstrap", "soak-disk", "floor"}
         if args.file and needs_cluster:
             owned = Cluster.up(args.file, home=args.home, progress=progress)
             c: Cluster | None = owned
