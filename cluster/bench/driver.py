@@ -262,7 +262,7 @@ async def _ready(channel: grpc.aio.Channel) -> float:
     return time.monotonic()
 
 
-def _process(kind: str, args: tuple[Any, ...], start: Any, out: Any) -> None:
+def _process(index: int, kind: str, args: tuple[Any, ...], start: Any, out: Any) -> None:
     global _start
     _start = start
     try:
@@ -272,7 +272,7 @@ def _process(kind: str, args: tuple[Any, ...], start: Any, out: Any) -> None:
         start.abort()
         out.put(("error", f"{type(exc).__name__}: {exc}"))
         return
-    out.put(("ok", (acked, sent, took, time.process_time() - _cpu0[0])))
+    out.put(("ok", (index, acked, sent, took, time.process_time() - _cpu0[0])))
 
 
 def _run(jobs: Sequence[tuple[str, tuple[Any, ...]]], limit: float) -> Generated:
@@ -280,10 +280,13 @@ def _run(jobs: Sequence[tuple[str, tuple[Any, ...]]], limit: float) -> Generated
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     start = ctx.Barrier(len(jobs) + 1)
-    procs = [ctx.Process(target=_process, args=(kind, a, start, out)) for kind, a in jobs]
+    procs = [
+        ctx.Process(target=_process, args=(i, kind, a, start, out))
+        for i, (kind, a) in enumerate(jobs)
+    ]
     for p in procs:
         p.start()
-    result = Generated()
+    result = Generated(sent=[0] * len(jobs), cpu_s=[0.0] * len(jobs))
     try:
         try:
             start.wait(120)  # every process imported, connected and ready
@@ -303,10 +306,10 @@ def _run(jobs: Sequence[tuple[str, tuple[Any, ...]]], limit: float) -> Generated
                 continue
             if status == "error":
                 raise OperationFailed(f"a load client failed: {payload}")
-            acked, sent, seconds, cpu = payload
+            index, acked, sent, seconds, cpu = payload
             result.acked += acked
-            result.sent.append(sent)
-            result.cpu_s.append(cpu)
+            result.sent[index] = sent  # by process: paced_keys needs each one's own count
+            result.cpu_s[index] = cpu
             took.append(seconds)
         result.seconds = max(took)
     finally:
