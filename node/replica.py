@@ -55,7 +55,7 @@ class Replica:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.node_id = config.node_id
-        self.store = Store(config.data_dir)
+        self.store = Store(config.data_dir, config.write_buffer_kib * 1024)
         self.watermarks = Watermarks(config.data_dir)
         self.recovered_from = self.watermarks.load()
         scanned = self.store.recover(self.recovered_from)
@@ -167,6 +167,7 @@ class Replica:
             self._checkpointer.cancel()
         if self._compacting:
             self._compacting.cancel()
+        await self.compactor.drain()
         try:
             self.checkpoint()
         except Exception as exc:  # noqa: BLE001 - the next start rescans the log instead

@@ -94,6 +94,26 @@ def log_held(store: Store) -> int:
     return sum(top - store.truncated.get(o, 0) for o, top in store.vv.items())
 
 
+def live_records(store: Store) -> int:
+    """Records the node holds: state keys, tombstones (and their index), log entries."""
+    return store.keys + 2 * store.tombs + log_held(store)
+
+
+def reclaim_ranges(
+    store: Store, origins: Sequence[str], collected: bool
+) -> list[tuple[bytes, bytes]]:
+    """The key ranges to compact after truncation and GC: one from the first truncated
+    origin's log to the last one's truncation point, and the tombstone index and state
+    if GC deleted there. One range, not one per origin: each compaction first flushes
+    the memtable and rewrites every level-0 table (they overlap every range), so that
+    work is done once; it also drops the state versions that overwrites left behind."""
+    out = []
+    if origins:
+        first, last = min(origins), max(origins)
+        out.append((LOG + first.encode() + SEP, log_key(last, store.truncated.get(last, 0) + 1)))
+    return [*out, (TOMB, LOG)] if collected else out
+
+
 def collect_tombstones(
     store: Store, below: int, may_drop: Callable[[Record], bool], limit: int
 ) -> tuple[int, int]:

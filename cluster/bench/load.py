@@ -98,18 +98,25 @@ def _client(
     out: Any,  # a multiprocessing Queue
     node: str = "",
     credentials: Credentials | None = None,
+    distinct: bool = False,
 ) -> None:
     """A closed-loop writer: PutBatch until ``seconds`` pass or ``total`` writes are acked.
 
     Requests are built once and cycled, so the client spends its CPU on sending, not on
     building protobufs: on a 2-core machine clients share the cores with the nodes.
+    ``distinct``: each write of a request its own random value (one value for all would
+    let LevelDB's block compression shrink stored data far below its real size).
     """
     client = NodeClient(node or address, address, credentials=credentials)
     value = os.urandom(value_size // 2 + 1).hex()[:value_size].encode()
+
+    def fresh() -> bytes:
+        return os.urandom(value_size // 2 + 1).hex()[:value_size].encode() if distinct else value
+
     requests = [
         pb.PutBatchRequest(
             writes=[
-                pb.Write(op=pb.PUT, key=f"{prefix}{(i + j) % keys}".encode(), value=value)
+                pb.Write(op=pb.PUT, key=f"{prefix}{(i + j) % keys}".encode(), value=fresh())
                 for j in range(batch)
             ]
         )
@@ -145,8 +152,10 @@ def load(
     total: int,
     cfg: BenchConfig,
     prefix: str,
+    distinct: bool = False,
 ) -> tuple[int, float]:
-    """Run ``clients`` writer processes spread over ``nodes``; returns (acked, seconds)."""
+    """Run ``clients`` writer processes spread over ``nodes``; returns (acked, seconds).
+    ``distinct``: random values per write (see ``_client``)."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     per = -(-total // clients) if total else 0
@@ -164,6 +173,7 @@ def load(
                 out,
                 nodes[i % len(nodes)],
                 c.credentials(),
+                distinct,
             ),
         )
         for i in range(clients)
