@@ -30,6 +30,7 @@ import plyvel
 
 from node.pb import remesh_pb2 as pb
 from node.protocol.apply import Head, key_hash, plan_commit
+from node.protocol.packed import REC_HEAD
 
 log = logging.getLogger("node.store")
 
@@ -40,9 +41,6 @@ LOG_END = b"m"  # first key after every log key
 HEADS_CACHE = 200_000  # keys whose current version is kept in memory
 SEP = b"\x00"
 U64 = struct.Struct(">Q")
-
-
-REC_HEAD = struct.Struct(">QBB")  # hlc, op, len(origin); then origin, seq:8, hash:16, value
 
 
 @dataclass(frozen=True)
