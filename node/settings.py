@@ -101,7 +101,7 @@ class NodeSettings(BaseModel):
         0, ge=0, le=100_000_000, description="snapshot records sent per second (0: no limit)"
     )
     write_buffer_kib: int = Field(
-        4 * KIB,
+        32 * KIB,
         ge=64,
         le=256 * KIB,
         description="LevelDB memtable (and its .log file) size before a flush to a table",

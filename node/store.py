@@ -89,7 +89,7 @@ class StorageError(OSError):
     """The data directory cannot be used; the message says which file and what to do."""
 
 
-WRITE_BUFFER = 4 << 20  # LevelDB's own default; a node sets it (write_buffer_kib)
+WRITE_BUFFER = 32 << 20  # a node sets it (write_buffer_kib); see docs/benchmarks.md
 
 
 def open_db(dbdir: Path, write_buffer: int = WRITE_BUFFER) -> plyvel.DB:
