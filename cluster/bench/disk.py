@@ -2,8 +2,10 @@
 
 - ``bootstrap``: a mesh3 with small retention holding ``bootstrap_keys`` live keys. First
   a node stopped while they are written catches up from the log (a stopped member pins
-  truncation); then, once every log is truncated, a new node is added and bootstraps
-  by snapshot. Keys per second for each, measured in the same run.
+  truncation); then, once every log is truncated and the nodes' disks have settled (the
+  compaction that frees the truncated log done), a new node is added and bootstraps by
+  snapshot. Keys per second for each, measured in the same run, each from a quiet
+  cluster.
 - ``soak-disk``: ``soak_writes`` overwrites of ``soak_keys`` keys (random values, so
   LevelDB's compression cannot flatter it) on a mesh3 with small retention; bytes on
   disk per node once truncation and GC have caught up, against the live data and the
@@ -91,6 +93,10 @@ def bench_bootstrap(cfg: BenchConfig, progress: Callable[[str], None]) -> dict:
             log_snapshots = c.node_status("node-c").snapshots_received
             progress("bootstrap: waiting for every log to be truncated")
             wait_for(lambda: truncated(c, c.running_nodes(), 2 * RETAIN), 600, "truncation")
+            # and for the compaction that gives the truncated log's disk back (minutes of
+            # LevelDB work on each node), as the log catch-up started on a quiet cluster
+            progress("bootstrap: waiting for the nodes' disk compaction to finish")
+            settled({n: c.dir / "nodes" / n / "data" for n in c.running_nodes()}, timeout=600)
             progress("bootstrap: adding node-d (a snapshot)")
             start = time.monotonic()
             c.add("node-d", timeout=600)
@@ -117,11 +123,12 @@ def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def settled(dirs: dict[str, Path], quiet_s: float = 3.0, slack: int = 64 << 10) -> dict[str, int]:
+def settled(
+    dirs: dict[str, Path], quiet_s: float = 3.0, slack: int = 64 << 10, timeout: float = 60
+) -> dict[str, int]:
     """Each data directory's size once it has moved less than ``slack`` bytes for
     ``quiet_s`` (the nodes' background truncation, GC and compaction done; an idle node
-    still writes a few bytes a second: heartbeats' barriers, watermark files), within
-    a minute."""
+    still writes a few bytes a second: heartbeats' barriers, watermark files)."""
     base: dict[str, int] = {}
     since = [time.monotonic()]
     last: dict[str, int] = {}
@@ -133,7 +140,7 @@ def settled(dirs: dict[str, Path], quiet_s: float = 3.0, slack: int = 64 << 10) 
             since[0] = time.monotonic()
         return time.monotonic() - since[0] >= quiet_s
 
-    wait_for(quiet, 60, "the data directories to stop changing", 0.5, 0.5)
+    wait_for(quiet, timeout, "the data directories to stop changing", 0.5, 0.5)
     return dict(last)
 
 
