@@ -180,7 +180,7 @@ def snapshot_pages(
                     parts, count, size = [], 0, 0
                 parts += (head(len(key) - 1, len(raw)), key[1:], raw)
                 count += 1
-                size += len(key) + len(raw) + 5
+                size += len(key) + len(raw) + 7  # the header, less the "k" prefix
         yield pb.SnapshotChunk(packed=b"".join(parts)), count
 
     def pages() -> Iterator[tuple[pb.SnapshotChunk, int]]:

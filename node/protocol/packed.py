@@ -1,7 +1,7 @@
 """Packed snapshot records: the wire form a snapshot chunk takes to a subscriber that
 asked for it (``Hello.packed_snapshots``), and its checks.
 
-A chunk's ``packed`` bytes are records back to back, each ``key_len:u16 rec_len:u32
+A chunk's ``packed`` bytes are records back to back, each ``key_len:u32 rec_len:u32
 key record``, the record in the store's own encoding: ``hlc:8 op:1 origin_len:1 origin
 seq:8 hash:16 value``. The sender copies what LevelDB holds; a receiver new to the key
 range stores the record as it came, with no protobuf object and no re-encoding per
@@ -24,7 +24,7 @@ from node.protocol.identity import ORIGIN_RE
 from node.protocol.validate import MAX_SEQ, WriteLimits
 
 REC_HEAD = struct.Struct(">QBB")  # hlc, op, len(origin); then origin, seq:8, hash:16, value
-PACK_HEAD = struct.Struct(">HI")  # len(key), len(record)
+PACK_HEAD = struct.Struct(">II")  # len(key), len(record): a key may be 64 KiB (u16 is not)
 U64 = struct.Struct(">Q")
 REC_FIXED = REC_HEAD.size + 8 + 16  # a record's bytes besides its origin and value
 
@@ -61,10 +61,10 @@ def unpack_chunk(
         return Refused(f"{peer} sent a bad packed snapshot record at byte {off}: {why}")
 
     while off < n:
-        if off + 6 > n:
+        if off + 8 > n:
             raise bad("a truncated record header")
         klen, rlen = head_at(buf, off)
-        ks = off + 6
+        ks = off + 8
         rs = ks + klen
         stop = rs + rlen
         if stop > n:

@@ -84,3 +84,16 @@ def test_a_packed_snapshot_gives_the_state_the_entry_records_give(tmp_path, hold
     again = Store(tmp_path / "dst-True")
     again.recover({})
     assert held(again)[:5] == held(stores[False])[:5]
+
+
+def test_the_longest_key_a_node_accepts_travels_packed(tmp_path):
+    """max_key_bytes may be 64 KiB: one more than a u16 length could say."""
+    src = Store(tmp_path / "src")
+    key = b"k" * (64 << 10)
+    src.commit([entry(A, 1, key, b"v", 1)])
+    vv, tops, records, pages = snapshot_pages(src, 4, 1 << 20, packed=True)
+    rx = SnapshotReceiver("src", WriteLimits(64 << 10, 64))
+    rx.on_begin(pb.SnapshotBegin(vv=vv, tops=tops, records=records))
+    (chunk, count), = pages
+    rx.on_chunk(chunk)
+    assert rx.unpacked is not None and rx.unpacked.records[0][0] == key and count == 1
