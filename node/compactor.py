@@ -1,7 +1,9 @@
 """The background work that keeps a node's disk bounded: log truncation and tombstone
 GC, a bounded chunk at a time with the event loop free between chunks, from what the
 current members (``config.peers``) acknowledged on their streams to this node.
-Decisions: ``node.protocol.compaction``; store operations: ``node.trim``.
+Decisions: ``node.protocol.compaction``; store operations: ``node.trim``. Then, once
+enough was deleted, a LevelDB compaction of the deleted ranges gives the disk back
+(``reclaim``): in a worker thread, one range at a time, so serving goes on.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from node.protocol.compaction import (
     age_cut,
     collectable,
     gc_floor,
+    reclaim_due,
     truncation_points,
 )
 from node.store import Record
-from node.trim import collect_tombstones, truncate_log
+from node.trim import collect_tombstones, live_records, reclaim_ranges, truncate_log
 
 if TYPE_CHECKING:
     from node.replica import Replica
@@ -38,6 +41,11 @@ class Compactor:
         self.replica = replica
         self.truncated_entries = 0
         self.collected = 0
+        self.garbage = 0  # records deleted since LevelDB last compacted their ranges
+        self.dirty: set[str] = set()  # origins truncated since then
+        self.gc_dirty = False  # tombstones collected since then
+        self.reclaims = 0
+        self._step: asyncio.Future | None = None  # the compaction running in a thread
 
     def members(self) -> Members:
         """Each current member's latest acknowledgement to this node (None: none yet in
@@ -75,13 +83,14 @@ class Compactor:
         while True:
             await asyncio.sleep(every)
             try:
-                await self.truncate()
-                await self.collect()
+                deleted = await self.truncate() + await self.collect()
+                await self.reclaim(idle=not deleted)
             except Exception as exc:  # noqa: BLE001 - reported, retried next round
                 log.error("%s: compaction round failed: %s", self.replica.node_id, exc)
 
-    async def truncate(self) -> None:
+    async def truncate(self) -> int:
         replica, store, cfg = self.replica, self.replica.store, self.replica.config
+        deleted = 0
         points = truncation_points(
             store.vv, self.members(), cfg.retain_entries, cfg.pin_timeout_ms / 1000
         )
@@ -94,16 +103,21 @@ class Compactor:
             while not replica.closed:
                 n = truncate_log(store, origin, point, CHUNK)
                 self.truncated_entries += n
+                deleted += n
+                if n:
+                    self.dirty.add(origin)
                 if n < CHUNK:
                     break
                 await asyncio.sleep(0)  # serving and replication go on between chunks
+        self.garbage += deleted
+        return deleted
 
-    async def collect(self) -> None:
+    async def collect(self) -> int:
         replica, cfg = self.replica, self.replica.config
         members = self.members()
         floor = self._floor(members)
         if not floor:
-            return
+            return 0
         wall = replica.wall_ms()
         below = min(floor, pack(max(0, wall - cfg.tombstone_grace_ms), 0)) + 1
 
@@ -112,12 +126,38 @@ class Compactor:
                 rec.hlc, rec.origin, rec.seq, floor, members, wall, cfg.tombstone_grace_ms
             )
 
+        total = 0
         while not replica.closed:
             dropped, examined = collect_tombstones(replica.store, below, may_drop, CHUNK)
             self.collected += dropped
+            total += dropped
             if examined < CHUNK or not dropped:
                 break
             await asyncio.sleep(0)
+        self.garbage += 2 * total  # the state record and its index entry
+        self.gc_dirty = self.gc_dirty or bool(total)
+        return total
+
+    async def reclaim(self, idle: bool) -> None:
+        """Compact the ranges truncation and GC deleted from, when ``reclaim_due``."""
+        store = self.replica.store
+        if not reclaim_due(self.garbage, live_records(store), idle):
+            return
+        ranges = reclaim_ranges(store, list(self.dirty), self.gc_dirty)
+        self.garbage, self.dirty, self.gc_dirty = 0, set(), False
+        for start, stop in ranges:
+            if self.replica.closed:
+                return
+            # shield: cancelling the loop must not let close() free LevelDB under a
+            # compaction still running in its thread (``drain`` waits for it)
+            self._step = asyncio.ensure_future(asyncio.to_thread(store.compact, start, stop))
+            await asyncio.shield(self._step)
+        self.reclaims += 1
+
+    async def drain(self) -> None:
+        """Wait for a compaction step still running in its thread (before LevelDB closes)."""
+        if self._step is not None and not self._step.done():
+            await asyncio.wait([self._step])
 
     # -------------------------------------------------------------------- status
     def pins(self) -> list[pb.Pin]:

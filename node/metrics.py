@@ -82,6 +82,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("remesh_tombstones", "gauge", (), "Deleted keys whose tombstone is still held"),
     Metric("remesh_log_entries", "gauge", (),
            "Log entries held on disk, of every origin (truncated ones not counted)"),
+    Metric("remesh_disk_reclaims_total", "counter", (),
+           "LevelDB compactions asked for to free what truncation and GC deleted"),
     Metric("remesh_replication_streams", "gauge", (),
            "Peers subscribed to this node right now"),
     Metric("remesh_watermark_age_seconds", "gauge", (),

@@ -56,7 +56,7 @@ class Replica:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.node_id = config.node_id
-        self.store = Store(config.data_dir)
+        self.store = Store(config.data_dir, config.write_buffer_kib * 1024)
         self.watermarks = Watermarks(config.data_dir)
         self.recovered_from = self.watermarks.load()
         scanned = self.store.recover(self.recovered_from)
@@ -168,7 +168,8 @@ class Replica:
             self._checkpointer.cancel()
         if self._compacting:
             self._compacting.cancel()
-        await self.checkpoints.settle()  # a checkpoint's thread may still use LevelDB
+        await self.compactor.drain()
+        await self.checkpoints.settle()  # threads that may still use LevelDB: done first
         try:
             self.checkpoint()
         except Exception as exc:  # noqa: BLE001 - the next start rescans the log instead

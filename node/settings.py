@@ -100,6 +100,12 @@ class NodeSettings(BaseModel):
     snapshot_rate_keys: int = Field(
         0, ge=0, le=100_000_000, description="snapshot records sent per second (0: no limit)"
     )
+    write_buffer_kib: int = Field(
+        32 * KIB,
+        ge=64,
+        le=256 * KIB,
+        description="LevelDB memtable (and its .log file) size before a flush to a table",
+    )
 
     @model_validator(mode="after")
     def _timeout_exceeds_heartbeat(self) -> NodeSettings:

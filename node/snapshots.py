@@ -19,9 +19,9 @@ from node.pb import remesh_pb2 as pb
 from node.protocol.errors import PeerFailed
 from node.protocol.server import ServerSession
 from node.protocol.snapshot import SnapshotReceiver
-from node.protocol.validate import check_skew
+from node.protocol.validate import check_skew, check_skew_hlc
 from node.store import META
-from node.trim import SNAPSHOT_META, finish_snapshot, merge_snapshot, snapshot_pages
+from node.trim import SNAPSHOT_META, finish_snapshot, merge_packed, merge_snapshot, snapshot_pages
 
 if TYPE_CHECKING:
     from node.replica import Replica
@@ -39,7 +39,7 @@ async def serve(
     chunk = cfg.snapshot_chunk_keys
     if cfg.snapshot_rate_keys:  # small enough that a chunk goes out every heartbeat
         chunk = max(1, min(chunk, int(cfg.snapshot_rate_keys * cfg.heartbeat_ms / 1000)))
-    vv, tops, records, pages = snapshot_pages(replica.store, chunk, CHUNK_BYTES)
+    vv, tops, records, pages = snapshot_pages(replica.store, chunk, CHUNK_BYTES, session.packed)
     peer = session.peer
     log.info(
         "%s: sending %s a snapshot of %d records at vv %s (its log is truncated past "
@@ -55,12 +55,12 @@ async def serve(
     started = time.monotonic()
     yield pb.ServerMessage(snapshot_begin=pb.SnapshotBegin(vv=vv, tops=tops, records=records))
     sent = 0
-    for page, end in pages:
-        yield pb.ServerMessage(snapshot_chunk=pb.SnapshotChunk(records=page, end=end))
-        sent += len(page)
+    for page, count in pages:
+        yield pb.ServerMessage(snapshot_chunk=page)
+        sent += count
         replica.snapshot_note = f"sending to {peer}: {sent}/{records} records"
         if cfg.snapshot_rate_keys:
-            await asyncio.sleep(len(page) / cfg.snapshot_rate_keys)
+            await asyncio.sleep(count / cfg.snapshot_rate_keys)
         if replica.stopping:
             return
     yield pb.ServerMessage(snapshot_end=pb.SnapshotEnd(records=sent))
@@ -116,11 +116,20 @@ class Intake:
         elif kind == "snapshot_chunk":
             records = msg.snapshot_chunk.records
             lo, end = rx.on_chunk(msg.snapshot_chunk)
-            check_skew(records, replica.wall_ms(), replica.config.max_clock_skew_ms, self.peer)
+            wall, skew, packed = replica.wall_ms(), replica.config.max_clock_skew_ms, rx.unpacked
+            if packed is not None:
+                check_skew_hlc(packed.max_hlc, packed.max_origin, wall, skew, self.peer)
+            else:
+                check_skew(records, wall, skew, self.peer)
             replica.store.check_dir()
-            merge_snapshot(replica.store, records, lo, end, rx.vv)
-            if records:
-                replica.clock.observe(max(r.hlc for r in records))
+            if packed is not None:
+                merge_packed(replica.store, packed, lo, end, rx.vv)
+                newest = packed.max_hlc
+            else:
+                merge_snapshot(replica.store, records, lo, end, rx.vv)
+                newest = max((r.hlc for r in records), default=0)
+            if newest:
+                replica.clock.observe(newest)
             replica.snapshot_note = (
                 f"receiving from {self.peer}: {rx.records}/{rx.expected} records"
             )

@@ -30,6 +30,7 @@ import plyvel
 
 from node.pb import remesh_pb2 as pb
 from node.protocol.apply import Head, key_hash, plan_commit
+from node.protocol.packed import REC_HEAD
 
 log = logging.getLogger("node.store")
 
@@ -40,9 +41,6 @@ LOG_END = b"m"  # first key after every log key
 HEADS_CACHE = 200_000  # keys whose current version is kept in memory
 SEP = b"\x00"
 U64 = struct.Struct(">Q")
-
-
-REC_HEAD = struct.Struct(">QBB")  # hlc, op, len(origin); then origin, seq:8, hash:16, value
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,10 @@ class StorageError(OSError):
     """The data directory cannot be used; the message says which file and what to do."""
 
 
-def open_db(dbdir: Path) -> plyvel.DB:
+WRITE_BUFFER = 32 << 20  # a node sets it (write_buffer_kib); see docs/benchmarks.md
+
+
+def open_db(dbdir: Path, write_buffer: int = WRITE_BUFFER) -> plyvel.DB:
     """Open (or create) the LevelDB, refusing to start empty over one that held data.
 
     LevelDB told to create a missing database over a directory whose ``CURRENT`` is
@@ -111,13 +112,14 @@ def open_db(dbdir: Path) -> plyvel.DB:
                 f"(peers send back everything they hold)"
             )
     try:
-        # Bloom filters spare the state lookups of new keys a disk read; a larger
-        # memtable means fewer, larger compactions under a write stream.
+        # Bloom filters spare the state lookups of new keys a disk read. The memtable
+        # (write buffer) is also the size the .log file reaches before a flush: disk
+        # held beyond the data, so it is a setting (docs/compaction.md, "Disk").
         return plyvel.DB(
             str(dbdir),
             create_if_missing=True,
             bloom_filter_bits=10,
-            write_buffer_size=32 << 20,
+            write_buffer_size=write_buffer,
             lru_cache_size=64 << 20,
         )
     except plyvel.CorruptionError as exc:
@@ -132,14 +134,14 @@ def open_db(dbdir: Path) -> plyvel.DB:
 class Store:
     """A node's durable state. Single-threaded: the node's event loop owns it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, write_buffer: int = WRITE_BUFFER) -> None:
         try:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(path, 0o700)  # every value is in here: nobody else's to read
         except OSError as exc:
             raise StorageError(f"cannot create the data directory {path}: {exc}") from None
         self.path = path
-        self.db = open_db(path / "leveldb")
+        self.db = open_db(path / "leveldb", write_buffer)
         self._dbdir = str(path / "leveldb")  # a str: check_dir runs on every commit
         self._inode = os.stat(self._dbdir).st_ino
         self._heads: dict[bytes, Head] = {}  # recent keys' versions
@@ -308,6 +310,12 @@ class Store:
                 f"restart the node (it starts empty as a new incarnation and peers send "
                 f"back what they hold)"
             )
+
+    def compact(self, start: bytes, stop: bytes) -> None:
+        """Have LevelDB compact ``start <= key < stop``: flush the memtable (its .log file
+        starts afresh) and rewrite the tables overlapping the range without what was
+        deleted or overwritten. Blocking, without the GIL: callers run it in a thread."""
+        self.db.compact_range(start=start, stop=stop)
 
     def get_meta(self, name: bytes) -> bytes | None:
         return self.db.get(META + name)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from node.pb import remesh_pb2 as pb
 from node.protocol.apply import plan_commit
+from node.protocol.packed import PACK_HEAD, Unpacked
 from node.protocol.snapshot import covered
 from node.store import (
     KEY,
@@ -94,6 +95,26 @@ def log_held(store: Store) -> int:
     return sum(top - store.truncated.get(o, 0) for o, top in store.vv.items())
 
 
+def live_records(store: Store) -> int:
+    """Records the node holds: state keys, tombstones (and their index), log entries."""
+    return store.keys + 2 * store.tombs + log_held(store)
+
+
+def reclaim_ranges(
+    store: Store, origins: Sequence[str], collected: bool
+) -> list[tuple[bytes, bytes]]:
+    """The key ranges to compact after truncation and GC: one from the first truncated
+    origin's log to the last one's truncation point, and the tombstone index and state
+    if GC deleted there. One range, not one per origin: each compaction first flushes
+    the memtable and rewrites every level-0 table (they overlap every range), so that
+    work is done once; it also drops the state versions that overwrites left behind."""
+    out = []
+    if origins:
+        first, last = min(origins), max(origins)
+        out.append((LOG + first.encode() + SEP, log_key(last, store.truncated.get(last, 0) + 1)))
+    return [*out, (TOMB, LOG)] if collected else out
+
+
 def collect_tombstones(
     store: Store, below: int, may_drop: Callable[[Record], bool], limit: int
 ) -> tuple[int, int]:
@@ -126,41 +147,85 @@ def collect_tombstones(
 
 # ---------------------------------------------------------------------- snapshots
 def snapshot_pages(
-    store: Store, max_records: int, max_bytes: int
-) -> tuple[dict[str, int], dict[str, int], int, Iterator[tuple[list[pb.Entry], bytes]]]:
-    """A consistent snapshot of the state: (vv, tops, records, pages). Each page is its
-    records (key order) and the key it ends before (empty: the last page). The vv is
-    taken in the same loop turn as the LevelDB snapshot, so it is the state's own."""
+    store: Store, max_records: int, max_bytes: int, packed: bool = False
+) -> tuple[dict[str, int], dict[str, int], int, Iterator[tuple[pb.SnapshotChunk, int]]]:
+    """A consistent snapshot of the state: (vv, tops, records, pages). Each page is a
+    chunk (its records in key order, and the key it ends before; empty: the last page)
+    and how many records it holds; ``packed``: as ``node.protocol.packed`` bytes. The vv
+    is taken in the same loop turn as the LevelDB snapshot, so it is the state's own."""
     snap = store.db.snapshot()
     vv, tops = dict(store.vv), dict(store.tops)
     records = store.keys + store.tombs
 
-    def pages() -> Iterator[tuple[list[pb.Entry], bytes]]:
+    def entries() -> Iterator[tuple[pb.SnapshotChunk, int]]:
+        page: list[pb.Entry] = []
+        size = 0
+        with snap.iterator(prefix=KEY) as it:
+            for key, raw in it:
+                if page and (len(page) >= max_records or size >= max_bytes):
+                    yield pb.SnapshotChunk(records=page, end=key[1:]), len(page)
+                    page, size = [], 0
+                page.append(_entry(key[1:], raw))
+                size += len(key) + len(raw)
+        yield pb.SnapshotChunk(records=page), len(page)
+
+    def packs() -> Iterator[tuple[pb.SnapshotChunk, int]]:
+        parts: list[bytes] = []
+        count = size = 0
+        head = PACK_HEAD.pack
+        with snap.iterator(prefix=KEY) as it:
+            for key, raw in it:
+                if count and (count >= max_records or size >= max_bytes):
+                    yield pb.SnapshotChunk(packed=b"".join(parts), end=key[1:]), count
+                    parts, count, size = [], 0, 0
+                parts += (head(len(key) - 1, len(raw)), key[1:], raw)
+                count += 1
+                size += len(key) + len(raw) + 7  # the header, less the "k" prefix
+        yield pb.SnapshotChunk(packed=b"".join(parts)), count
+
+    def pages() -> Iterator[tuple[pb.SnapshotChunk, int]]:
         try:
-            with snap.iterator(prefix=KEY) as it:
-                page: list[pb.Entry] = []
-                size = 0
-                for key, raw in it:
-                    if page and (len(page) >= max_records or size >= max_bytes):
-                        yield page, key[1:]
-                        page, size = [], 0
-                    rec = Record.decode(raw)
-                    page.append(
-                        pb.Entry(
-                            origin=rec.origin,
-                            seq=rec.seq,
-                            hlc=rec.hlc,
-                            op=pb.PUT if rec.op == pb.PUT else pb.DELETE,
-                            key=key[1:],
-                            value=rec.value,
-                        )
-                    )
-                    size += len(key) + len(rec.value) + 32
-                yield page, b""
+            yield from (packs() if packed else entries())
         finally:
             snap.close()
 
     return vv, tops, records, pages()
+
+
+def merge_packed(
+    store: Store, chunk: Unpacked, lo: bytes, hi: bytes, vv: Mapping[str, int]
+) -> None:
+    """Merge one checked packed chunk. Into a key range this node holds nothing of (a
+    new or wiped node) its records go as they came, in one WriteBatch with the counts
+    and digest moved by what the check summed; else as ``merge_snapshot`` does."""
+    with store.db.iterator(
+        start=KEY + lo, stop=KEY + hi if hi else LOG, include_value=False
+    ) as it:
+        held = next(it, None) is not None
+    if held:
+        entries = [_entry(key, raw) for key, raw in chunk.records]
+        merge_snapshot(store, entries, lo, hi, vv)
+        return
+    digest, keys = store.digest ^ chunk.digest, store.keys + chunk.puts
+    tombs, hlc = store.tombs + len(chunk.tombstones), max(store.hlc, chunk.max_hlc)
+    with store.db.write_batch(transaction=True) as batch:
+        put = batch.put
+        for key, raw in chunk.records:
+            put(KEY + key, raw)
+        for thlc, key in chunk.tombstones:
+            put(tomb_key(thlc, key), b"")
+        put(META + b"digest", digest.to_bytes(16, "big"))
+        put(META + b"keys", U64.pack(keys))
+        put(META + b"tombs", U64.pack(tombs))
+        put(META + b"hlc", U64.pack(hlc))
+    store.digest, store.keys, store.tombs, store.hlc = digest, keys, tombs, hlc
+
+
+def _entry(key: bytes, raw: bytes) -> pb.Entry:
+    """A state record as the ``Entry`` that wrote it."""
+    rec = Record.decode(raw)
+    op = pb.PUT if rec.op == pb.PUT else pb.DELETE
+    return pb.Entry(origin=rec.origin, seq=rec.seq, hlc=rec.hlc, op=op, key=key, value=rec.value)
 
 
 def merge_snapshot(

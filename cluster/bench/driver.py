@@ -64,6 +64,9 @@ class Work:
     keys: int
     batch: int
     value_size: int
+    # Each write its own random value: one value for every write would let LevelDB's
+    # block compression shrink stored data far below its real size (soak-disk).
+    distinct: bool = False
 
 
 @dataclass
@@ -123,14 +126,21 @@ class Generated:
 def _requests(work: Work, index: int) -> list[Any]:
     """Requests built once and cycled: the generator spends its CPU sending."""
     value = os.urandom(work.value_size // 2 + 1).hex()[: work.value_size].encode()
+
+    def fresh() -> bytes:
+        if not work.distinct:
+            return value
+        return os.urandom(work.value_size // 2 + 1).hex()[: work.value_size].encode()
+
     n = max(1, min(work.keys, max(1000, 50 * work.batch)))
     keys = [f"{work.prefix}{(index + i) % work.keys}".encode() for i in range(n)]
     if work.batch == 1:
-        return [pb.PutRequest(key=k, value=value) for k in keys]
+        return [pb.PutRequest(key=k, value=fresh()) for k in keys]
     return [
         pb.PutBatchRequest(
             writes=[
-                pb.Write(op=pb.PUT, key=keys[(i + j) % n], value=value) for j in range(work.batch)
+                pb.Write(op=pb.PUT, key=keys[(i + j) % n], value=fresh())
+                for j in range(work.batch)
             ]
         )
         for i in range(0, n, work.batch)
@@ -339,6 +349,7 @@ def closed_loop(
                     max(1, work.keys // processes),
                     work.batch,
                     work.value_size,
+                    work.distinct,
                 ),
                 concurrency,
                 seconds,

@@ -88,11 +88,13 @@ def load_run(
     cfg: BenchConfig,
     prefix: str,
     batch: int = 0,
+    distinct: bool = False,
 ) -> Generated:
     """``clients`` generator processes spread over ``nodes``, ``cfg.concurrency`` requests
-    in flight each, ``batch`` writes per request (0: ``cfg.batch``)."""
+    in flight each, ``batch`` writes per request (0: ``cfg.batch``); ``distinct``: see
+    ``Work``."""
     targets = [Target(n, c.address(n)) for n in nodes]
-    work = Work(prefix, cfg.keys, batch or cfg.batch, cfg.value_size)
+    work = Work(prefix, cfg.keys, batch or cfg.batch, cfg.value_size, distinct)
     return closed_loop(targets, work, clients, cfg.concurrency, seconds, total, c.credentials())
 
 
@@ -104,7 +106,8 @@ def load(
     total: int,
     cfg: BenchConfig,
     prefix: str,
+    distinct: bool = False,
 ) -> tuple[int, float]:
     """Run ``clients`` writer processes spread over ``nodes``; returns (acked, seconds)."""
-    run = load_run(c, nodes, clients, seconds, total, cfg, prefix)
+    run = load_run(c, nodes, clients, seconds, total, cfg, prefix, distinct=distinct)
     return run.acked, run.seconds

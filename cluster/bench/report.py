@@ -108,7 +108,8 @@ def table(result: dict[str, Any]) -> str:
                 f"disk after {r['writes']:,} overwrites of {r['keys']:,} keys",
                 f"max {max(r['disk_bytes'].values()):,} B per node; live {r['live_bytes']:,} B"
                 f" + retained log {r['retained_log_bytes']:,} B: "
-                f"{r['ratio_to_live_plus_retention']}x",
+                f"{r['ratio_to_live_plus_retention']}x (peak while writing "
+                f"{r['peak_ratio']}x)",
             )
         )
     for name, r in result.get("floor", {}).items():

@@ -282,7 +282,7 @@ class Pin(_message.Message):
     def __init__(self, origin: _Optional[str] = ..., peer: _Optional[str] = ..., acked: _Optional[int] = ..., since_s: _Optional[float] = ..., open: _Optional[bool] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("protocol", "cluster", "tenant", "node_id", "vv", "exclude", "replica_id")
+    __slots__ = ("protocol", "cluster", "tenant", "node_id", "vv", "exclude", "replica_id", "packed_snapshots")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -297,6 +297,7 @@ class Hello(_message.Message):
     VV_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    PACKED_SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
     protocol: int
     cluster: str
     tenant: str
@@ -304,7 +305,8 @@ class Hello(_message.Message):
     vv: _containers.ScalarMap[str, int]
     exclude: _containers.RepeatedScalarFieldContainer[str]
     replica_id: str
-    def __init__(self, protocol: _Optional[int] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., exclude: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ...) -> None: ...
+    packed_snapshots: bool
+    def __init__(self, protocol: _Optional[int] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., exclude: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ..., packed_snapshots: _Optional[bool] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("vv", "durable", "clock", "members")
@@ -413,12 +415,14 @@ class SnapshotBegin(_message.Message):
     def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., tops: _Optional[_Mapping[str, int]] = ..., records: _Optional[int] = ...) -> None: ...
 
 class SnapshotChunk(_message.Message):
-    __slots__ = ("records", "end")
+    __slots__ = ("records", "end", "packed")
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
     records: _containers.RepeatedCompositeFieldContainer[Entry]
     end: bytes
-    def __init__(self, records: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., end: _Optional[bytes] = ...) -> None: ...
+    packed: bytes
+    def __init__(self, records: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., end: _Optional[bytes] = ..., packed: _Optional[bytes] = ...) -> None: ...
 
 class SnapshotEnd(_message.Message):
     __slots__ = ("records",)

@@ -32,12 +32,12 @@ def wins(new: Version, current: Version | None) -> bool:
     return current is None or new > current
 
 
-_HASH_HEAD = struct.Struct(">IQB")
+HASH_HEAD = struct.Struct(">IQB")  # len(key), hlc, op; then key, origin
 
 
 def key_hash(key: bytes, hlc: int, origin: str, op: int) -> int:
     """The hash of one key's winning version; the digest XORs these."""
-    data = _HASH_HEAD.pack(len(key), hlc, op) + key + origin.encode()
+    data = HASH_HEAD.pack(len(key), hlc, op) + key + origin.encode()
     return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest(), "big")
 
 

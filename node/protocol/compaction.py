@@ -28,6 +28,11 @@ a restart nothing is truncated or collected until every member has acknowledged 
   (the margin for writers no member knows yet: a node being added; it assumes clocks
   within ``grace_ms`` of each other). Nothing older than it can arrive any more, so
   dropping it cannot let an older put win.
+- **Reclaiming disk**: what truncation and GC delete stays on disk as LevelDB tables
+  (and deletion markers) until a compaction rewrites them; LevelDB starts one on its
+  own only when a level grows past its size, which a bounded store never does. So the
+  node asks for one over what it deleted (``reclaim_due``), once the garbage is a large
+  enough share of the live data that the rewrite is paid for by what it frees.
 """
 
 from __future__ import annotations
@@ -142,3 +147,17 @@ def needs_snapshot(
         for origin, point in truncated.items()
         if origin != subscriber_origin and pos.get(origin, 0) < point
     )
+
+
+RECLAIM_MIN = 1000  # deletions (log entries, tombstones) worth a compaction at all
+
+
+def reclaim_due(garbage: int, live: int, idle: bool) -> bool:
+    """Compact away ``garbage`` deleted records now? ``live``: records held (state keys,
+    tombstones, log entries). While writes go on, once the garbage reaches half the live
+    records, so disk stays within a small multiple of the data and each compaction's
+    rewrite of the live data costs at most twice what it frees; when a round deleted
+    nothing (``idle``), already at a sixteenth, so a quiet node settles near its data."""
+    if garbage < RECLAIM_MIN:
+        return False
+    return 2 * garbage >= live or (idle and 16 * garbage >= live)

@@ -42,6 +42,7 @@ def make_hello(me: Identity, vv: Mapping[str, int], exclude: list[str]) -> pb.Su
             replica_id=me.origin,
             vv=vv,
             exclude=exclude,
+            packed_snapshots=True,
         )
     )
 

@@ -49,6 +49,7 @@ class ServerSession:
         self.clock = 0  # its HLC at its last ack: it writes nothing dated before
         self.members: list[str] = []  # its peers at its last ack
         self.last_ack = 0.0  # when it last acked (0: not on this stream yet)
+        self.packed = False  # it reads packed snapshot chunks (node.protocol.packed)
 
     def on_hello(
         self, msg: pb.SubscriberMessage | None, vv: Mapping[str, int], now: float, wall_ms: int = 0
@@ -57,6 +58,7 @@ class ServerSession:
         check_vv(hello.vv, "a Hello vv", hello.node_id)
         check_origins(hello.exclude, "a Hello exclude list", hello.node_id)
         self.peer = hello.node_id
+        self.packed = hello.packed_snapshots
         # Never echo the subscriber's own writes: those of its current incarnation. An
         # earlier incarnation's entries are sent like anyone's (it may have lost them).
         self.cursor = Cursor(hello.replica_id or hello.node_id, hello.vv, hello.exclude)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from node.pb import remesh_pb2 as pb
 from node.protocol.errors import Refused
+from node.protocol.packed import Unpacked, unpack_chunk
 from node.protocol.validate import WriteLimits, check_batch, check_vv
 
 
@@ -34,6 +35,7 @@ class SnapshotReceiver:
     lo: bytes = b""
     active: bool = False
     done: bool = False  # the last chunk (end empty) came
+    unpacked: Unpacked | None = None  # the last chunk's records, when it came packed
 
     def on_begin(self, msg: pb.SnapshotBegin) -> None:
         if self.active:
@@ -44,13 +46,22 @@ class SnapshotReceiver:
         self.records, self.lo, self.active, self.done = 0, b"", True, False
 
     def on_chunk(self, msg: pb.SnapshotChunk) -> tuple[bytes, bytes]:
-        """Check a chunk; returns the key range ``(lo, end)`` it covers."""
+        """Check a chunk; returns the key range ``(lo, end)`` it covers. A packed chunk's
+        records are left in ``unpacked`` (None after a chunk of ``records``)."""
         if not self.active or self.done:
             raise Refused(f"{self.peer} sent a snapshot chunk outside a snapshot")
-        check_batch(msg.records, self.limits, "", self.peer, "snapshot record")
         lo, end = self.lo, msg.end
         if end and end <= lo:
             raise Refused(f"{self.peer} sent snapshot chunks out of key order")
+        self.unpacked = None
+        if msg.packed:
+            if msg.records:
+                raise Refused(f"{self.peer} sent a snapshot chunk both packed and not")
+            self.unpacked = unpack_chunk(msg.packed, lo, end, self.limits, self.peer)
+            self.records += len(self.unpacked.records)
+            self.lo, self.done = end, not end
+            return lo, end
+        check_batch(msg.records, self.limits, "", self.peer, "snapshot record")
         prev = None
         for rec in msg.records:
             if rec.key < lo or (end and rec.key >= end) or (prev is not None and rec.key <= prev):

@@ -76,12 +76,17 @@ def check_skew(entries: Sequence[pb.Entry], wall_ms: int, max_skew_ms: int, peer
     version) into the future for good, and a write made later in real time would then
     silently lose last-writer-wins against it.
     """
-    limit = wall_ms + max_skew_ms
-    ahead = max((unpack(e.hlc)[0] for e in entries), default=0)
-    if ahead > limit:
-        worst = next(e for e in entries if unpack(e.hlc)[0] == ahead)
+    if entries:
+        worst = max(entries, key=lambda e: e.hlc)
+        check_skew_hlc(worst.hlc, worst.origin, wall_ms, max_skew_ms, peer)
+
+
+def check_skew_hlc(hlc: int, origin: str, wall_ms: int, max_skew_ms: int, peer: str) -> None:
+    """``check_skew`` for the newest version of a batch, ``hlc`` written by ``origin``."""
+    ahead = unpack(hlc)[0]
+    if ahead > wall_ms + max_skew_ms:
         raise Held(
-            f"clock skew: {worst.origin} is {(ahead - wall_ms) / 1000:,.0f} s ahead of this "
+            f"clock skew: {origin} is {(ahead - wall_ms) / 1000:,.0f} s ahead of this "
             f"node's clock (max_clock_skew_ms {max_skew_ms}); holding the link from {peer} "
             f"until it falls back"
         )

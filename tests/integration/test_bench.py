@@ -68,4 +68,5 @@ def test_bench_bootstrap_and_soak_disk_sections(tmp_path):
     assert b["keys"] == 3000 and b["log_catchup_snapshots"] == 0 and b["snapshots_received"] >= 1
     s = r["soak-disk"]
     assert s["writes"] == 5000 and s["keys"] == 500 and len(s["disk_bytes"]) == 3
+    assert len(s["peak_disk_bytes"]) == 3 and "peak while writing" in stdout
     assert "bootstrap of 3,000 live keys" in stdout

@@ -167,9 +167,10 @@ def test_a_snapshot_merged_into_another_store_gives_the_same_state(tmp_path):
     vv, tops, records, pages = snapshot_pages(src, max_records=3, max_bytes=1 << 20)
     assert records == 6 and vv == {A: 8}
     lo = b""
-    for page, end in pages:
-        merge_snapshot(dst, page, lo, end, vv)
-        lo = end
+    for page, count in pages:
+        assert count == len(page.records) and not page.packed
+        merge_snapshot(dst, page.records, lo, page.end, vv)
+        lo = page.end
     assert finish_snapshot(dst, vv, tops, B) == {A: 8}
     assert dst.get(b"k01") is None and dst.get(b"zz").value == b"mine"
     assert dst.vv == {A: 8, B: 1} and dst.truncated == {A: 8}
