@@ -24,8 +24,12 @@ VARIANTS: tuple[tuple[str, bool, bool, bool], ...] = (
     ("buffered", False, False, False),
     ("buffered", True, False, False),
 )
-LATENCY_RATE = 1000  # writes/s offered in every system's latency row
 SATURATED_CORES = 0.85  # a one-process driver this busy set the pace itself
+
+
+def latency_rate(cfg: BenchConfig) -> int:
+    """Writes/s offered in every system's latency row: the first of ``--rates``."""
+    return cfg.rates[0] if cfg.rates else 1000
 
 
 def _remesh_row(
@@ -37,7 +41,7 @@ def _remesh_row(
     tls: bool = False,
     proxies: bool = True,
 ) -> dict[str, Any]:
-    """remesh mesh3 in one durability mode: converged throughput and latency at 1,000/s."""
+    """remesh mesh3 in one durability mode: converged throughput and latency at the first of --rates."""
     name = f"mesh3-{durability}" + ("-tls" if tls else "") + ("" if proxies else "-direct")
     topo = Path(home) / f"{name}.yaml"
     topo.write_text(
@@ -46,8 +50,9 @@ def _remesh_row(
     )
     c = Cluster.up(topo, home=home)
     try:
-        run = BenchConfig(**{**asdict(cfg), "batch": batch, "rates": [LATENCY_RATE]})
-        lat = bench_latency(c, run, progress)[str(LATENCY_RATE)]  # first, on a quiet cluster
+        rate = latency_rate(cfg)
+        run = BenchConfig(**{**asdict(cfg), "batch": batch, "rates": [rate]})
+        lat = bench_latency(c, run, progress)[str(rate)]  # first, on a quiet cluster
         tp = bench_throughput(c, run, progress)
     finally:
         c.down(purge=True)
@@ -94,7 +99,7 @@ def bench_compare(cfg: BenchConfig, progress: Callable[[str], None], install: bo
         keys=min(cfg.keys, 10_000),
         concurrency=cfg.clients * cfg.concurrency,  # as many in flight as remesh's rows
         processes=cfg.clients,
-        latency_rate=LATENCY_RATE,
+        latency_rate=latency_rate(cfg),
         install=install,
         log=progress,
     )
@@ -103,8 +108,8 @@ def bench_compare(cfg: BenchConfig, progress: Callable[[str], None], install: bo
         saturated = (r.get("driver_cpu_cores") or 0) >= SATURATED_CORES
         offered = detail.get("achieved_rate_per_s")
         behind = ""
-        if offered is not None and offered < REACHED * LATENCY_RATE:
-            behind = f"the latency writers offered {offered:,.0f} writes/s of {LATENCY_RATE:,}"
+        if offered is not None and offered < REACHED * latency_rate(cfg):
+            behind = f"the latency writers offered {offered:,.0f} writes/s of {latency_rate(cfg):,}"
         elif saturated:
             behind = "the load generator saturated a core"
         rows.append(
