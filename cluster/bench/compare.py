@@ -41,7 +41,7 @@ def _remesh_row(
     tls: bool = False,
     proxies: bool = True,
 ) -> dict[str, Any]:
-    """remesh mesh3 in one durability mode: converged throughput and latency at the first of --rates."""
+    """remesh mesh3 in one mode: converged throughput, and latency at the first of --rates."""
     name = f"mesh3-{durability}" + ("-tls" if tls else "") + ("" if proxies else "-direct")
     topo = Path(home) / f"{name}.yaml"
     topo.write_text(
