@@ -25,8 +25,8 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
@@ -123,7 +123,7 @@ class Generated:
         return out
 
 
-def _requests(work: Work, index: int) -> list[Any]:
+def _requests(work: Work) -> list[Any]:
     """Requests built once and cycled: the generator spends its CPU sending."""
     value = os.urandom(work.value_size // 2 + 1).hex()[: work.value_size].encode()
 
@@ -133,7 +133,7 @@ def _requests(work: Work, index: int) -> list[Any]:
         return os.urandom(work.value_size // 2 + 1).hex()[: work.value_size].encode()
 
     n = max(1, min(work.keys, max(1000, 50 * work.batch)))
-    keys = [f"{work.prefix}{(index + i) % work.keys}".encode() for i in range(n)]
+    keys = [f"{work.prefix}{i % work.keys}".encode() for i in range(n)]
     if work.batch == 1:
         return [pb.PutRequest(key=k, value=fresh()) for k in keys]
     return [
@@ -173,7 +173,7 @@ async def _call(stub: Any, request: Any, metadata: Any) -> int:
 async def _closed(
     target: Target, work: Work, concurrency: int, seconds: float, total: int, creds: Any
 ) -> tuple[int, int, float]:
-    requests = _requests(work, 0)
+    requests = _requests(work)
     metadata = creds.metadata if creds else None
     acked = claimed = 0
     async with _channel(target, creds) as channel:
@@ -272,11 +272,13 @@ async def _ready(channel: grpc.aio.Channel) -> float:
     return time.monotonic()
 
 
-def _process(index: int, kind: str, args: tuple[Any, ...], start: Any, out: Any) -> None:
+Runner = Callable[..., Coroutine[Any, Any, tuple[int, int, float]]]  # _closed or _paced
+
+
+def _process(index: int, runner: Runner, args: tuple[Any, ...], start: Any, out: Any) -> None:
     global _start
     _start = start
     try:
-        runner = _closed if kind == "closed" else _paced
         acked, sent, took = asyncio.run(runner(*args))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run
         start.abort()
@@ -285,14 +287,14 @@ def _process(index: int, kind: str, args: tuple[Any, ...], start: Any, out: Any)
     out.put(("ok", (index, acked, sent, took, time.process_time() - _cpu0[0])))
 
 
-def _run(jobs: Sequence[tuple[str, tuple[Any, ...]]], limit: float) -> Generated:
+def _run(jobs: Sequence[tuple[Runner, tuple[Any, ...]]], limit: float) -> Generated:
     """Run the generator processes; every one is gone when this returns."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     start = ctx.Barrier(len(jobs) + 1)
     procs = [
-        ctx.Process(target=_process, args=(i, kind, a, start, out))
-        for i, (kind, a) in enumerate(jobs)
+        ctx.Process(target=_process, args=(i, runner, a, start, out))
+        for i, (runner, a) in enumerate(jobs)
     ]
     for p in procs:
         p.start()
@@ -339,18 +341,13 @@ def closed_loop(
     """``processes`` writers spread over ``targets``, ``concurrency`` requests in flight
     each, until ``seconds`` pass or ``total`` writes are acked (0: no limit)."""
     per = -(-total // processes) if total else 0
-    jobs = [
+    keys = max(1, work.keys // processes)
+    jobs: list[tuple[Runner, tuple[Any, ...]]] = [
         (
-            "closed",
+            _closed,
             (
                 targets[p % len(targets)],
-                Work(
-                    f"{work.prefix}{p}/",
-                    max(1, work.keys // processes),
-                    work.batch,
-                    work.value_size,
-                    work.distinct,
-                ),
+                replace(work, prefix=f"{work.prefix}{p}/", keys=keys),
                 concurrency,
                 seconds,
                 per,
@@ -374,8 +371,8 @@ def paced(
     writes/s for ``seconds``; request ``i`` writes ``<prefix><i>`` (see ``_paced``)."""
     per_s = rate / work.batch
     count = max(1, int(per_s * seconds))
-    jobs = [
-        ("paced", (target, work, per_s, p, processes, count, credentials)) for p in range(processes)
+    jobs: list[tuple[Runner, tuple[Any, ...]]] = [
+        (_paced, (target, work, per_s, p, processes, count, credentials)) for p in range(processes)
     ]
     result = _run(jobs, 2 * seconds + 600)
     result.target_per_s = rate

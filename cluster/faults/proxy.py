@@ -188,9 +188,7 @@ class _Conn:
             if not delay and link.flowing.is_set() and not channel.items and not channel.holding:
                 # Nothing ahead of this chunk and nothing to hold it for: write it now,
                 # without a hop through the writer task (the relay's per-chunk cost).
-                writer.write(data)
-                link.bytes_forwarded += len(data)
-                await writer.drain()
+                await self._send(writer, data)
                 continue
             await channel.put((time.monotonic() + delay / 1000, data))
 
@@ -201,10 +199,8 @@ class _Conn:
             if (wait := due - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
             await self.link.flowing.wait()
-            writer.write(data)
-            channel.holding = False
-            self.link.bytes_forwarded += len(data)
-            await writer.drain()
+            channel.holding = False  # written below, before any await: order holds
+            await self._send(writer, data)
         if writer.can_write_eof():
             writer.write_eof()
         self.eofs += 1
@@ -214,6 +210,11 @@ class _Conn:
                 if w is not None:
                     w.close()
             self.finished.set()
+
+    async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        writer.write(data)
+        self.link.bytes_forwarded += len(data)
+        await writer.drain()
 
     def abort(self) -> None:
         if self.closed:
