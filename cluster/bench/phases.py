@@ -58,6 +58,13 @@ class Load:
     def seconds(self) -> float:
         return (self.end_ns - self.start_ns) / 1e9
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A load process sends its Load to the parent: everything but the lock."""
+        return {k: v for k, v in self.__dict__.items() if k != "lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, lock=threading.Lock())
+
 
 def run_load(
     connect: Callable[[int], SendFn],
@@ -91,7 +98,6 @@ def run_load(
             start.abort()
             out.put(("error", repr(exc)))
             return
-        load.lock = None  # type: ignore[assignment]  # not picklable; not needed there
         out.put(("ok", load))
 
     procs = [
