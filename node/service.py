@@ -77,9 +77,9 @@ def version_of(rec: Record) -> pb.Version:
 
 
 class KVService(pb_grpc.KVServicer):
-    def __init__(self, replica: Replica, gate: WriteGate | None = None) -> None:
+    def __init__(self, replica: Replica, gate: WriteGate) -> None:
         self.replica = replica
-        self.gate = gate or WriteGate(replica.node_id)
+        self.gate = gate
         self.linger_s = replica.config.linger_ms / 1000
 
     async def _write(self, writes: list[pb.Write], context: Context) -> list[pb.Version]:
