@@ -11,6 +11,11 @@ See ``node/protocol/identity.py`` for the scheme. The three cases:
 - *Restored from an older copy* (a peer holds more of its origin), *or peers that do not
   all answer in time*: a fresh incarnation before the first write. The entries the
   older copy lacks come back from the peers under the old origin like anyone else's.
+
+Whatever the case, a data directory that holds data serves none of its log until every
+peer's Welcome showed it holds nothing that peer lacks dated at or below the peer's GC
+horizon (``node/protocol/horizon.py``); if it does, the node stays ``stale``: it serves
+nothing, takes no writes and says what to do.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 
+from node.protocol.horizon import StaleCheck, StaleVerdict
 from node.protocol.identity import RejoinCheck, Verdict, name_of, replica_id
 from node.store import Store
 
@@ -36,6 +42,11 @@ class Incarnation:
         self.state = "recovering"
         self.reason = ""
         self.check: RejoinCheck | None = None
+        self.stale = False
+        # None once settled; an empty directory holds nothing that could be stale
+        self.stale_check: StaleCheck | None = StaleCheck(name, peers) if store.vv else None
+        if self.stale_check is not None and self.stale_check.verdict is not None:
+            self.stale_check = None
         raw = store.get_meta(META_KEY)
         stored = raw.decode() if raw is not None else None
         if not store.vv:
@@ -58,18 +69,42 @@ class Incarnation:
                     ", ".join(sorted(self.check.pending)),
                 )
 
-    def on_welcome(self, peer: str, vv: dict[str, int]) -> bool:
+    @property
+    def withholding(self) -> bool:
+        """Serve no entries yet: over data not yet checked against every peer, or stale."""
+        return self.stale or self.stale_check is not None
+
+    def on_welcome(self, peer: str, vv: dict[str, int], horizon: int = 0) -> bool:
         """A peer's Welcome; True when this node just became a new incarnation."""
+        if self.stale_check is not None:
+            stale = self.stale_check.on_welcome(peer, self.store.vv, vv, horizon, self._hlc_at)
+            self._settle(stale)
         if self.check is None:
             return False
         verdict = self.check.on_welcome(peer, vv)
         return verdict is not None and self._decide(verdict)
 
     def on_timeout(self) -> bool:
+        if self.stale_check is not None:
+            self._settle(self.stale_check.on_timeout())
         if self.check is None:
             return False
         verdict = self.check.on_timeout()
         return verdict is not None and self._decide(verdict)
+
+    def _hlc_at(self, origin: str, seq: int) -> int | None:
+        held = self.store.read_log(origin, seq, seq)
+        return held[0].hlc if held else None
+
+    def _settle(self, verdict: StaleVerdict | None) -> None:
+        if verdict is None:
+            return
+        self.stale_check = None
+        if verdict.stale:
+            self.stale, self.state, self.reason = True, "stale", verdict.reason
+            log.error("%s: stale data: %s", self.name, verdict.reason)
+        else:
+            log.info("%s: serving its log: %s", self.name, verdict.reason)
 
     def _decide(self, verdict: Verdict) -> bool:
         self.check = None

@@ -20,6 +20,7 @@ import grpc
 from node.auth import bearer
 from node.pb import remesh_pb2 as pb
 from node.protocol import Held, PeerFailed, Refused, SubscriberSession, exclusions
+from node.protocol.horizon import check_horizon
 from node.replica import Replica
 from node.snapshots import Intake
 from node.tls import TlsFiles, target_name
@@ -148,7 +149,10 @@ class PeerLink:
                 welcome.replica_id,
                 session.behind,
             )
-            replica.on_welcome(self.peer, welcome.replica_id, dict(welcome.vv))
+            check_horizon(
+                welcome.gc_horizon, replica.wall_ms(), replica.config.max_clock_skew_ms, self.peer
+            )
+            replica.on_welcome(self.peer, welcome.replica_id, dict(welcome.vv), welcome.gc_horizon)
             replica.links.set_connected(self.peer, True)
             tasks = [
                 asyncio.create_task(self._read_loop(call)),

@@ -25,6 +25,7 @@ from node.links import Links
 from node.metrics import NodeMetrics
 from node.pb import remesh_pb2 as pb
 from node.protocol import Held, Identity, Refused, conflict, triage
+from node.protocol.horizon import first_stale, stale_message
 from node.protocol.validate import WriteLimits, check_batch, check_skew, write_problem
 from node.recent import Recent
 from node.store import Record, Store
@@ -106,7 +107,7 @@ class Replica:
     def start(self) -> None:
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())
         self._compacting = asyncio.create_task(self.compactor.run())
-        if not self.incarnation.ready.is_set():
+        if not self.incarnation.ready.is_set() or self.incarnation.withholding:
             asyncio.get_running_loop().call_later(
                 REJOIN_TIMEOUT_LINKS * self.timeout_s, self._rejoin_timeout
             )
@@ -137,16 +138,29 @@ class Replica:
                 known[peer] = raw.decode()
         return known
 
-    def on_welcome(self, peer: str, replica_id: str, vv: dict[str, int]) -> None:
+    def on_welcome(self, peer: str, replica_id: str, vv: dict[str, int], horizon: int = 0) -> None:
         """A peer welcomed us: learn its incarnation; maybe settle ours."""
         if self.links.learned(peer, replica_id):
             self.store.set_meta(PEER_META + peer.encode(), replica_id.encode())
-        if self.incarnation.on_welcome(peer, vv):
+        withholding = self.incarnation.withholding
+        if self.incarnation.on_welcome(peer, vv, horizon):
             self.links.changed()  # every link says Hello again as the new incarnation
+
+        if withholding and not self.incarnation.withholding:
+            self._wake_senders()
+
+    @property
+    def withholding(self) -> bool:
+        return self.incarnation.withholding
+
+    def _wake_senders(self) -> None:
+        for wake in self.wakers:
+            wake.set()
 
     def _rejoin_timeout(self) -> None:
         if self.incarnation.on_timeout():
             self.links.changed()
+        self._wake_senders()
 
     def begin_shutdown(self) -> None:
         """Ask every replication and Watch stream to finish, so none is cut mid-call."""
@@ -203,6 +217,8 @@ class Replica:
             raise
         if not self.incarnation.ready.is_set():
             await self.incarnation.ready.wait()  # recovering: at most the rejoin timeout
+        if self.incarnation.stale:
+            raise CommitFailed(f"{self.node_id} holds stale data: {self.incarnation.reason}")
         fut = asyncio.get_running_loop().create_future()
         self._queue.append((list(writes), fut))
         self._schedule_commit()
@@ -320,6 +336,10 @@ class Replica:
                 f"{peer} sent {dup.origin} seq {dup.seq} with other content than this "
                 f"node holds: two writes under one (origin, seq); refusing its batches"
             )
+        stale = first_stale(result.accepted, self.store.horizon)
+        if stale is not None:
+            self.metrics.reject("stale")
+            raise Refused(stale_message(stale, peer, self.node_id, self.store.horizon))
         if result.accepted:
             self.clock.observe(max(e.hlc for e in result.accepted))
         self.stats["duplicates_received"] += result.duplicates

@@ -216,7 +216,9 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         except (StopAsyncIteration, asyncio.TimeoutError):
             first = None
         try:
-            welcome = session.on_hello(first, replica.vv, time.monotonic(), replica.wall_ms())
+            welcome = session.on_hello(
+                first, replica.vv, time.monotonic(), replica.wall_ms(), replica.store.horizon
+            )
         except ProtocolError as exc:
             replica.metrics.reject("bad_hello")
             await abort(context, exc)
@@ -250,14 +252,16 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             loop = asyncio.get_running_loop()
             while not reader.done() and not replica.stopping:
                 wake.clear()
-                behind = needs_snapshot(
+                if replica.withholding:  # over older data, not yet checked (or stale)
+                    batch = None
+                elif behind := needs_snapshot(
                     session.cursor.pos, replica.store.truncated, session.cursor.subscriber
-                )
-                if behind:
+                ):
                     async for msg in snapshots.serve(replica, session, behind):
                         yield msg
                     continue
-                batch = session.next_batch(replica.vv, replica.read_log, time.monotonic())
+                else:
+                    batch = session.next_batch(replica.vv, replica.read_log, time.monotonic())
                 if batch is not None:
                     replica.stats["entries_sent"] += len(batch.batch.entries)
                     replica.metrics.sent_entries.add(peer, len(batch.batch.entries))

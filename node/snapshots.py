@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from node.pb import remesh_pb2 as pb
 from node.protocol.errors import PeerFailed
+from node.protocol.horizon import check_horizon
 from node.protocol.server import ServerSession
 from node.protocol.snapshot import SnapshotReceiver
 from node.protocol.validate import check_skew, check_skew_hlc
@@ -39,6 +40,7 @@ async def serve(
     chunk = cfg.snapshot_chunk_keys
     if cfg.snapshot_rate_keys:  # small enough that a chunk goes out every heartbeat
         chunk = max(1, min(chunk, int(cfg.snapshot_rate_keys * cfg.heartbeat_ms / 1000)))
+    horizon = replica.store.horizon  # read with the LevelDB snapshot: the keys it omits
     vv, tops, records, pages = snapshot_pages(replica.store, chunk, CHUNK_BYTES, session.packed)
     peer = session.peer
     log.info(
@@ -53,7 +55,8 @@ async def serve(
     )
     replica.snapshot_note = f"sending to {peer}: {records} records"
     started = time.monotonic()
-    yield pb.ServerMessage(snapshot_begin=pb.SnapshotBegin(vv=vv, tops=tops, records=records))
+    begin = pb.SnapshotBegin(vv=vv, tops=tops, records=records, gc_horizon=horizon)
+    yield pb.ServerMessage(snapshot_begin=begin)
     sent = 0
     for page, count in pages:
         yield pb.ServerMessage(snapshot_chunk=page)
@@ -102,6 +105,9 @@ class Intake:
                     f"asking {self.peer} again after it"
                 )
             rx.on_begin(msg.snapshot_begin)
+            check_horizon(
+                rx.horizon, replica.wall_ms(), replica.config.max_clock_skew_ms, self.peer
+            )
             replica.snapshot_from = self.peer
             replica.store.set_meta(SNAPSHOT_META, self.peer.encode())
             self.started = time.monotonic()
@@ -135,7 +141,7 @@ class Intake:
             )
         else:
             rx.on_end(msg.snapshot_end)
-            moved = finish_snapshot(replica.store, rx.vv, rx.tops, replica.origin)
+            moved = finish_snapshot(replica.store, rx.vv, rx.tops, replica.origin, rx.horizon)
             self.close()
             took = time.monotonic() - self.started
             replica.stats_snapshots["received"] += 1
@@ -153,7 +159,6 @@ class Intake:
                 moved,
             )
             replica.after_snapshot()
-
 
     def close(self) -> None:
         """The snapshot ended or its stream did: another peer may send one."""

@@ -36,6 +36,7 @@ log = logging.getLogger("node.store")
 
 LOG, KEY, META, TOMB = b"l", b"k", b"m", b"d"
 TRUNC = b"trunc/"
+HORIZON = b"gc_horizon"
 FORMAT = b"2"  # 2: live-only digest, tombstone index
 LOG_END = b"m"  # first key after every log key
 HEADS_CACHE = 200_000  # keys whose current version is kept in memory
@@ -161,6 +162,9 @@ class Store:
         self.keys = U64.unpack(self.db.get(META + b"keys", U64.pack(0)))[0]
         self.tombs = U64.unpack(self.db.get(META + b"tombs", U64.pack(0)))[0]
         self.hlc = U64.unpack(self.db.get(META + b"hlc", U64.pack(0)))[0]
+        # The newest tombstone collected here or by a merged snapshot's sender
+        # (node/protocol/horizon.py): new entries dated at or below it are refused.
+        self.horizon = U64.unpack(self.db.get(META + HORIZON, U64.pack(0)))[0]
 
     def _rebuild_state_meta(self) -> None:
         """A data directory from before format 2 (or a new one): the live-only digest,

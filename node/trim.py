@@ -21,6 +21,7 @@ from node.protocol.apply import plan_commit
 from node.protocol.packed import PACK_HEAD, Unpacked
 from node.protocol.snapshot import covered
 from node.store import (
+    HORIZON,
     KEY,
     LOG,
     META,
@@ -119,12 +120,12 @@ def collect_tombstones(
     store: Store, below: int, may_drop: Callable[[Record], bool], limit: int
 ) -> tuple[int, int]:
     """Drop up to ``limit`` tombstones dated below ``below`` that ``may_drop`` allows, oldest
-    first. Returns (dropped, examined). The digest covers live keys only: unchanged."""
+    first. Returns (dropped, examined). The digest covers live keys only: unchanged; the
+    GC horizon moves to the newest one dropped, in the same batch."""
     dropped = examined = 0
+    horizon = store.horizon
     with store.db.write_batch(transaction=True) as batch:
-        with store.db.iterator(
-            start=TOMB, stop=TOMB + U64.pack(below), include_value=False
-        ) as it:
+        with store.db.iterator(start=TOMB, stop=TOMB + U64.pack(below), include_value=False) as it:
             for ikey in it:
                 if examined >= limit:
                     break
@@ -140,8 +141,11 @@ def collect_tombstones(
                     batch.delete(KEY + key)
                     store._heads.pop(key, None)
                     dropped += 1
+                    horizon = max(horizon, rec.hlc)
         batch.put(META + b"tombs", U64.pack(store.tombs - dropped))
+        batch.put(META + HORIZON, U64.pack(horizon))
     store.tombs -= dropped
+    store.horizon = horizon
     return dropped, examined
 
 
@@ -198,9 +202,7 @@ def merge_packed(
     """Merge one checked packed chunk. Into a key range this node holds nothing of (a
     new or wiped node) its records go as they came, in one WriteBatch with the counts
     and digest moved by what the check summed; else as ``merge_snapshot`` does."""
-    with store.db.iterator(
-        start=KEY + lo, stop=KEY + hi if hi else LOG, include_value=False
-    ) as it:
+    with store.db.iterator(start=KEY + lo, stop=KEY + hi if hi else LOG, include_value=False) as it:
         held = next(it, None) is not None
     if held:
         entries = [_entry(key, raw) for key, raw in chunk.records]
@@ -235,9 +237,7 @@ def merge_snapshot(
     sent = {e.key for e in records}
     gone: list[bytes] = []
     held = False
-    with store.db.iterator(
-        start=KEY + lo, stop=KEY + hi if hi else LOG, include_value=True
-    ) as it:
+    with store.db.iterator(start=KEY + lo, stop=KEY + hi if hi else LOG, include_value=True) as it:
         for key, raw in it:
             held = True
             if key[1:] in sent:
@@ -278,16 +278,20 @@ def _nothing(key: bytes) -> None:
 
 
 def finish_snapshot(
-    store: Store, vv: Mapping[str, int], tops: Mapping[str, int], own: str
+    store: Store, vv: Mapping[str, int], tops: Mapping[str, int], own: str, horizon: int = 0
 ) -> dict[str, int]:
     """The commit point: every origin the snapshot holds further than this node's log
-    jumps there (the log is treated as truncated up to it). One synced WriteBatch.
-    Returns the origins moved and their new tops."""
+    jumps there (the log is treated as truncated up to it), and the sender's GC horizon
+    becomes this node's if newer (the keys it omits are this node's collected ones now).
+    One synced WriteBatch. Returns the origins moved and their new tops."""
     moved = {o: s for o, s in vv.items() if o != own and s > store.vv.get(o, 0)}
+    horizon = max(store.horizon, horizon)
     with store.db.write_batch(transaction=True, sync=True) as batch:
+        batch.put(META + HORIZON, U64.pack(horizon))
         for origin, seq in moved.items():
             batch.put(META + TRUNC + origin.encode(), struct.pack(">QQ", seq, tops.get(origin, 0)))
         batch.delete(META + SNAPSHOT_META)
+    store.horizon = horizon
     for origin, seq in moved.items():
         store.truncated[origin], store._trunc_hlc[origin] = seq, tops.get(origin, 0)
         store.orphans.add(origin)

@@ -11,11 +11,17 @@ from node.clock import HLC
 from node.pb import remesh_pb2 as pb
 from node.protocol import Head, Triage, conflict, plan_commit, triage
 from node.protocol.compaction import Members, collectable, gc_floor, truncation_points
+from node.protocol.horizon import first_stale
 from node.protocol.snapshot import covered
 
 
 class Conflict(AssertionError):
     """Two different writes under one (origin, seq): the invariant the identity scheme keeps."""
+
+
+class Stale(AssertionError):
+    """An entry new to a replica dated at or below its GC horizon: the receive guard
+    refused it (node/protocol/horizon.py). Only stale data may ever trigger it."""
 
 
 class MemoryReplica:
@@ -31,6 +37,7 @@ class MemoryReplica:
         self.digest = self.keys = self.hlc = 0
         self.tops: dict[str, int] = {}  # per origin: hlc of the entry at vv[origin]
         self.truncated: dict[str, int] = {}  # per origin: log dropped up to this seq
+        self.horizon = 0  # newest tombstone collected here or by a snapshot's sender
 
     def _physical(self) -> int:
         return self.now_ms
@@ -53,6 +60,9 @@ class MemoryReplica:
         dup = conflict(result.duplicate_entries, self.read)
         if dup is not None:
             raise Conflict(f"{self.node_id}: {dup.origin} seq {dup.seq} names two writes")
+        stale = first_stale(result.accepted, self.horizon)
+        if stale is not None:
+            raise Stale(f"{self.node_id}: {stale.origin} seq {stale.seq} below its horizon")
         if result.accepted:
             self.clock.observe(max(e.hlc for e in result.accepted))
             self._commit(result.accepted)
@@ -97,11 +107,17 @@ class MemoryReplica:
             and collectable(e.hlc, e.origin, e.seq, floor, members, self.now_ms, grace_ms)
         ]
         for k in gone:
+            self.horizon = max(self.horizon, self.state[k].hlc)
             del self.state[k], self.heads[k]
         return len(gone)
 
-    def take_snapshot(self) -> tuple[dict[str, int], dict[str, int], list[pb.Entry]]:
-        return dict(self.vv), dict(self.tops), [self.state[k] for k in sorted(self.state)]
+    def hlc_at(self, origin: str, seq: int) -> int | None:
+        held = self.read(origin, seq, seq)
+        return held[0].hlc if held else None
+
+    def take_snapshot(self) -> tuple[dict[str, int], dict[str, int], list[pb.Entry], int]:
+        records = [self.state[k] for k in sorted(self.state)]
+        return dict(self.vv), dict(self.tops), records, self.horizon
 
     def merge_snapshot(self, records: list[pb.Entry], lo: bytes, hi: bytes, vv) -> None:
         """One chunk, as node/trim.merge_snapshot: LWW merge, covered-and-absent dropped."""
@@ -117,7 +133,8 @@ class MemoryReplica:
             self.clock.observe(max(r.hlc for r in records))
         self._adopt(plan_commit(records, self.heads.get, self.digest, self.keys, self.hlc))
 
-    def finish_snapshot(self, vv, tops) -> None:
+    def finish_snapshot(self, vv, tops, horizon: int) -> None:
+        self.horizon = max(self.horizon, horizon)
         for origin, seq in vv.items():
             if origin != self.origin and seq > self.vv.get(origin, 0):
                 self.vv[origin] = seq

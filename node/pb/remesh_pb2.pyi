@@ -351,7 +351,7 @@ class SubscriberMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., want: _Optional[_Union[Want, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("node_id", "vv", "replica_id", "wall_ms")
+    __slots__ = ("node_id", "vv", "replica_id", "wall_ms", "gc_horizon")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -363,11 +363,13 @@ class Welcome(_message.Message):
     VV_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     WALL_MS_FIELD_NUMBER: _ClassVar[int]
+    GC_HORIZON_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     vv: _containers.ScalarMap[str, int]
     replica_id: str
     wall_ms: int
-    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., wall_ms: _Optional[int] = ...) -> None: ...
+    gc_horizon: int
+    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., wall_ms: _Optional[int] = ..., gc_horizon: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("entries",)
@@ -391,7 +393,7 @@ class Heartbeat(_message.Message):
     def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., wall_ms: _Optional[int] = ...) -> None: ...
 
 class SnapshotBegin(_message.Message):
-    __slots__ = ("vv", "tops", "records")
+    __slots__ = ("vv", "tops", "records", "gc_horizon")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -409,10 +411,12 @@ class SnapshotBegin(_message.Message):
     VV_FIELD_NUMBER: _ClassVar[int]
     TOPS_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
+    GC_HORIZON_FIELD_NUMBER: _ClassVar[int]
     vv: _containers.ScalarMap[str, int]
     tops: _containers.ScalarMap[str, int]
     records: int
-    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., tops: _Optional[_Mapping[str, int]] = ..., records: _Optional[int] = ...) -> None: ...
+    gc_horizon: int
+    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., tops: _Optional[_Mapping[str, int]] = ..., records: _Optional[int] = ..., gc_horizon: _Optional[int] = ...) -> None: ...
 
 class SnapshotChunk(_message.Message):
     __slots__ = ("records", "end", "packed")

@@ -52,7 +52,12 @@ class ServerSession:
         self.packed = False  # it reads packed snapshot chunks (node.protocol.packed)
 
     def on_hello(
-        self, msg: pb.SubscriberMessage | None, vv: Mapping[str, int], now: float, wall_ms: int = 0
+        self,
+        msg: pb.SubscriberMessage | None,
+        vv: Mapping[str, int],
+        now: float,
+        wall_ms: int = 0,
+        horizon: int = 0,
     ) -> pb.ServerMessage:
         hello = check_hello(self.me, msg)
         check_vv(hello.vv, "a Hello vv", hello.node_id)
@@ -65,7 +70,11 @@ class ServerSession:
         self.last_heard = self.last_sent = now
         return pb.ServerMessage(
             welcome=pb.Welcome(
-                node_id=self.me.node_id, replica_id=self.me.origin, vv=vv, wall_ms=wall_ms
+                node_id=self.me.node_id,
+                replica_id=self.me.origin,
+                vv=vv,
+                wall_ms=wall_ms,
+                gc_horizon=horizon,
             )
         )
 

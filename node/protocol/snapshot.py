@@ -30,6 +30,7 @@ class SnapshotReceiver:
     limits: WriteLimits
     vv: dict[str, int] = field(default_factory=dict)
     tops: dict[str, int] = field(default_factory=dict)
+    horizon: int = 0  # the sender's GC horizon (SnapshotBegin)
     expected: int = 0
     records: int = 0
     lo: bytes = b""
@@ -43,6 +44,7 @@ class SnapshotReceiver:
         check_vv(msg.vv, "a snapshot vv", self.peer)
         check_vv(msg.tops, "snapshot tops", self.peer)
         self.vv, self.tops, self.expected = dict(msg.vv), dict(msg.tops), msg.records
+        self.horizon = msg.gc_horizon
         self.records, self.lo, self.active, self.done = 0, b"", True, False
 
     def on_chunk(self, msg: pb.SnapshotChunk) -> tuple[bytes, bytes]:

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from node.pb import remesh_pb2 as pb
 from node.protocol.compaction import MemberAck, needs_snapshot
+from node.protocol.horizon import StaleCheck
 from node.protocol.identity import replica_id
-from tests.memreplica import MemoryReplica
+from tests.memreplica import MemoryReplica, Stale
 
 pytestmark = pytest.mark.unit
 
@@ -60,7 +61,7 @@ class GcNet:
             return
         rx, tx = self.nodes[sub], self.nodes[server]
         if needs_snapshot(rx.vv, tx.truncated, rx.origin):
-            vv, tops, records = tx.take_snapshot()
+            vv, tops, records, horizon = tx.take_snapshot()
             chunks = [records[i : i + 2] for i in range(0, len(records), 2)] or [[]]
             lo = b""
             for i, chunk in enumerate(chunks):
@@ -69,7 +70,7 @@ class GcNet:
                 hi = chunks[i + 1][0].key if i + 1 < len(chunks) else b""
                 rx.merge_snapshot(chunk, lo, hi, vv)
                 lo = hi
-            rx.finish_snapshot(vv, tops)
+            rx.finish_snapshot(vv, tops, horizon)
         else:
             entries: list[pb.Entry] = []
             for origin, top in sorted(tx.vv.items()):
@@ -97,6 +98,7 @@ class GcNet:
         """A lost disk (or one restored from ``data``, an older copy): a new incarnation;
         its streams (and acks) start over."""
         del self.nodes[name]
+        self.now += 1  # a replaced disk comes up after everything that came before it
         if data is None:
             data = MemoryReplica(name)
         data = data.snapshot()
@@ -109,6 +111,21 @@ class GcNet:
             elif data.vv.get(w.origin, 0) >= w.seq:
                 self.lost.discard((w.origin, w.seq))
         self.acks = {k: v for k, v in self.acks.items() if name not in k}
+
+    def restore(self, name: str, backup: MemoryReplica) -> bool:
+        """Start ``name`` over ``backup``, as a node does: its StaleCheck asks every peer's
+        vv and horizon first. A stale copy serves nothing; the operator's remedy, an
+        emptied data directory, is what this does then. True when the copy was taken."""
+        check = StaleCheck(name, [p for p in self.names if p != name])
+        for peer in self.names:
+            if peer != name:
+                tx = self.nodes[peer]
+                verdict = check.on_welcome(peer, backup.vv, tx.vv, tx.horizon, backup.hlc_at)
+                if verdict is not None and verdict.stale:
+                    self.wipe(name)
+                    return False
+        self.wipe(name, backup)
+        return True
 
     def drain(self) -> None:
         self.cut.clear()
@@ -197,7 +214,7 @@ def test_gc_points_snapshots_and_partitions_converge_and_nothing_deleted_comes_b
         elif kind == "restore":
             name = net.names[act[1] % n]
             if name in backups:
-                net.wipe(name, backups[name])
+                net.restore(name, backups[name])
         else:
             net.wipe(net.names[act[1] % n])
     net.drain()
@@ -258,3 +275,42 @@ def test_a_node_restored_from_backup_behind_truncation_drops_what_a_collected_to
     net.drain()
     for node in net.nodes.values():
         assert node.live() == {b"other": b"x"}, node.node_id
+
+
+def _stale_backup_scenario() -> tuple[GcNet, MemoryReplica]:
+    """Found by the property test. a writes ``k=put`` that nobody receives, a backup of
+    a is taken, a loses its disk and, as a new incarnation, deletes ``k``; b receives
+    the delete and collects its tombstone. The backup's put is older than the delete
+    and only the backup ever held it."""
+    net = GcNet(2, retain=0)
+    a, b = net.names
+    net.written.append(net.nodes[a].write(b"k", b"put", 1))
+    backup = net.nodes[a].snapshot()
+    net.wipe(a)
+    net.written.append(net.nodes[a].write(b"k", None, net.now))
+    for _ in range(2):
+        net.pull(b, a, 10)
+        net.pull(a, b, 10)
+    net.compact(b)
+    assert net.nodes[b].horizon and b"k" not in net.nodes[b].state, "b collected nothing"
+    return net, backup
+
+
+def test_a_backup_older_than_a_collected_tombstone_is_refused_not_resurrected():
+    net, backup = _stale_backup_scenario()
+    a, b = net.names
+    assert not net.restore(a, backup), "the stale copy was taken"
+    net.drain()
+    for node in net.nodes.values():
+        assert node.live() == {}, node.node_id
+
+
+def test_the_receive_guard_refuses_what_a_stale_copy_sends():
+    """Without the source check, the stale put reaches b: b refuses it rather than apply
+    a put it can no longer judge (its tombstone is gone)."""
+    net, backup = _stale_backup_scenario()
+    a, b = net.names
+    net.wipe(a, backup)
+    with pytest.raises(Stale):
+        net.pull(b, a, 10)
+    assert b"k" not in net.nodes[b].live()
