@@ -141,7 +141,11 @@ class NodeClient:
     def _error(self, exc: grpc.RpcError) -> NodeRefused | NodeUnreachable:
         call: grpc.Call = exc  # a failed sync call is also its Call
         code, details = call.code(), call.details() or ""
-        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED):
+        if code in (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            grpc.StatusCode.UNAUTHENTICATED,
+            grpc.StatusCode.FAILED_PRECONDITION,  # stale data: a person must act
+        ):
             return NodeRefused(f"{self.name} refused: {details}", code.name, details)
         refused = dict(call.trailing_metadata() or ()).get(REFUSED_KEY)
         if refused:  # the node answered: it takes no writes (decommissioned)

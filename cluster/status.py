@@ -27,7 +27,7 @@ class NodeView:
     entries_received: int | None = None
     entries_sent: int | None = None
     replica_id: str = ""  # the origin of its writes: <name>@<incarnation>
-    replica_state: str = ""  # "recovering" (writes wait) or "serving"
+    replica_state: str = ""  # "recovering" (writes wait), "serving" or "stale" (serves nothing)
     replica_reason: str = ""  # why it kept or minted its incarnation
     clock_offset_ms: dict[str, int] | None = None  # per peer: its clock minus this node's
     link_errors: dict[str, str] | None = None  # per peer: why its link last failed
@@ -35,6 +35,7 @@ class NodeView:
     log_entries: int | None = None  # every entry the vv names
     log_held: int | None = None  # of those, still on disk (not truncated)
     tombstones: int | None = None  # deleted keys whose tombstone is still held
+    gc_horizon: int | None = None  # hlc of the newest tombstone collected (0: none)
     truncated: dict[str, int] | None = None  # per origin: its log dropped up to this seq
     pins: list[dict[str, Any]] | None = None  # members holding truncation back
     snapshot: str = ""  # the last snapshot sent or received, or one under way
@@ -61,6 +62,7 @@ class NodeView:
         self.link_errors = {p.peer: p.last_error for p in st.peers if p.last_error}
         self.log_entries, self.log_held = st.log_entries, st.log_held
         self.tombstones, self.truncated = st.tombstones, dict(st.truncated)
+        self.gc_horizon = st.gc_horizon
         self.pins = [
             {"origin": p.origin, "peer": p.peer, "acked": p.acked, "since_s": round(p.since_s, 1),
              "open": p.open}

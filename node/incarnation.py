@@ -42,7 +42,7 @@ class Incarnation:
         self.state = "recovering"
         self.reason = ""
         self.check: RejoinCheck | None = None
-        self.stale = False
+        self.stale = ""  # why this node serves nothing ("": it is not stale)
         # None once settled; an empty directory holds nothing that could be stale
         self.stale_check: StaleCheck | None = StaleCheck(name, peers) if store.vv else None
         if self.stale_check is not None and self.stale_check.verdict is not None:
@@ -70,9 +70,14 @@ class Incarnation:
                 )
 
     @property
+    def status(self) -> tuple[str, str]:
+        """(state, why) for ``status``: stale data outranks how the incarnation settled."""
+        return ("stale", self.stale) if self.stale else (self.state, self.reason)
+
+    @property
     def withholding(self) -> bool:
         """Serve no entries yet: over data not yet checked against every peer, or stale."""
-        return self.stale or self.stale_check is not None
+        return bool(self.stale) or self.stale_check is not None
 
     def on_welcome(self, peer: str, vv: dict[str, int], horizon: int = 0) -> bool:
         """A peer's Welcome; True when this node just became a new incarnation."""
@@ -101,7 +106,7 @@ class Incarnation:
             return
         self.stale_check = None
         if verdict.stale:
-            self.stale, self.state, self.reason = True, "stale", verdict.reason
+            self.stale = verdict.reason
             log.error("%s: stale data: %s", self.name, verdict.reason)
         else:
             log.info("%s: serving its log: %s", self.name, verdict.reason)

@@ -53,6 +53,11 @@ class CommitFailed(RuntimeError):
     them was written or acknowledged. Maps to UNAVAILABLE; the client may retry."""
 
 
+class Fenced(RuntimeError):
+    """This node may not take writes until a person acts (its data is stale): nothing
+    was written. Maps to FAILED_PRECONDITION: retrying here cannot help."""
+
+
 class Replica:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -149,10 +154,6 @@ class Replica:
         if withholding and not self.incarnation.withholding:
             self._wake_senders()
 
-    @property
-    def withholding(self) -> bool:
-        return self.incarnation.withholding
-
     def _wake_senders(self) -> None:
         for wake in self.wakers:
             wake.set()
@@ -165,8 +166,7 @@ class Replica:
     def begin_shutdown(self) -> None:
         """Ask every replication and Watch stream to finish, so none is cut mid-call."""
         self.stopping = True
-        for wake in self.wakers:
-            wake.set()
+        self._wake_senders()
         self.watchers.close_all()
 
     async def close(self) -> None:
@@ -218,7 +218,7 @@ class Replica:
         if not self.incarnation.ready.is_set():
             await self.incarnation.ready.wait()  # recovering: at most the rejoin timeout
         if self.incarnation.stale:
-            raise CommitFailed(f"{self.node_id} holds stale data: {self.incarnation.reason}")
+            raise Fenced(f"{self.node_id} holds stale data: {self.incarnation.stale}")
         fut = asyncio.get_running_loop().create_future()
         self._queue.append((list(writes), fut))
         self._schedule_commit()
@@ -418,11 +418,12 @@ class Replica:
 
     # ------------------------------------------------------------------- status
     def status(self) -> pb.StatusResponse:
+        state, reason = self.incarnation.status
         return pb.StatusResponse(
             node_id=self.node_id,
             replica_id=self.origin,
-            state="decommissioned" if self.decommissioned else self.incarnation.state,
-            state_reason=self.incarnation.reason,
+            state="decommissioned" if self.decommissioned else state,
+            state_reason=reason,
             cluster=self.config.cluster,
             tenant=self.config.tenant,
             vv=self.vv,
@@ -439,6 +440,7 @@ class Replica:
             truncated=self.store.truncated,
             pins=self.compactor.pins(),
             gc_floor=self.compactor.floor(),
+            gc_horizon=self.store.horizon,
             snapshots_sent=self.stats_snapshots["sent"],
             snapshots_received=self.stats_snapshots["received"],
             snapshot=self.snapshot_note,

@@ -22,7 +22,7 @@ from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
 from node.protocol.compaction import needs_snapshot
-from node.replica import BadRequest, CommitFailed, Replica
+from node.replica import BadRequest, CommitFailed, Fenced, Replica
 from node.store import Record
 from node.watch import TooManyWatchers
 
@@ -62,6 +62,8 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     if isinstance(exc, CommitFailed):
         return grpc.StatusCode.UNAVAILABLE, str(exc)
+    if isinstance(exc, Fenced):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
     if isinstance(exc, ProtocolError):
         return _KINDS[exc.kind], str(exc)
     return grpc.StatusCode.UNAVAILABLE, f"{type(exc).__name__}: {exc}"
@@ -91,7 +93,7 @@ class KVService(pb_grpc.KVServicer):
         gate.enter()
         try:
             return await self.replica.write(writes)
-        except (BadRequest, CommitFailed) as exc:
+        except (BadRequest, CommitFailed, Fenced) as exc:
             await abort(context, exc)
         finally:
             gate.leave()
@@ -252,7 +254,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             loop = asyncio.get_running_loop()
             while not reader.done() and not replica.stopping:
                 wake.clear()
-                if replica.withholding:  # over older data, not yet checked (or stale)
+                if replica.incarnation.withholding:  # over older data, not yet checked (or stale)
                     batch = None
                 elif behind := needs_snapshot(
                     session.cursor.pos, replica.store.truncated, session.cursor.subscriber

@@ -318,8 +318,18 @@ class Store:
     def compact(self, start: bytes, stop: bytes) -> None:
         """Have LevelDB compact ``start <= key < stop``: flush the memtable (its .log file
         starts afresh) and rewrite the tables overlapping the range without what was
-        deleted or overwritten. Blocking, without the GIL: callers run it in a thread."""
-        self.db.compact_range(start=start, stop=stop)
+        deleted or overwritten. Blocking, without the GIL: callers run it in a thread.
+
+        Twice, each after deleting ``start`` (never a stored key: ranges start at a
+        prefix). LevelDB compacts a range level by level into the next one, so a table
+        at the deepest level is never rewritten; and the memtable flushed first, when it
+        overlaps no table, is placed two levels down at once, with every record it held,
+        deleted ones too. The second flush, holding only that marker inside the range,
+        lands above that table and its compaction rewrites it. Found as a data directory
+        that kept 450 KB of deleted log after a reclaim (tests/unit/test_reclaim.py)."""
+        for _ in range(2):
+            self.db.delete(start)
+            self.db.compact_range(start=start, stop=stop)
 
     def get_meta(self, name: bytes) -> bytes | None:
         return self.db.get(META + name)

@@ -59,7 +59,7 @@ def status_table(rows: Sequence[NodeView], ident: str = "PID") -> str:
         )
         lag = "-" if r.lag is None else (",".join(f"{p}:{n}" for p, n in r.lag.items() if n) or "0")
         vv = "-" if r.vv is None else " ".join(f"{short(o)}:{s}" for o, s in sorted(r.vv.items()))
-        shown = ("recovering", "decommissioned")
+        shown = ("recovering", "decommissioned", "stale")
         state = r.state + (f" ({r.replica_state})" if r.replica_state in shown else "")
         table.append(
             [
@@ -114,6 +114,8 @@ def notes(rows: Sequence[NodeView]) -> list[str]:
                 out.append(f"link {peer}>{r.name}: {why}")
         if r.replica_state == "recovering":
             out.append(f"{r.name}: recovering ({r.replica_reason or 'asking its peers'})")
+        elif r.replica_state == "stale":
+            out.append(f"{r.name}: stale data, serves nothing: {r.replica_reason}")
         for pin in r.pins or []:
             how = "connected" if pin["open"] else "down"
             out.append(

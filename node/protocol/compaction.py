@@ -149,15 +149,18 @@ def needs_snapshot(
     )
 
 
-RECLAIM_MIN = 1000  # deletions (log entries, tombstones) worth a compaction at all
+RECLAIM_MIN = 1000  # deletions (log entries, tombstones) worth a compaction while busy
 
 
 def reclaim_due(garbage: int, live: int, idle: bool) -> bool:
     """Compact away ``garbage`` deleted records now? ``live``: records held (state keys,
     tombstones, log entries). While writes go on, once the garbage reaches half the live
-    records, so disk stays within a small multiple of the data and each compaction's
-    rewrite of the live data costs at most twice what it frees; when a round deleted
-    nothing (``idle``), already at a sixteenth, so a quiet node settles near its data."""
-    if garbage < RECLAIM_MIN:
-        return False
-    return 2 * garbage >= live or (idle and 16 * garbage >= live)
+    records (and ``RECLAIM_MIN``), so disk stays within a small multiple of the data and
+    each compaction's rewrite of the live data costs at most twice what it frees; when a
+    round deleted nothing (``idle``), at any amount that is a sixteenth of the live
+    records, so a quiet node settles near its data: what a burst's last compaction left
+    behind would otherwise sit in LevelDB's tables for good (below ``RECLAIM_MIN`` a busy
+    node never returns to it)."""
+    if idle:
+        return garbage > 0 and 16 * garbage >= live
+    return garbage >= RECLAIM_MIN and 2 * garbage >= live
