@@ -86,3 +86,18 @@ def test_other_content_under_an_origin_and_seq_already_held_is_refused(replica):
     with pytest.raises(Refused, match=f"{B} seq 1 with other content"):
         replica.apply_remote([e(seq=1, key=b"first", value=b"forged"), e(seq=2)], "node-c")
     assert fingerprint(replica) == before
+
+
+def test_a_new_entry_dated_at_or_below_the_gc_horizon_is_refused(replica):
+    """After this node collected a tombstone dated H, an entry it never held dated at or
+    below H could be a put that tombstone beat (a restored stale copy): the batch is
+    refused whole, naming the sender, the entry and the horizon; nothing changes."""
+    horizon = pack(wall_ms() - 60_000, 5)
+    replica.store.horizon = horizon
+    before = fingerprint(replica)
+    old = e(seq=3, key=b"old", hlc=horizon)
+    with pytest.raises(Refused, match=rf"node-c sent {B} seq 3 dated .* at or before tombstones"):
+        replica.apply_remote([e(seq=2, key=b"good"), old], "node-c")
+    assert fingerprint(replica) == before and replica.get(b"good") is None
+    assert replica.metrics.rejected["stale"] == 1
+    assert replica.apply_remote([e(seq=2, key=b"good")], "node-c") == 1  # newer: taken
