@@ -142,8 +142,9 @@ def collect_tombstones(
                     store._heads.pop(key, None)
                     dropped += 1
                     horizon = max(horizon, rec.hlc)
-        batch.put(META + b"tombs", U64.pack(store.tombs - dropped))
-        batch.put(META + HORIZON, U64.pack(horizon))
+        if dropped:  # a quiet round writes nothing
+            batch.put(META + b"tombs", U64.pack(store.tombs - dropped))
+            batch.put(META + HORIZON, U64.pack(horizon))
     store.tombs -= dropped
     store.horizon = horizon
     return dropped, examined

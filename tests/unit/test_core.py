@@ -1,8 +1,10 @@
+import random
+
 import pytest
 
 from node.pb import remesh_pb2 as pb
 from node.protocol import Cursor, exclusions, triage, wins
-from node.recent import Recent
+from node.recent import Recent, entry_bytes
 from tests.memreplica import MemoryReplica
 
 pytestmark = pytest.mark.unit
@@ -83,3 +85,23 @@ def test_recent_entries_are_bounded_in_bytes_and_drop_the_biggest_origin_first()
     assert [x.seq for x in r.get("a", kept, 10)] == list(range(kept, 11))
     r.add([pb.Entry(origin="c", seq=1, key=b"k", value=b"z" * 10_000)])  # over budget alone
     assert r.get("c", 1, 1) is None and r.total <= 5000
+
+
+def test_recent_entries_count_their_bytes_exactly_across_runs_of_origins():
+    """Batches interleave runs of origins (and overflow a cap mid-run): the per-origin
+    and total byte counts always equal what the kept entries hold."""
+    rng = random.Random(7)
+    r = Recent(cap=5, max_bytes=20_000)
+    seqs = {"a": 0, "b": 0, "c": 0}
+    for _ in range(200):
+        batch = []
+        for _ in range(rng.randint(1, 30)):
+            origin = rng.choice("abc")
+            seqs[origin] += 1
+            batch.append(e(origin, seqs[origin]))
+            batch[-1].value = b"v" * rng.randint(0, 300)
+        r.add(batch)
+        for origin, items in r.items.items():
+            assert r.bytes[origin] == sum(entry_bytes(x) for x in items), origin
+            assert [x.seq for x in items] == list(range(r.base[origin], seqs[origin] + 1))
+        assert r.total == sum(r.bytes.values()) <= 20_000
