@@ -113,6 +113,14 @@ def table(result: dict[str, Any]) -> str:
             )
         )
     for name, r in result.get("floor", {}).items():
+        if "p50_ms" in r:
+            rows.append(
+                (
+                    f"gRPC alone: one stream message, sent to received at {r['rate']}/s",
+                    f"p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms ({r['count']:,} messages)",
+                )
+            )
+            continue
         rows.append(
             (
                 f"gRPC alone: {name.replace('_', ' ')}",
