@@ -43,10 +43,9 @@ class Incarnation:
         self.reason = ""
         self.check: RejoinCheck | None = None
         self.stale = ""  # why this node serves nothing ("": it is not stale)
-        # None once settled; an empty directory holds nothing that could be stale
-        self.stale_check: StaleCheck | None = StaleCheck(name, peers) if store.vv else None
-        if self.stale_check is not None and self.stale_check.verdict is not None:
-            self.stale_check = None
+        peers = list(peers)
+        # None once settled; nothing to settle over an empty directory or with no peers
+        self.stale_check = StaleCheck(name, peers) if store.vv and peers else None
         raw = store.get_meta(META_KEY)
         stored = raw.decode() if raw is not None else None
         if not store.vv:

@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from cluster.errors import NodeRefused
 from cluster.wait import wait_for
 from tests.integration.test_cli import cli, out  # noqa: F401 - the CLI fixture
 
@@ -213,7 +214,7 @@ def test_a_backup_older_than_a_collected_tombstone_is_refused_on_restore(clean_c
     st = c.node_status("node-a")
     assert "never received" in st.state_reason and "Move the data directory" in st.state_reason
     assert "stale data" in c.tail("node-a", 200)
-    with pytest.raises(Exception, match="stale data"):
+    with pytest.raises(NodeRefused, match="stale data"):
         c.write("node-a", b"new", b"1")
     c.write("node-b", b"later", b"1")  # the links carry on; node-a's put does not come
     wait_for(lambda: c.read("node-a", b"later") == b"1", 60, "node-a to receive later writes")
