@@ -83,6 +83,8 @@ class Links:
 
     def set_connected(self, peer: str, connected: bool, error: str = "") -> None:
         stats = self.outbound[peer]
+        if error and not connected:
+            stats.last_error = error  # the latest reason, even when the link stays down
         if stats.connected == connected and stats.failed != connected:
             return
         stats.connected = connected
@@ -90,8 +92,6 @@ class Links:
         if connected:
             stats.connects += 1
             stats.last_error = ""
-        elif error:
-            stats.last_error = error
         self.changed()
 
     def received(self, peer: str, n: int) -> None:

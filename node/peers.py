@@ -19,6 +19,7 @@ import grpc
 
 from node.auth import bearer
 from node.pb import remesh_pb2 as pb
+from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import Held, PeerFailed, Refused, SubscriberSession, exclusions
 from node.protocol.horizon import check_horizon
 from node.replica import Replica
@@ -41,6 +42,42 @@ CHANNEL_OPTIONS = [
 REPLICATE = f"/{pb.DESCRIPTOR.services_by_name['Replication'].full_name}/Replicate"
 BACKOFF_START_S = 0.05
 ACK_INTERVAL_S = 0.02
+# grpcio's aio client reports a write that lost the race with the server ending the call
+# as this INTERNAL status, replacing the status the server sent (grpc/grpc#36066).
+LOST_STATUS = "Internal error from Core"
+
+
+def lost_status(exc: grpc.aio.AioRpcError) -> bool:
+    """Did a write replace the server's status with grpcio's INTERNAL placeholder?"""
+    return exc.code() == grpc.StatusCode.INTERNAL and exc.details() == LOST_STATUS
+
+
+async def say_hello(
+    channel: grpc.aio.Channel,
+    call: Call,
+    hello: pb.SubscriberMessage,
+    metadata: tuple[tuple[str, str], ...],
+    timeout: float,
+    peer: str,
+) -> None:
+    """Write the stream's first message. A peer that ends the call before reading it
+    (a wrong token, not a remesh node) may race the write, and grpcio then hides why the
+    call ended; one unary call with the same metadata asks again, and its error (the
+    real refusal) is raised in the stream's place."""
+    try:
+        await call.write(hello)
+    except grpc.aio.AioRpcError as exc:
+        if not lost_status(exc):
+            raise
+        try:
+            await pb_grpc.KVStub(channel).Status(
+                pb.StatusRequest(), metadata=metadata, timeout=timeout
+            )
+        except grpc.aio.AioRpcError as refusal:
+            raise refusal from None
+        raise PeerFailed(f"{peer} ended the stream before reading Hello") from None
+    except asyncio.InvalidStateError:
+        raise PeerFailed(f"{peer} ended the stream before reading Hello") from None
 
 
 class PeerLink:
@@ -90,6 +127,8 @@ class PeerLink:
                 raise
             except grpc.aio.AioRpcError as exc:
                 error = f"{exc.code().name}: {exc.details()}"
+                if lost_status(exc):
+                    error = f"{self.peer} ended the stream; grpcio lost why: see its log"
                 if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                     # not the peer's token: a person must fix it; loud, once per reason
                     if error != self._last_refusal:
@@ -139,7 +178,8 @@ class PeerLink:
                 request_serializer=pb.SubscriberMessage.SerializeToString,
                 response_deserializer=self._parse,
             )(metadata=self._metadata)
-            await call.write(session.hello(replica.vv, self._exclude()))
+            hello = session.hello(replica.vv, self._exclude())
+            await say_hello(channel, call, hello, self._metadata, self.timeout_s, self.peer)
             first = await asyncio.wait_for(self._next(call), self.timeout_s)
             welcome = session.on_welcome(first, replica.vv, time.monotonic(), replica.wall_ms())
             log.info(

@@ -5,6 +5,8 @@ cluster, and afterwards nothing has changed (keys, vv, digest, peers, clock, the
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Iterator
 
 import grpc
@@ -15,6 +17,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from node.auth import METHODS
 from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
+from node.peers import REPLICATE, say_hello
+from node.protocol import PeerFailed
 from tests.hostile.embedded import TOKEN, ThreadedNode
 
 pytestmark = pytest.mark.component
@@ -114,3 +118,56 @@ def test_health_and_reflection_need_no_token(node) -> None:
         answers = list(stub.ServerReflectionInfo(iter([ask]), timeout=10))
     names = {s.name for s in answers[0].list_services_response.service}
     assert "remesh.v1.KV" in names
+
+
+async def hello_outcomes(address: str, metadata, tries: int) -> Counter[str]:
+    """How ``tries`` link handshakes (``say_hello`` then the Welcome) end, as
+    'CODE: details' strings: the server refuses before it reads the Hello, so the write
+    races the refusal each time."""
+    outcomes: Counter[str] = Counter()
+    async with grpc.aio.insecure_channel(address) as channel:
+        for _ in range(tries):
+            call = channel.stream_stream(
+                REPLICATE,
+                request_serializer=pb.SubscriberMessage.SerializeToString,
+                response_deserializer=pb.ServerMessage.FromString,
+            )(metadata=metadata)
+            try:
+                await say_hello(channel, call, HELLO, metadata, 10, "node-a")
+                await call.read()
+                outcomes[f"{(await call.code()).name}"] += 1
+            except grpc.aio.AioRpcError as exc:
+                outcomes[f"{exc.code().name}: {exc.details()}"] += 1
+            except PeerFailed as exc:
+                outcomes[f"PeerFailed: {exc}"] += 1
+    return outcomes
+
+
+def test_a_refused_link_always_learns_why_however_the_hello_races_the_refusal(node) -> None:
+    """grpcio's aio client replaces the server's status with 'INTERNAL: Internal error
+    from Core' when a write loses the race with the server ending the call
+    (grpc/grpc#36066): about one refused Replicate in five here showed that instead of
+    the wrong token. ``say_hello`` asks again with a unary call, so every one names it."""
+    wrong = (("authorization", "Bearer " + "0" * len(TOKEN)),)
+    outcomes = asyncio.run(hello_outcomes(node.node.address, wrong, 200))
+    assert list(outcomes) == [
+        "UNAUTHENTICATED: node-a: wrong token for cluster hostile: use that cluster's "
+        "secrets/token"
+    ], outcomes
+
+
+def test_a_link_to_a_port_that_serves_no_remesh_says_so() -> None:
+    """Anything else on a peer's port (here a gRPC server with no remesh service) ends the
+    Replicate call unread; the link reports UNIMPLEMENTED, never the INTERNAL placeholder."""
+
+    async def run() -> Counter[str]:
+        server = grpc.aio.server()
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            return await hello_outcomes(f"127.0.0.1:{port}", (), 50)
+        finally:
+            await server.stop(None)
+
+    outcomes = asyncio.run(run())
+    assert list(outcomes) == ["UNIMPLEMENTED: Method not found!"], outcomes
