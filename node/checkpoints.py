@@ -10,12 +10,15 @@ entry it names was written before the barrier, so a watermark never runs ahead o
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from node.replica import Replica
+
+log = logging.getLogger("node.checkpoints")
 
 
 class Checkpoints:
@@ -75,3 +78,39 @@ class Checkpoints:
             await asyncio.wait([self._soon])
         if self._io is not None and not self._io.done():
             await asyncio.wait([self._io])
+
+    @property
+    def idle(self) -> bool:
+        """No checkpoint thread is using LevelDB."""
+        busy = (self._soon and not self._soon.done()) or (self._io and not self._io.done())
+        return not busy
+
+    async def loop(self) -> None:
+        """Checkpoint now and then; also the probe that notices storage failing or healing.
+
+        After a failed LevelDB write (node/dbguard.py) the first step of healing is to
+        reopen LevelDB, once no thread uses it; then a write must succeed to call it
+        healed."""
+        r = self.replica
+        while True:
+            await asyncio.sleep(r.config.watermark_every_ms / 1000)
+            try:
+                r.store.check_dir()
+                if r.store.torn:
+                    await self._reopen()
+                if r.health.error:
+                    r.store.sync_barrier()
+                await self.off_loop()
+            except Exception as exc:  # noqa: BLE001 - reported, retried next round
+                r.health.failed(f"checkpoint: {exc}")
+            else:
+                r.health.recovered()
+
+    async def _reopen(self) -> None:
+        r = self.replica
+        while not (r.compactor.idle and self.idle):
+            await r.compactor.drain()
+            await self.settle()
+        torn = r.store.torn
+        r.store.reopen()  # no await since the check: no thread started in between
+        log.warning("%s: reopened LevelDB after a failed write (%s)", r.node_id, torn)

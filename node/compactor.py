@@ -82,6 +82,8 @@ class Compactor:
         every = self.replica.config.compact_every_ms / 1000
         while True:
             await asyncio.sleep(every)
+            if self.replica.store.torn:
+                continue  # no write is tried until LevelDB is reopened (node/dbguard.py)
             try:
                 deleted = await self.truncate() + await self.collect()
                 await self.reclaim(idle=not deleted)
@@ -153,6 +155,11 @@ class Compactor:
             self._step = asyncio.ensure_future(asyncio.to_thread(store.compact, start, stop))
             await asyncio.shield(self._step)
         self.reclaims += 1
+
+    @property
+    def idle(self) -> bool:
+        """No compaction step is running in its thread."""
+        return self._step is None or self._step.done()
 
     async def drain(self) -> None:
         """Wait for a compaction step still running in its thread (before LevelDB closes)."""

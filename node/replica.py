@@ -110,7 +110,7 @@ class Replica:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        self._checkpointer = asyncio.create_task(self._checkpoint_loop())
+        self._checkpointer = asyncio.create_task(self.checkpoints.loop())
         self._compacting = asyncio.create_task(self.compactor.run())
         if not self.incarnation.ready.is_set() or self.incarnation.withholding:
             asyncio.get_running_loop().call_later(
@@ -401,20 +401,6 @@ class Replica:
     def checkpoint(self) -> None:
         """Sync LevelDB, then record the vv (node.checkpoints), on the loop."""
         self.checkpoints.now()
-
-    async def _checkpoint_loop(self) -> None:
-        """Checkpoint now and then; also the probe that notices storage failing or healing."""
-        while True:
-            await asyncio.sleep(self.config.watermark_every_ms / 1000)
-            try:
-                self.store.check_dir()
-                if self.health.error:
-                    self.store.sync_barrier()  # a write that must succeed to call it healed
-                await self.checkpoints.off_loop()
-            except Exception as exc:  # noqa: BLE001 - reported, retried next round
-                self.health.failed(f"checkpoint: {exc}")
-            else:
-                self.health.recovered()
 
     # ------------------------------------------------------------------- status
     def status(self) -> pb.StatusResponse:

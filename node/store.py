@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any
 
 import plyvel
 
+from node.dbguard import GuardedDB, StorageError
 from node.pb import remesh_pb2 as pb
 from node.protocol.apply import Head, key_hash, plan_commit
 from node.protocol.packed import REC_HEAD
@@ -86,10 +88,6 @@ def tomb_key(hlc: int, key: bytes) -> bytes:
     return TOMB + U64.pack(hlc) + key
 
 
-class StorageError(OSError):
-    """The data directory cannot be used; the message says which file and what to do."""
-
-
 WRITE_BUFFER = 32 << 20  # a node sets it (write_buffer_kib); see docs/benchmarks.md
 
 
@@ -142,7 +140,8 @@ class Store:
         except OSError as exc:
             raise StorageError(f"cannot create the data directory {path}: {exc}") from None
         self.path = path
-        self.db = open_db(path / "leveldb", write_buffer)
+        self._write_buffer = write_buffer
+        self.db = GuardedDB(open_db(path / "leveldb", write_buffer))
         self._dbdir = str(path / "leveldb")  # a str: check_dir runs on every commit
         self._inode = os.stat(self._dbdir).st_ino
         self._heads: dict[bytes, Head] = {}  # recent keys' versions
@@ -300,6 +299,30 @@ class Store:
     def _prefix(self, origin: str) -> bytes:
         self._log_prefix[origin] = prefix = LOG + origin.encode() + SEP
         return prefix
+
+    @property
+    def torn(self) -> str:
+        """Why a write failed since LevelDB was opened ("" if none did): writes are
+        refused until ``reopen`` (node/dbguard.py)."""
+        return self.db.torn
+
+    def reopen(self) -> None:
+        """Close LevelDB and open it again after a failed write: the replay writes the
+        memtable to a table and starts a new log, so nothing acknowledged follows a
+        torn record. It needs room for that table (at most the memtable's size): refused,
+        with the figures, while the disk lacks it (a failed open leaves no handle to
+        read from; the next call tries the open again)."""
+        if not self.db.closed:
+            memtable = int(self.db.get_property(b"leveldb.approximate-memory-usage") or 0)
+            need, free = memtable + (256 << 10), shutil.disk_usage(self._dbdir).free
+            if free < need:
+                raise StorageError(
+                    f"{self.db.torn}; waiting for {need:,} bytes free in {self._dbdir} "
+                    f"to reopen LevelDB ({free:,} now)"
+                )
+            self.db.close()
+        self.db = GuardedDB(open_db(Path(self._dbdir), self._write_buffer))
+        self._heads.clear()  # the failed batch changed nothing; the cache refills anyway
 
     def check_dir(self) -> None:
         """Raise StorageError when the data directory is gone or replaced while open:

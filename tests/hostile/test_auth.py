@@ -151,8 +151,7 @@ def test_a_refused_link_always_learns_why_however_the_hello_races_the_refusal(no
     wrong = (("authorization", "Bearer " + "0" * len(TOKEN)),)
     outcomes = asyncio.run(hello_outcomes(node.node.address, wrong, 200))
     assert list(outcomes) == [
-        "UNAUTHENTICATED: node-a: wrong token for cluster hostile: use that cluster's "
-        "secrets/token"
+        "UNAUTHENTICATED: node-a: wrong token for cluster hostile: use that cluster's secrets/token"
     ], outcomes
 
 

@@ -1,0 +1,93 @@
+"""The LevelDB handle, with every write watched: after one fails, none is tried again.
+
+A write that fails part-way (a full disk, an I/O error) can leave a torn record at the
+end of LevelDB's log, and LevelDB goes on appending after it: its log writer counts the
+bytes it meant to write, not those that reached the file. When the log is replayed at
+the next start, every record after the torn one is lost, including writes acknowledged
+after the disk had room again (tests/hostile/test_storage_faults.py reproduced 50 of 50
+lost). A failed sync write is worse: LevelDB then fails every later write itself.
+
+So the first failed write marks the handle torn, and every later write (commit, meta,
+truncation, snapshot intake, compaction) is refused with a ``StorageError`` that says
+why, before it reaches LevelDB. Reads go on. Only reopening LevelDB clears it: opening
+replays the log up to the torn record into a table and starts a new log
+(``Store.reopen``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import plyvel
+
+
+class StorageError(OSError):
+    """The data directory cannot be used; the message says which file and what to do."""
+
+
+class GuardedDB:
+    """A ``plyvel.DB`` whose writes go through ``put``, ``delete``, ``write_batch`` and
+    ``compact_range`` here; reads are the DB's own methods (no extra call per read)."""
+
+    def __init__(self, db: plyvel.DB) -> None:
+        self.raw = db
+        self.torn = ""  # why the last write failed; "" while every write has succeeded
+        self.get = db.get
+        self.iterator = db.iterator
+        self.snapshot = db.snapshot
+        self.get_property = db.get_property
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.raw.closed)
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def _check(self) -> None:
+        if self.torn:
+            raise StorageError(
+                f"an earlier LevelDB write failed ({self.torn}), which can tear its log: "
+                f"no write is tried until LevelDB is reopened, which the node does once "
+                f"the disk has room"
+            )
+
+    def _failed(self, exc: BaseException) -> None:
+        self.torn = str(exc) or type(exc).__name__
+
+    def put(self, key: bytes, value: bytes, sync: bool = False) -> None:
+        self._check()
+        try:
+            self.raw.put(key, value, sync=sync)
+        except Exception as exc:
+            self._failed(exc)
+            raise
+
+    def delete(self, key: bytes, sync: bool = False) -> None:
+        self._check()
+        try:
+            self.raw.delete(key, sync=sync)
+        except Exception as exc:
+            self._failed(exc)
+            raise
+
+    @contextmanager
+    def write_batch(self, transaction: bool = True, sync: bool = False) -> Iterator[Any]:
+        """A batch written when the block ends; an exception in the block writes nothing
+        (as plyvel's ``transaction=True``, which every caller here wants)."""
+        self._check()
+        batch = self.raw.write_batch(sync=sync)
+        yield batch
+        try:
+            batch.write()
+        except Exception as exc:
+            self._failed(exc)
+            raise
+
+    def compact_range(self, start: bytes | None = None, stop: bytes | None = None) -> None:
+        """LevelDB reports no error from a compaction; one that fails (a full disk) makes
+        it fail every later write, so none is started on a torn handle."""
+        self._check()
+        self.raw.compact_range(start=start, stop=stop)
