@@ -14,7 +14,9 @@ SECTIONS = (
     "bootstrap",
     "soak-disk",
     "floor",
+    "apply",
 )
+STANDALONE = {"startup", "bootstrap", "soak-disk", "floor", "apply"}  # need no cluster
 
 
 @dataclass
@@ -33,3 +35,4 @@ class BenchConfig:
     bootstrap_keys: int = 1_000_000
     soak_writes: int = 1_000_000
     soak_keys: int = 10_000
+    apply_entries: int = 200_000

@@ -17,6 +17,7 @@ from typing import Any
 
 from cluster.api import Cluster
 from cluster.backends.procfs import cpu_seconds
+from cluster.bench.apply import bench_apply
 from cluster.bench.config import BenchConfig
 from cluster.bench.disk import bench_bootstrap, bench_soak_disk
 from cluster.bench.driver import Target, Work, paced, paced_keys
@@ -270,4 +271,7 @@ def run_bench(
     if "floor" in sections:
         progress("floor: what gRPC alone costs per call and per stream message")
         result["floor"] = bench_floor()
+    if "apply" in sections:
+        progress("apply: what applying one replicated entry costs, stage by stage")
+        result["apply"] = bench_apply(cfg.apply_entries, cfg.value_size, cfg.keys)
     return result

@@ -128,6 +128,17 @@ def table(result: dict[str, Any]) -> str:
                 f"({r['per_s']:,}/s)",
             )
         )
+    if "apply" in result:
+        r = result["apply"]
+        us = r["us_per_entry"]
+        rows.append(
+            (
+                f"apply one replicated entry (in process, {r['entries']:,} entries)",
+                f"{r['path_us_per_entry']} us CPU: "
+                + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in us.items())
+                + f"; LevelDB's write {r['leveldb_share']:.0%} of the path",
+            )
+        )
     width = max(len(a) for a, _ in rows)
     return "\n".join(lines + [f"{a.ljust(width)}  {b}" for a, b in rows])
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from cluster.api import Cluster
 from cluster.argtypes import int_list, positive_float, positive_int
-from cluster.bench.config import SECTIONS, BenchConfig
+from cluster.bench.config import SECTIONS, STANDALONE, BenchConfig
 from cluster.commands import AddVerb
 from cluster.commands.output import Progress
 from cluster.errors import ClusterError
@@ -38,11 +38,12 @@ def bench(args: argparse.Namespace) -> int:
         bootstrap_keys=args.bootstrap_keys,
         soak_writes=args.soak_writes,
         soak_keys=args.soak_keys,
+        apply_entries=args.apply_entries,
     )
     progress = Progress()
     owned = None
     try:
-        needs_cluster = set(sections) - {"startup", "bootstrap", "soak-disk", "floor"}
+        needs_cluster = set(sections) - STANDALONE
         if args.file and needs_cluster:
             owned = Cluster.up(args.file, home=args.home, progress=progress)
             c: Cluster | None = owned
@@ -130,6 +131,9 @@ def register(add: AddVerb) -> None:
         "--soak-writes", type=positive_int, default=1_000_000, help="overwrites (soak-disk)"
     )
     sp.add_argument("--soak-keys", type=positive_int, default=10_000, help="keys overwritten")
+    sp.add_argument(
+        "--apply-entries", type=positive_int, default=200_000, help="entries the apply section uses"
+    )
     sp.add_argument(
         "--scale",
         action="store_true",
