@@ -1,4 +1,8 @@
-"""The LevelDB handle, with every write watched: after one fails, none is tried again.
+"""The LevelDB handle: how it is opened, and every write watched (after one fails,
+none is tried again).
+
+``open_db`` refuses to start empty over a directory that held data, and turns
+corruption into one clear message.
 
 A write that fails part-way (a full disk, an I/O error) can leave a torn record at the
 end of LevelDB's log, and LevelDB goes on appending after it: its log writer counts the
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import plyvel
@@ -25,6 +30,48 @@ import plyvel
 
 class StorageError(OSError):
     """The data directory cannot be used; the message says which file and what to do."""
+
+
+WRITE_BUFFER = 32 << 20  # a node sets it (write_buffer_kib); see docs/benchmarks.md
+
+
+def open_db(dbdir: Path, write_buffer: int = WRITE_BUFFER) -> plyvel.DB:
+    """Open (or create) the LevelDB, refusing to start empty over one that held data.
+
+    LevelDB told to create a missing database over a directory whose ``CURRENT`` is
+    gone would write a new one and then delete the old tables as obsolete: the data
+    would vanish without a word. That, corruption and an unusable directory are each
+    one clear message instead of a traceback.
+    """
+    if dbdir.is_dir() and not (dbdir / "CURRENT").exists():
+        held = sorted(
+            p.name for p in dbdir.iterdir() if p.suffix in (".ldb", ".log", ".sst")
+        ) + sorted(p.name for p in dbdir.glob("MANIFEST-*"))
+        if held:
+            raise StorageError(
+                f"{dbdir / 'CURRENT'} is missing but the directory holds data "
+                f"({', '.join(held[:3])}...): LevelDB is damaged. Restore the directory "
+                f"from a backup, or move it away to start empty as a new incarnation "
+                f"(peers send back everything they hold)"
+            )
+    try:
+        # Bloom filters spare the state lookups of new keys a disk read. The memtable
+        # (write buffer) is also the size the .log file reaches before a flush: disk
+        # held beyond the data, so it is a setting (docs/compaction.md, "Disk").
+        return plyvel.DB(
+            str(dbdir),
+            create_if_missing=True,
+            bloom_filter_bits=10,
+            write_buffer_size=write_buffer,
+            lru_cache_size=64 << 20,
+        )
+    except plyvel.CorruptionError as exc:
+        raise StorageError(
+            f"LevelDB in {dbdir} is corrupt ({exc}): restore it from a backup, or move it "
+            f"away to start empty as a new incarnation"
+        ) from None
+    except plyvel.IOError as exc:
+        raise StorageError(f"cannot open LevelDB in {dbdir}: {exc}") from None
 
 
 class GuardedDB:

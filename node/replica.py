@@ -50,7 +50,8 @@ class BadRequest(ValueError):
 
 class CommitFailed(RuntimeError):
     """The WriteBatch of a group of local writes failed (disk full, I/O error): none of
-    them was written or acknowledged. Maps to UNAVAILABLE; the client may retry."""
+    them was acknowledged, nor written unless a sync failed after the write (LevelDB
+    then leaves that unknown). Maps to UNAVAILABLE; the client may retry."""
 
 
 class Fenced(RuntimeError):
@@ -284,17 +285,20 @@ class Replica:
                         value=w.value,
                     )
                 )
+        sync = self.config.durability == "sync"
         try:
             self.store.check_dir()
             started = time.perf_counter()
-            won = self.store.commit(entries, sync=self.config.durability == "sync")
+            won = self.store.commit(entries, sync=sync)
             self.metrics.committed("local", len(entries), time.perf_counter() - started)
         except Exception as exc:  # disk full, closed DB...: fail the writers, keep serving
             log.error("%s commit of %d local writes failed: %s", self.node_id, len(entries), exc)
             self.health.failed(str(exc))
-            failure = CommitFailed(
-                f"{self.node_id}: storage commit failed ({exc}); nothing was written"
-            )
+            # A failed fsync can leave the write in LevelDB's log (Store.reopen finds it).
+            outcome = "nothing was written"
+            if sync:
+                outcome = "it may or may not be on disk: a failed sync leaves that unknown"
+            failure = CommitFailed(f"{self.node_id}: storage commit failed ({exc}); {outcome}")
             for _, fut in group:
                 if not fut.done():
                     fut.set_exception(failure)

@@ -27,9 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import plyvel
-
-from node.dbguard import GuardedDB, StorageError
+from node.dbguard import WRITE_BUFFER, GuardedDB, StorageError, open_db
 from node.pb import remesh_pb2 as pb
 from node.protocol.apply import Head, key_hash, plan_commit
 from node.protocol.packed import REC_HEAD
@@ -86,48 +84,6 @@ def log_key(origin: str, seq: int) -> bytes:
 
 def tomb_key(hlc: int, key: bytes) -> bytes:
     return TOMB + U64.pack(hlc) + key
-
-
-WRITE_BUFFER = 32 << 20  # a node sets it (write_buffer_kib); see docs/benchmarks.md
-
-
-def open_db(dbdir: Path, write_buffer: int = WRITE_BUFFER) -> plyvel.DB:
-    """Open (or create) the LevelDB, refusing to start empty over one that held data.
-
-    LevelDB told to create a missing database over a directory whose ``CURRENT`` is
-    gone would write a new one and then delete the old tables as obsolete: the data
-    would vanish without a word. That, corruption and an unusable directory are each
-    one clear message instead of a traceback.
-    """
-    if dbdir.is_dir() and not (dbdir / "CURRENT").exists():
-        held = sorted(
-            p.name for p in dbdir.iterdir() if p.suffix in (".ldb", ".log", ".sst")
-        ) + sorted(p.name for p in dbdir.glob("MANIFEST-*"))
-        if held:
-            raise StorageError(
-                f"{dbdir / 'CURRENT'} is missing but the directory holds data "
-                f"({', '.join(held[:3])}...): LevelDB is damaged. Restore the directory "
-                f"from a backup, or move it away to start empty as a new incarnation "
-                f"(peers send back everything they hold)"
-            )
-    try:
-        # Bloom filters spare the state lookups of new keys a disk read. The memtable
-        # (write buffer) is also the size the .log file reaches before a flush: disk
-        # held beyond the data, so it is a setting (docs/compaction.md, "Disk").
-        return plyvel.DB(
-            str(dbdir),
-            create_if_missing=True,
-            bloom_filter_bits=10,
-            write_buffer_size=write_buffer,
-            lru_cache_size=64 << 20,
-        )
-    except plyvel.CorruptionError as exc:
-        raise StorageError(
-            f"LevelDB in {dbdir} is corrupt ({exc}): restore it from a backup, or move it "
-            f"away to start empty as a new incarnation"
-        ) from None
-    except plyvel.IOError as exc:
-        raise StorageError(f"cannot open LevelDB in {dbdir}: {exc}") from None
 
 
 class Store:
@@ -311,7 +267,11 @@ class Store:
         memtable to a table and starts a new log, so nothing acknowledged follows a
         torn record. It needs room for that table (at most the memtable's size): refused,
         with the figures, while the disk lacks it (a failed open leaves no handle to
-        read from; the next call tries the open again)."""
+        read from; the next call tries the open again).
+
+        A failed sync write may have reached the log all the same, and the replay then
+        brings it back: this memory (vv, digest) would give the next write the same seq.
+        So the store stays torn, reads going on, until a restart recovers from the disk."""
         if not self.db.closed:
             memtable = int(self.db.get_property(b"leveldb.approximate-memory-usage") or 0)
             need, free = memtable + (256 << 10), shutil.disk_usage(self._dbdir).free
@@ -322,7 +282,28 @@ class Store:
                 )
             self.db.close()
         self.db = GuardedDB(open_db(Path(self._dbdir), self._write_buffer))
-        self._heads.clear()  # the failed batch changed nothing; the cache refills anyway
+        self._heads.clear()
+        if not self._disk_agrees():
+            self.db.torn = (
+                "a write reported as failed reached LevelDB's log after all (an fsync that "
+                "failed after the write): restart the node so it recovers from the disk"
+            )
+            raise StorageError(self.db.torn)
+
+    def _disk_agrees(self) -> bool:
+        """Does LevelDB hold what this memory says: the meta every batch that changes
+        state writes, the truncation points, and no log entry past the vv?"""
+        get, zero = self.db.get, U64.pack(0)
+        with self.db.iterator(prefix=META + TRUNC) as it:
+            points = {k[len(META + TRUNC) :].decode(): U64.unpack_from(v)[0] for k, v in it}
+        return (
+            get(META + b"digest", b"\0" * 16) == self.digest.to_bytes(16, "big")
+            and (get(META + b"keys", zero), get(META + b"tombs", zero), get(META + b"hlc", zero))
+            == (U64.pack(self.keys), U64.pack(self.tombs), U64.pack(self.hlc))
+            and get(META + HORIZON, zero) == U64.pack(self.horizon)
+            and points == self.truncated
+            and all(get(log_key(o, top + 1)) is None for o, top in self.vv.items())
+        )
 
     def check_dir(self) -> None:
         """Raise StorageError when the data directory is gone or replaced while open:

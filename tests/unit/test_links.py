@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from node.links import Links
+
+pytestmark = pytest.mark.unit
 
 
 def test_a_link_that_stays_down_shows_its_latest_failure_and_notifies_once() -> None:
