@@ -97,6 +97,7 @@ class Store:
             raise StorageError(f"cannot create the data directory {path}: {exc}") from None
         self.path = path
         self._write_buffer = write_buffer
+        self.diverged = False  # LevelDB holds a write reported as failed: restart
         self.db = GuardedDB(open_db(path / "leveldb", write_buffer))
         self._dbdir = str(path / "leveldb")  # a str: check_dir runs on every commit
         self._inode = os.stat(self._dbdir).st_ino
@@ -272,6 +273,8 @@ class Store:
         A failed sync write may have reached the log all the same, and the replay then
         brings it back: this memory (vv, digest) would give the next write the same seq.
         So the store stays torn, reads going on, until a restart recovers from the disk."""
+        if self.diverged:
+            raise StorageError(self.db.torn)  # reopening again cannot mend it
         if not self.db.closed:
             memtable = int(self.db.get_property(b"leveldb.approximate-memory-usage") or 0)
             need, free = memtable + (256 << 10), shutil.disk_usage(self._dbdir).free
@@ -284,6 +287,7 @@ class Store:
         self.db = GuardedDB(open_db(Path(self._dbdir), self._write_buffer))
         self._heads.clear()
         if not self._disk_agrees():
+            self.diverged = True
             self.db.torn = (
                 "a write reported as failed reached LevelDB's log after all (an fsync that "
                 "failed after the write): restart the node so it recovers from the disk"

@@ -101,6 +101,10 @@ def test_a_failed_write_that_landed_after_all_stops_the_store_until_a_restart(tm
     assert store.vv == {"node-a.1": 1} and store.torn
     with pytest.raises(StorageError, match="restart the node"):
         store.reopen()
+    handle = store.db
+    with pytest.raises(StorageError, match="restart the node"):
+        store.reopen()  # the probe's next round: no reopen again and again
+    assert store.db is handle and not handle.closed
     with pytest.raises(StorageError):
         store.commit([entry(2, b"other")])  # never a second write under seq 2
     assert store.torn and store.get(b"b") is not None  # reads see what the disk holds
