@@ -44,7 +44,9 @@ def _table(service: str, *methods: str, auth: bool = True) -> dict[str, bool]:
 # Method -> requires the token. tests/unit/test_auth.py checks this against every service
 # descriptor the node serves.
 METHODS: dict[str, bool] = {
-    **_table("remesh.v1.KV", "Put", "PutBatch", "Get", "Delete", "Scan", "Watch", "Status"),
+    **_table(
+        "remesh.v1.KV", "Put", "PutBatch", "Writes", "Get", "Delete", "Scan", "Watch", "Status"
+    ),
     **_table("remesh.v1.Replication", "Replicate"),
     **_table("remesh.v1.Admin", "SetPeers", "Decommission", "SetClockOffset"),
     **_table("grpc.health.v1.Health", "Check", "List", "Watch", auth=False),

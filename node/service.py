@@ -25,6 +25,7 @@ from node.protocol.compaction import needs_snapshot
 from node.replica import BadRequest, CommitFailed, Fenced, Replica
 from node.store import Record
 from node.watch import TooManyWatchers
+from node.writestream import serve_writes
 
 log = logging.getLogger("node.service")
 
@@ -103,6 +104,13 @@ class KVService(pb_grpc.KVServicer):
             [pb.Write(op=pb.PUT, key=request.key, value=request.value)], context
         )
         return pb.WriteResponse(version=versions[0])
+
+    async def Writes(
+        self, request_iterator: AsyncIterator[pb.Write], context: Context
+    ) -> AsyncIterator[pb.WriteResult]:
+        stream = serve_writes(self.replica, self.gate, request_iterator, context, status_of)
+        async for result in quietly_cancelled(stream):
+            yield result
 
     async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.WriteResponse:
         versions = await self._write([pb.Write(op=pb.DELETE, key=request.key)], context)

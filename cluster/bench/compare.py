@@ -14,15 +14,18 @@ from cluster.bench.driver import REACHED
 from cluster.bench.peers import run_peers
 from cluster.bench.remesh import bench_latency, bench_throughput
 
-# (durability, batched, mutual TLS, link proxies): each variant sits beside the plain
-# buffered row it costs against; the proxy-less row prices the fault proxies' relaying.
-VARIANTS: tuple[tuple[str, bool, bool, bool], ...] = (
-    ("buffered", True, False, True),
-    ("buffered", True, True, True),
-    ("sync", True, False, True),
-    ("buffered", False, False, True),
-    ("buffered", False, False, False),
-    ("buffered", True, False, False),
+# (durability, batched, mutual TLS, link proxies, Writes streams): each variant sits
+# beside the plain buffered row it costs against; the proxy-less rows price the fault
+# proxies' relaying; the stream rows send single writes as Writes stream messages.
+VARIANTS: tuple[tuple[str, bool, bool, bool, bool], ...] = (
+    ("buffered", True, False, True, False),
+    ("buffered", True, True, True, False),
+    ("sync", True, False, True, False),
+    ("buffered", False, False, True, False),
+    ("buffered", False, False, True, True),
+    ("buffered", False, False, False, False),
+    ("buffered", False, False, False, True),
+    ("buffered", True, False, False, False),
 )
 SATURATED_CORES = 0.85  # a one-process driver this busy set the pace itself
 
@@ -40,6 +43,7 @@ def _remesh_row(
     progress: Callable[[str], None],
     tls: bool = False,
     proxies: bool = True,
+    stream: bool = False,
 ) -> dict[str, Any]:
     """remesh mesh3 in one mode: converged throughput, and latency at the first of --rates."""
     name = f"mesh3-{durability}" + ("-tls" if tls else "") + ("" if proxies else "-direct")
@@ -51,25 +55,27 @@ def _remesh_row(
     c = Cluster.up(topo, home=home)
     try:
         rate = latency_rate(cfg)
-        run = BenchConfig(**{**asdict(cfg), "batch": batch, "rates": [rate]})
+        run = BenchConfig(**{**asdict(cfg), "batch": batch, "rates": [rate], "stream": stream})
         lat = bench_latency(c, run, progress)[str(rate)]  # first, on a quiet cluster
         tp = bench_throughput(c, run, progress)
     finally:
         c.down(purge=True)
     fsync = "fsync per group-committed batch" if durability == "sync" else "no fsync"
+    single = "one write per Writes stream message" if stream else "one Put per request"
     return {
         "system": f"remesh {durability}"
         + ("" if batch > 1 else " unbatched")
+        + (", Writes streams" if stream else "")
         + (" mutual TLS" if tls else "")
         + ("" if proxies else ", no link proxies"),
         "durability": f"{fsync}; origin acks alone, replicas apply asynchronously",
         "client": f"{cfg.clients} processes x {cfg.concurrency} in flight, "
-        + (f"PutBatch of {batch}" if batch > 1 else "one Put per request"),
+        + (f"PutBatch of {batch}" if batch > 1 else single),
         "throughput_converged_per_s": tp["converged_per_s"],
         "throughput_acked_per_s": tp["acked_per_s"],
         "latency_ms": {k: lat["all_ms"][k] for k in ("p50", "p99", "max")},
         "latency_offered_per_s": lat["offered_per_s"],
-        "latency_request": "one Put per request",
+        "latency_request": single,
         "generator_saturated": tp["generator_saturated"],
         "generator_cpu_per_write_us": tp["generator_cpu_per_write_us"],
         "nodes_cpu_us_per_write": tp["nodes_cpu_us_per_write"],
@@ -84,14 +90,15 @@ def bench_compare(cfg: BenchConfig, progress: Callable[[str], None], install: bo
     under one workload."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="remesh-compare-") as home:
-        for durability, batched, tls, proxies in VARIANTS:
+        for durability, batched, tls, proxies, stream in VARIANTS:
             batch = cfg.batch if batched else 1
             progress(
                 f"compare: remesh {durability} batch {batch}"
                 + (" tls" if tls else "")
                 + ("" if proxies else " no proxies")
+                + (" streams" if stream else "")
             )
-            rows.append(_remesh_row(durability, batch, cfg, home, progress, tls, proxies))
+            rows.append(_remesh_row(durability, batch, cfg, home, progress, tls, proxies, stream))
     progress("compare: etcd and Redis")
     peers = run_peers(
         writes=20_000,

@@ -29,6 +29,7 @@ class BenchConfig:
     clients: int = 4  # generator processes
     concurrency: int = 4  # requests in flight per generator process
     batch: int = 500
+    stream: bool = False  # single writes as Writes stream messages, not unary Put calls
     catchup_entries: int = 1_000_000
     heal_writes: int = 10_000
     fanout_writes: int = 3000

@@ -58,7 +58,8 @@ class Target:
 @dataclass(frozen=True)
 class Work:
     """What one generator process sends: keys ``<prefix><i % keys>``, ``batch`` writes per
-    request (1: a ``Put`` per request, more: ``PutBatch``)."""
+    request (1: a ``Put`` per request, or with ``stream`` one message of a ``Writes``
+    stream per write; more: ``PutBatch``)."""
 
     prefix: str
     keys: int
@@ -67,6 +68,7 @@ class Work:
     # Each write its own random value: one value for every write would let LevelDB's
     # block compression shrink stored data far below its real size (soak-disk).
     distinct: bool = False
+    stream: bool = False
 
 
 @dataclass
@@ -135,12 +137,12 @@ def _requests(work: Work) -> list[Any]:
     n = max(1, min(work.keys, max(1000, 50 * work.batch)))
     keys = [f"{work.prefix}{i % work.keys}".encode() for i in range(n)]
     if work.batch == 1:
-        return [pb.PutRequest(key=k, value=fresh()) for k in keys]
+        single = pb.Write if work.stream else pb.PutRequest
+        return [single(key=k, value=fresh()) for k in keys]
     return [
         pb.PutBatchRequest(
             writes=[
-                pb.Write(op=pb.PUT, key=keys[(i + j) % n], value=fresh())
-                for j in range(work.batch)
+                pb.Write(op=pb.PUT, key=keys[(i + j) % n], value=fresh()) for j in range(work.batch)
             ]
         )
         for i in range(0, n, work.batch)
@@ -170,6 +172,44 @@ async def _call(stub: Any, request: Any, metadata: Any) -> int:
     raise AssertionError("unreachable")
 
 
+class _Streams:
+    """Single writes as messages on ``Writes`` streams, one write in flight per stream
+    (each answered before its stream carries the next, as an unpipelined Redis
+    connection): as many streams open as writes in flight."""
+
+    def __init__(self, stub: Any, metadata: Any) -> None:
+        self.stub, self.metadata = stub, metadata
+        self.idle: list[Any] = []
+
+    async def send(self, write: pb.Write) -> int:
+        for attempt in range(RETRIES):
+            call = self.idle.pop() if self.idle else self.stub.Writes(metadata=self.metadata)
+            try:
+                await call.write(write)
+                result = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                call.cancel()
+                if exc.code() not in TRANSIENT or attempt == RETRIES - 1:
+                    raise
+                print(f"load client: {exc.details()}; retrying", file=sys.stderr, flush=True)
+                await asyncio.sleep(0.2 * (attempt + 1))
+                continue
+            if result is grpc.aio.EOF:
+                raise OperationFailed("the node ended a Writes stream without an answer")
+            self.idle.append(call)
+            if result.error:
+                raise OperationFailed(f"a write was refused: {result.error}")
+            return 1
+        raise AssertionError("unreachable")
+
+
+def _sender(stub: Any, work: Work, metadata: Any) -> Callable[[Any], Coroutine[Any, Any, int]]:
+    """How one request is sent: a message on a stream, or a unary call."""
+    if work.stream and work.batch == 1:
+        return _Streams(stub, metadata).send
+    return lambda request: _call(stub, request, metadata)
+
+
 async def _closed(
     target: Target, work: Work, concurrency: int, seconds: float, total: int, creds: Any
 ) -> tuple[int, int, float]:
@@ -178,6 +218,7 @@ async def _closed(
     acked = claimed = 0
     async with _channel(target, creds) as channel:
         stub = pb_grpc.KVStub(channel)
+        send = _sender(stub, work, metadata)
         start = await _ready(channel)
         deadline = start + seconds
 
@@ -191,7 +232,7 @@ async def _closed(
                     if total - claimed < n:
                         request = pb.PutBatchRequest(writes=request.writes[: total - claimed])
                     claimed += min(n, total - claimed)
-                done = await _call(stub, request, metadata)
+                done = await send(request)
                 acked += done  # not `acked += await ...`: that reads acked before the await
 
         await asyncio.gather(*(slot(i) for i in range(concurrency)))
@@ -223,6 +264,7 @@ async def _paced(
 
     async with _channel(target, creds) as channel:
         stub = pb_grpc.KVStub(channel)
+        send = _sender(stub, work, metadata)
         start = await _ready(channel)
         stop = start + 2 * count / rate
         sending = 0.0
@@ -237,7 +279,7 @@ async def _paced(
                 await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
             key = f"{work.prefix}{i}".encode()
             if work.batch == 1:
-                request: Any = pb.PutRequest(key=key, value=value)
+                request: Any = (pb.Write if work.stream else pb.PutRequest)(key=key, value=value)
             else:
                 request = pb.PutBatchRequest(
                     writes=[
@@ -245,7 +287,7 @@ async def _paced(
                         for j in range(work.batch)
                     ]
                 )
-            task = asyncio.ensure_future(_call(stub, request, metadata))
+            task = asyncio.ensure_future(send(request))
             task.add_done_callback(finished)
             inflight.add(task)
             sent += work.batch

@@ -94,7 +94,7 @@ def load_run(
     in flight each, ``batch`` writes per request (0: ``cfg.batch``); ``distinct``: see
     ``Work``."""
     targets = [Target(n, c.address(n)) for n in nodes]
-    work = Work(prefix, cfg.keys, batch or cfg.batch, cfg.value_size, distinct)
+    work = Work(prefix, cfg.keys, batch or cfg.batch, cfg.value_size, distinct, cfg.stream)
     return closed_loop(targets, work, clients, cfg.concurrency, seconds, total, c.credentials())
 
 

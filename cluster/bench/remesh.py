@@ -31,8 +31,9 @@ from cluster.wait import wait_for
 
 def bench_latency(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None]) -> dict:
     """Replication latency at each rate in ``cfg.rates``: open-loop writes to the first
-    node from generator processes (one ``Put`` per request up to 1,000/s, ``PutBatch`` of
-    rate/1,000 above), timed by every node's ``Watch`` stream."""
+    node from generator processes (one ``Put`` per request up to 1,000/s, or one
+    ``Writes`` stream message with ``cfg.stream``; ``PutBatch`` of rate/1,000 above),
+    timed by every node's ``Watch`` stream."""
     nodes = c.running_nodes()
     origin = nodes[0]
     results = {}
@@ -46,7 +47,7 @@ def bench_latency(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None])
             return c.write(origin, p + b"ready-%d" % i, b"")
 
         w.ready(marker, prefix.encode() + b"ready-")
-        work = Work(prefix, 0, max(1, round(rate * 0.001)), cfg.value_size)
+        work = Work(prefix, 0, max(1, round(rate * 0.001)), cfg.value_size, stream=cfg.stream)
         progress(f"latency @{rate}/s for {cfg.latency_seconds:.0f}s")
         run = paced(
             Target(origin, c.address(origin)),

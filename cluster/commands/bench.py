@@ -30,6 +30,7 @@ def bench(args: argparse.Namespace) -> int:
         clients=args.clients,
         concurrency=args.concurrency,
         batch=args.batch,
+        stream=args.stream,
         rates=args.rates,
         latency_seconds=args.latency_seconds,
         throughput_seconds=args.throughput_seconds,
@@ -117,6 +118,12 @@ def register(add: AddVerb) -> None:
         "--concurrency", type=positive_int, default=4, help="requests in flight per process"
     )
     sp.add_argument("--batch", type=positive_int, default=500, help="writes per PutBatch")
+    sp.add_argument(
+        "--stream",
+        action="store_true",
+        help="single writes (--batch 1, latency at 1,000/s and below) as messages on Writes "
+        "streams, one in flight per stream, instead of unary Put calls",
+    )
     sp.add_argument(
         "--rates", type=int_list, default=[1000, 10000], help="offered rates for latency (writes/s)"
     )

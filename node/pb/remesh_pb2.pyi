@@ -78,6 +78,16 @@ class PutBatchResponse(_message.Message):
     versions: _containers.RepeatedCompositeFieldContainer[Version]
     def __init__(self, versions: _Optional[_Iterable[_Union[Version, _Mapping]]] = ...) -> None: ...
 
+class WriteResult(_message.Message):
+    __slots__ = ("version", "code", "error")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    version: Version
+    code: int
+    error: str
+    def __init__(self, version: _Optional[_Union[Version, _Mapping]] = ..., code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
 class GetRequest(_message.Message):
     __slots__ = ("key",)
     KEY_FIELD_NUMBER: _ClassVar[int]

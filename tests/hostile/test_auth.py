@@ -27,16 +27,18 @@ HELLO = pb.SubscriberMessage(
     hello=pb.Hello(protocol=1, cluster="hostile", tenant="default", node_id="node-x")
 )
 EVIL = pb.Write(op=pb.PUT, key=b"kept", value=b"evil")
-# One request per method that needs the token: each would change or reveal something.
+# One request per method that needs the token: each would change or reveal something (a
+# list: the messages of a client stream).
 REQUESTS = {
     "/remesh.v1.KV/Put": pb.PutRequest(key=b"new", value=b"evil"),
     "/remesh.v1.KV/PutBatch": pb.PutBatchRequest(writes=[EVIL]),
+    "/remesh.v1.KV/Writes": [EVIL, pb.Write(key=b"new", value=b"evil")],
     "/remesh.v1.KV/Get": pb.GetRequest(key=b"kept"),
     "/remesh.v1.KV/Delete": pb.DeleteRequest(key=b"kept"),
     "/remesh.v1.KV/Scan": pb.ScanRequest(),
     "/remesh.v1.KV/Watch": pb.WatchRequest(),
     "/remesh.v1.KV/Status": pb.StatusRequest(),
-    "/remesh.v1.Replication/Replicate": iter([HELLO]),
+    "/remesh.v1.Replication/Replicate": [HELLO],
     "/remesh.v1.Admin/SetPeers": pb.SetPeersRequest(peers={"evil": "127.0.0.1:9"}),
     "/remesh.v1.Admin/Decommission": pb.DecommissionRequest(),
     "/remesh.v1.Admin/SetClockOffset": pb.SetClockOffsetRequest(offset_ms=86_400_000),
@@ -90,7 +92,9 @@ def node(tmp_path_factory) -> Iterator[ThreadedNode]:
 @pytest.mark.parametrize("method", list(REQUESTS))
 def test_a_call_without_the_token_is_refused_and_changes_nothing(node, method, who) -> None:
     before = node.fingerprint()
-    request = iter([HELLO]) if method.endswith("Replicate") else REQUESTS[method]
+    request = REQUESTS[method]
+    if isinstance(request, list):
+        request = iter(request)
     with grpc.insecure_channel(node.node.address) as channel:
         with pytest.raises(grpc.RpcError) as err:
             call(channel, method, request, CREDENTIALS[who])

@@ -4,14 +4,10 @@ nothing changed (the node's vv and digest)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import pytest
 
-from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
-from tests.hostile.embedded import ThreadedNode
 
 pytestmark = pytest.mark.component
 
@@ -60,14 +56,6 @@ CASES = [
         "key must not be empty",
     ),
 ]
-
-
-@pytest.fixture
-def node(tmp_path) -> Iterator[ThreadedNode]:
-    n = ThreadedNode(NodeConfig(node_id="node-a", data_dir=tmp_path / "a", cluster="hostile"))
-    n.run(n.node.put(b"kept", b"1"))
-    yield n
-    n.close()
 
 
 @pytest.mark.parametrize(("case", "method", "request_", "text"), CASES, ids=[c[0] for c in CASES])
