@@ -1,8 +1,9 @@
 """What gRPC itself costs on this machine: the floor under every remesh write.
 
 A remesh ``Put`` is one unary call (client and node), then one stream message to each
-replica (sent by the origin, read by the replica). This measures those two shapes with
-handlers that do nothing, in separate processes on loopback, as CPU microseconds per
+replica (sent by the origin, read by the replica); a write on a ``Writes`` stream is a
+message each way instead of the call. This measures those shapes with handlers that do
+nothing, in separate processes on loopback, as CPU microseconds per
 call or message on each side, so a per-write figure from ``cluster bench`` can be read
 against what the transport alone costs here (docs/performance.md).
 
@@ -42,6 +43,10 @@ class _KV(pb_grpc.KVServicer):
 
     async def Put(self, request: pb.PutRequest, context: Any) -> pb.WriteResponse:
         return pb.WriteResponse(version=pb.Version(hlc=1, origin="node-a@0", seq=1))
+
+    async def Writes(self, requests: Any, context: Any) -> Any:
+        async for _ in requests:
+            yield pb.WriteResult(version=pb.Version(hlc=1, origin="node-a@0", seq=1))
 
     async def Watch(self, request: pb.WatchRequest, context: Any) -> Any:
         """``paced`` messages at LATENCY_RATE a second, each stamped as it is handed to
@@ -90,6 +95,22 @@ async def _unary(address: str, calls: int, concurrency: int) -> None:
         await asyncio.gather(*(slot(calls // concurrency) for _ in range(concurrency)))
 
 
+async def _stream_writes(address: str, calls: int, concurrency: int) -> None:
+    """``concurrency`` Writes streams, each a write then its answer, as the bench sends."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.KVStub(channel)
+        write = pb.Write(op=pb.PUT, key=b"k" * 10, value=b"v" * 100)
+
+        async def slot(n: int) -> None:
+            call = stub.Writes()
+            for _ in range(n):
+                await call.write(write)
+                await call.read()
+            await call.done_writing()
+
+        await asyncio.gather(*(slot(calls // concurrency) for _ in range(concurrency)))
+
+
 async def _stream(address: str) -> int:
     async with grpc.aio.insecure_channel(address) as channel:
         call = pb_grpc.ReplicationStub(channel).Replicate()
@@ -112,7 +133,8 @@ async def _one_way(address: str) -> list[float]:
 def bench_floor(
     calls: int = 4000, messages: int = 20_000, concurrency: int = 8, paced: int = 500
 ) -> dict:
-    """CPU us per unary call and per stream message, server and client side; and the
+    """CPU us per unary call, per write on a Writes stream (a message each way) and per
+    stream message, server and client side; and the
     one-way time of ``paced`` stream messages sent at LATENCY_RATE a second."""
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
@@ -126,6 +148,7 @@ def bench_floor(
         out = {}
         for name, run, count in (
             ("unary_put", lambda: _unary(address, calls, concurrency), calls),
+            ("stream_write", lambda: _stream_writes(address, calls, concurrency), calls),
             ("stream_message", lambda: _stream(address), messages),
         ):
             s0, c0, t0 = cpu_seconds(server.pid or 0) or 0.0, time.process_time(), time.monotonic()

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.component
 def test_floor_counts_every_call_and_message_and_both_sides_cpu() -> None:
     r = bench_floor(calls=200, messages=500, concurrency=4, paced=50)
     assert r["unary_put"]["count"] == 200 and r["stream_message"]["count"] == 500
+    assert r["stream_write"]["count"] == 200
     latency = r.pop("stream_message_latency")
     assert latency["count"] == 50 and 0 < latency["p50_ms"] <= latency["p99_ms"]
     for shape in r.values():
