@@ -296,6 +296,13 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         """Puts and (value None) deletes committed as one batch."""
         return self._answering(node).put_batch(items)
 
+    def write_each(
+        self, node: str, items: Sequence[tuple[bytes, bytes | None]], timeout: float = 60
+    ) -> Sequence[pb.WriteResult]:
+        """Puts and (value None) deletes, each its own write, pipelined on one Writes
+        stream: a result per item (its version, or why it was refused)."""
+        return self._answering(node).stream_writes(items, timeout)
+
     def read(self, node: str, key: bytes) -> bytes | None:
         r = self._answering(node).get(key)
         return r.value if r.found else None

@@ -14,7 +14,7 @@ certificate, checking that the node's certificate names the node.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
@@ -41,8 +41,8 @@ TIMEOUT = 10.0
 REFUSED_KEY = "remesh-refused"  # trailing metadata of a node's refusal (node/gate.py)
 
 
-def writes(items: Sequence[tuple[bytes, bytes | None]]) -> list[pb.Write]:
-    """PutBatch writes from ``(key, value)`` pairs; a value of None is a delete."""
+def writes(items: Iterable[tuple[bytes, bytes | None]]) -> list[pb.Write]:
+    """Writes from ``(key, value)`` pairs; a value of None is a delete."""
     return [
         pb.Write(op=pb.DELETE, key=k) if v is None else pb.Write(op=pb.PUT, key=k, value=v)
         for k, v in items
@@ -176,6 +176,18 @@ class NodeClient:
     ) -> list[pb.Version]:
         request = pb.PutBatchRequest(writes=writes(items))
         return list(self.call("PutBatch", request, timeout).versions)
+
+    def stream_writes(
+        self, items: Iterable[tuple[bytes, bytes | None]], timeout: float = TIMEOUT
+    ) -> list[pb.WriteResult]:
+        """Each put (and, value None, delete) its own write on one ``Writes`` stream, sent
+        without waiting (the node holds the stream back past 256 in flight); one result
+        per item, in order: its version, or the error that refused it (nothing stored).
+        ``timeout`` bounds the whole stream."""
+        try:
+            return list(self.kv.Writes(iter(writes(items)), timeout=timeout))
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
 
     def get(self, key: bytes, timeout: float = TIMEOUT) -> pb.GetResponse:
         return self.call("Get", pb.GetRequest(key=key), timeout)

@@ -42,6 +42,22 @@ def test_two_halves_diverge_then_converge_after_heal(clean_cluster):
     assert_lww(c, acked)
 
 
+def test_writes_on_streams_through_a_partition_converge_to_every_acked_version(clean_cluster):
+    """Single writes pipelined on KV.Writes streams, from every node, while node-c is
+    cut off: every answered write's version is what every node holds after the heal."""
+    c = clean_cluster("mesh3")
+    set_links(c, [("node-a", "node-c"), ("node-b", "node-c")])
+    wait_for(lambda: links_down(c, "node-c", ["node-a", "node-b"]), 10, "node-c cut off")
+    acked = write_load(c, c.topology.names(), per_node=300, keys=20, seed=5, batch=50, stream=True)
+    bad = c.write_each("node-a", [(b"ok-1", b"1"), (b"", b"empty key"), (b"ok-2", b"2")])
+    assert [bool(r.error) for r in bad] == [False, True, False]
+    assert "key must not be empty" in bad[1].error
+    c.heal()
+    c.converge(TIMEOUT)
+    assert_lww(c, acked)
+    assert c.read("node-c", b"ok-2") == b"2"
+
+
 def test_isolated_node_catches_up_after_heal(clean_cluster):
     c = clean_cluster("mesh5")
     c.isolate("node-c")

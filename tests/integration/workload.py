@@ -30,8 +30,11 @@ def write_load(
     delete_every: int = 5,
     seed: int = 0,
     batch: int = 1,
+    stream: bool = False,
 ) -> list[Acked]:
-    """Every node in ``nodes`` writes concurrently (one thread each); returns acked ops."""
+    """Every node in ``nodes`` writes concurrently (one thread each); returns acked ops.
+    ``batch`` writes go as one PutBatch, or with ``stream`` each its own write pipelined
+    on a Writes stream."""
     acked: list[Acked] = []
     lock = threading.Lock()
     errors: list[BaseException] = []
@@ -44,7 +47,12 @@ def write_load(
                     key = b"key-%d" % rng.randrange(keys)
                     value = None if rng.randrange(delete_every) == 0 else f"{node}-{j}".encode()
                     items.append((key, value))
-                versions = c.write_batch(node, items)
+                if stream:
+                    results = c.write_each(node, items)
+                    assert not [r.error for r in results if r.error], results
+                    versions = [r.version for r in results]
+                else:
+                    versions = c.write_batch(node, items)
                 with lock:
                     acked.extend(
                         Acked(k, v.hlc, v.origin, val)
