@@ -25,7 +25,7 @@ from node.protocol.compaction import needs_snapshot
 from node.replica import BadRequest, CommitFailed, Fenced, Replica
 from node.store import Record
 from node.watch import TooManyWatchers
-from node.writestream import serve_writes
+from node.writestream import NODE_WINDOW, NODE_WINDOW_BYTES, Window, serve_writes
 
 log = logging.getLogger("node.service")
 
@@ -84,6 +84,7 @@ class KVService(pb_grpc.KVServicer):
         self.replica = replica
         self.gate = gate
         self.linger_s = replica.config.linger_ms / 1000
+        self.writes_window = Window(NODE_WINDOW, NODE_WINDOW_BYTES)  # every Writes stream
 
     async def _write(self, writes: list[pb.Write], context: Context) -> list[pb.Version]:
         gate = self.gate
@@ -108,7 +109,9 @@ class KVService(pb_grpc.KVServicer):
     async def Writes(
         self, request_iterator: AsyncIterator[pb.Write], context: Context
     ) -> AsyncIterator[pb.WriteResult]:
-        stream = serve_writes(self.replica, self.gate, request_iterator, context, status_of)
+        stream = serve_writes(
+            self.replica, self.gate, request_iterator, context, status_of, self.writes_window
+        )
         async for result in quietly_cancelled(stream):
             yield result
 

@@ -13,8 +13,9 @@ stream goes on. A node that is decommissioned answers every write it took and th
 ends the stream with UNAVAILABLE, naming itself, as ``Put`` does.
 
 Bounded: at most ``WINDOW`` writes and ``WINDOW_BYTES`` of keys and values read and
-not yet answered per stream (plus the one message in hand); past that the handler
-stops reading and gRPC's flow control holds the client back.
+not yet answered per stream (plus the one message in hand), and ``NODE_WINDOW_BYTES``
+over every stream of the node; past that a stream stops reading and gRPC's flow
+control holds its client back.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from node.replica import BadRequest, CommitFailed, Fenced, Replica
 
 WINDOW = 256  # writes read and not yet answered, per stream
 WINDOW_BYTES = 4 << 20  # their keys and values
+NODE_WINDOW = 16_384  # writes in flight over every Writes stream of a node
+NODE_WINDOW_BYTES = 64 << 20
 _END = object()  # the client finished writing (or went away)
 _CLOSED = object()  # the node was decommissioned while the stream was open
 
@@ -56,8 +59,8 @@ class Window:
         self.count += 1
         self.bytes += size
 
-    def give(self, size: int) -> None:
-        self.count -= 1
+    def give(self, size: int, count: int = 1) -> None:
+        self.count -= count
         self.bytes -= size
         self._room.set()
 
@@ -82,13 +85,15 @@ async def serve_writes(
     requests: AsyncIterator[pb.Write],
     context: Any,
     status_of: StatusOf,
+    node_window: Window,
 ) -> AsyncIterator[pb.WriteResult]:
     """Read writes and start each at once (so those in flight share a group commit);
-    answer them in the order they came."""
+    answer them in the order they came. ``node_window`` is shared by the node's streams."""
     refused = ((REFUSED_KEY, "decommissioned"),)
     if gate.closed:
         await context.abort(grpc.StatusCode.UNAVAILABLE, gate.reason, refused)
     window = Window()
+    owed = [0, 0]  # writes and bytes this stream holds of the node's window
     answers: asyncio.Queue[Any] = asyncio.Queue()  # bounded by the window
 
     def left(task: asyncio.Task[list[pb.Version]]) -> None:
@@ -109,6 +114,9 @@ async def serve_writes(
             async for write in requests:
                 size = len(write.key) + len(write.value)
                 await window.take(size)
+                await node_window.take(size)
+                owed[0] += 1  # no await since the take: a cancel cannot fall between
+                owed[1] += size
                 if gate.closed:
                     answers.put_nowait(_CLOSED)
                     return
@@ -128,6 +136,10 @@ async def serve_writes(
             size, task = item
             await asyncio.wait((task,))
             window.give(size)
+            node_window.give(size)
+            owed[0] -= 1
+            owed[1] -= size
             yield result_of(task, status_of)
     finally:
         reader.cancel()
+        node_window.give(owed[1], owed[0])  # what a stream that ended early still held

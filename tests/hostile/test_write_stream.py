@@ -132,26 +132,63 @@ class _StuckReplica:
         return [pb.Version(hlc=seq, origin="node-a@1", seq=seq)]
 
 
+def _writes(n: int, pulled: list[int]):
+    async def gen():
+        for i in range(n):
+            pulled[0] += 1
+            yield pb.Write(key=b"k%d" % i, value=b"v")
+
+    return gen()
+
+
+async def _settle(turns: int = 20 * WINDOW) -> None:
+    for _ in range(turns):  # loop turns, not time: until every reader has stopped
+        await asyncio.sleep(0)
+
+
 def test_a_stream_reads_no_further_than_its_window_while_commits_wait():
     """However fast a client sends, the node holds at most WINDOW writes of one stream in
     flight; the rest stay unread (gRPC's flow control keeps them on the client's side)."""
 
     async def scenario() -> None:
-        replica, pulled = _StuckReplica(), [0]
-
-        async def requests():
-            for i in range(3 * WINDOW):
-                pulled[0] += 1
-                yield pb.Write(key=b"k%d" % i, value=b"v")
-
-        stream = serve_writes(replica, WriteGate("node-a"), requests(), None, status_of)
+        replica, pulled, node_window = _StuckReplica(), [0], Window(10 * WINDOW, 1 << 30)
+        requests = _writes(3 * WINDOW, pulled)
+        stream = serve_writes(replica, WriteGate("node-a"), requests, None, status_of, node_window)
         first = asyncio.ensure_future(stream.__anext__())
-        for _ in range(20 * WINDOW):  # loop turns, not time: until the reader stops
-            await asyncio.sleep(0)
+        await _settle()
         assert replica.calls == WINDOW, f"{replica.calls} writes in flight; window {WINDOW}"
         assert pulled[0] == WINDOW + 1  # the one in hand waits for room
+        assert node_window.count == WINDOW
         replica.release.set()
         results = [await first] + [r async for r in stream]
         assert [r.version.seq for r in results] == list(range(1, 3 * WINDOW + 1))
+        assert (node_window.count, node_window.bytes) == (0, 0)
 
-    asyncio.run(scenario())
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_the_node_window_bounds_every_stream_together_and_a_stream_gone_gives_back():
+    """Streams share the node's window: two streams of a node whose window is 300 writes
+    hold 300 in flight between them, not 2 x 256; a stream whose client goes away gives
+    its share back, and the other goes on."""
+
+    async def scenario() -> None:
+        replica, node_window = _StuckReplica(), Window(300, 1 << 30)
+        gate = WriteGate("node-a")
+        one = serve_writes(replica, gate, _writes(400, [0]), None, status_of, node_window)
+        two = serve_writes(replica, gate, _writes(400, [0]), None, status_of, node_window)
+        heads = [asyncio.ensure_future(s.__anext__()) for s in (one, two)]
+        await _settle()
+        assert replica.calls == node_window.count == 300, replica.calls
+        heads[0].cancel()  # the first client goes away
+        await asyncio.gather(heads[0], return_exceptions=True)
+        await one.aclose()
+        await _settle()
+        # its share went back: the other stream now holds its own full window
+        assert node_window.count == WINDOW and replica.calls > 300, replica.calls
+        replica.release.set()
+        results = [await heads[1]] + [r async for r in two]
+        assert len(results) == 400
+        assert (node_window.count, node_window.bytes) == (0, 0)
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
