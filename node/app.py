@@ -30,6 +30,7 @@ from node.auth import TokenAuth
 from node.config import NodeConfig, parse_address
 from node.exposition import MetricsServer, text
 from node.gate import WriteGate
+from node.logfmt import quiet_gone_peers
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.peers import MAX_MESSAGE, PeerLink
@@ -86,6 +87,7 @@ class Node:
     async def start(self) -> None:
         cfg = self.config
         host, _ = parse_address(cfg.listen, "listen")
+        quiet_gone_peers()  # a client gone mid-send is not this node's error
         self._replica = Replica(cfg)
         # Authentication is the one interceptor: a refused call reaches nothing else. (The
         # write gate is in the KV write path: an interceptor costs every call.)

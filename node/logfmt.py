@@ -59,6 +59,35 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+GRPC_CORE_LOGGER = "grpc._cython.cygrpc"
+_SEND_FAILED = "ExecuteBatchError raised in core by servicer method"
+
+
+class GonePeerFilter(logging.Filter):
+    """grpc.aio logs an ERROR with a traceback when a server's send fails because the
+    client has just gone (killed, restarted, cut off) and Core has not yet told it the
+    call was closed; once it has, the same failure is silent (grpc's
+    ``_handle_exceptions``). Nothing here for a person to act on, so the record becomes
+    one INFO line naming the method; any other grpc record passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if not text.startswith(_SEND_FAILED):
+            return True
+        method = text[len(_SEND_FAILED) :].strip(" []") or "a method"
+        record.msg, record.args = "a client of %s went away while it was being sent to", (method,)
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info = record.exc_text = None
+        return logging.getLogger().isEnabledFor(logging.INFO)
+
+
+def quiet_gone_peers() -> None:
+    """Install ``GonePeerFilter`` on grpc's core logger (once per process)."""
+    logger = logging.getLogger(GRPC_CORE_LOGGER)
+    if not any(isinstance(f, GonePeerFilter) for f in logger.filters):
+        logger.addFilter(GonePeerFilter())
+
+
 def configure(node: str, level: str, fmt: str) -> None:
     """Send the node's logs to stderr in ``fmt`` (text or json)."""
     handler = logging.StreamHandler()

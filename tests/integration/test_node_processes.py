@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import grpc
@@ -12,7 +14,7 @@ from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.watermarks import Watermarks
-from tests.integration.nodeproc import NodeProc, wait_converged
+from tests.integration.nodeproc import TOKEN, NodeProc, wait_converged
 
 pytestmark = pytest.mark.integration
 
@@ -214,3 +216,43 @@ def test_bad_hello_gets_a_clear_status(launch, hello, code, text):
     assert text in err.value.details()
     a.put(b"k", b"v")  # the node keeps serving
     assert a.get(b"k") == b"v"
+
+
+# A client process that opens Watch streams and never reads them, so the node's sends
+# wait on flow control; it is then killed with SIGKILL while they wait.
+STALLED_WATCHER = """
+import sys, time
+from cluster.client import open_channel
+from cluster.secrets import Credentials
+from node.pb import remesh_pb2 as pb, remesh_pb2_grpc as pb_grpc
+kv = pb_grpc.KVStub(open_channel("node-a", sys.argv[1], Credentials(sys.argv[2])))
+calls = [kv.Watch(pb.WatchRequest()) for _ in range(20)]
+print("open", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_client_killed_while_the_node_sends_to_it_is_no_error_in_the_node_log(launch):
+    """grpc.aio logged an ERROR with a traceback when a send failed because the client had
+    just died (5 of 5 here before node.logfmt.GonePeerFilter): a peer or client killed
+    mid-stream is ordinary in a cluster, and the teardown check fails on it."""
+    node = launch({"node-a": []})["node-a"]
+    big = [pb.Write(op=pb.PUT, key=b"k%d" % i, value=b"x" * 2000) for i in range(500)]
+    for _ in range(3):
+        client = subprocess.Popen(
+            [sys.executable, "-c", STALLED_WATCHER, node.address, TOKEN],
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert client.stdout is not None and client.stdout.readline() == b"open\n"
+            for _ in range(20):  # well past what the streams' flow-control windows hold
+                node.kv.PutBatch(pb.PutBatchRequest(writes=big), timeout=30)
+        finally:
+            client.kill()
+            client.wait(10)
+    wait_for(
+        lambda: "went away while it was being sent to" in node.log.read_text(),
+        30,
+        "the node to log a client gone mid-send (the path this test is for)",
+    )
+    assert not node.unexpected_log_lines()

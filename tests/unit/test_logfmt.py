@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
 
-from node.logfmt import JsonFormatter
+from node.logfmt import GRPC_CORE_LOGGER, GonePeerFilter, JsonFormatter
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +36,7 @@ def _lines(emit) -> list[dict]:
 def test_each_line_parses_with_time_level_node_event_and_fields():
     def emit(log: logging.Logger) -> None:
         log.info("%s: link to %s (%s) up (%d entries to catch up)", "node-a", "node-b", "b@1", 7)
-        log.warning("plain message with \"quotes\"\nand a newline")
+        log.warning('plain message with "quotes"\nand a newline')
         log.error("%s: refused %s", "node-a", {"vv": {"a": 1}}, extra={"fields": {"peer": "x"}})
         try:
             raise ValueError("boom")
@@ -55,3 +57,41 @@ def test_each_line_parses_with_time_level_node_event_and_fields():
     assert "ValueError: boom" in lines[3]["traceback"]
     times = [line["time"] for line in lines]
     assert times == sorted(times), "ISO times in UTC sort as text"
+
+
+def _core_record(msg: str) -> logging.LogRecord:
+    try:
+        raise RuntimeError("Failed execute_batch")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    return logging.LogRecord(GRPC_CORE_LOGGER, logging.ERROR, "x.pyx", 1, msg, None, exc_info)
+
+
+@contextmanager
+def _root_level(level: int):
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.setLevel(before)
+
+
+@_root_level(logging.INFO)
+def test_a_send_to_a_client_gone_becomes_one_info_line_and_other_grpc_errors_stay():
+    gone = _core_record("ExecuteBatchError raised in core by servicer method [/remesh.v1.KV/Watch]")
+    assert GonePeerFilter().filter(gone)
+    assert (gone.levelno, gone.levelname, gone.exc_info) == (logging.INFO, "INFO", None)
+    assert gone.getMessage() == (
+        "a client of /remesh.v1.KV/Watch went away while it was being sent to"
+    )
+    other = _core_record("Unexpected [ValueError] raised by servicer method [/remesh.v1.KV/Put]")
+    assert GonePeerFilter().filter(other)
+    assert other.levelno == logging.ERROR and other.exc_info is not None
+
+
+@_root_level(logging.WARNING)
+def test_the_gone_client_line_is_dropped_when_info_is_not_logged():
+    record = _core_record("ExecuteBatchError raised in core by servicer method [/m]")
+    assert not GonePeerFilter().filter(record)
