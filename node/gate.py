@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
+
+import grpc
 
 log = logging.getLogger("node.admin")
 
@@ -31,6 +34,12 @@ class WriteGate:
         return (
             f"{self.node_id} is decommissioned (leaving the cluster) and takes no more "
             "writes; write to another node"
+        )
+
+    async def refuse(self, context: Any) -> None:
+        """End a call with UNAVAILABLE, marked as the node's refusal (not a failure)."""
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE, self.reason, ((REFUSED_KEY, "decommissioned"),)
         )
 
     def close(self) -> None:

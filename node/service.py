@@ -1,7 +1,7 @@
 """gRPC servicers: the client-facing KV service and the server side of replication.
 
 Both are thin pumps: they translate messages to and from the replica and the
-protocol sessions, and ``status_of`` is the one place where a refusal becomes a
+protocol sessions; ``node.statuses.status_of`` is the one place where a refusal becomes a
 gRPC status code with a message a person can act on.
 """
 
@@ -11,18 +11,19 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 
 from node import snapshots
 from node.auth import certified_name
-from node.gate import REFUSED_KEY, WriteGate
+from node.gate import WriteGate
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
 from node.protocol.compaction import needs_snapshot
-from node.replica import BadRequest, CommitFailed, Fenced, Replica
+from node.replica import Replica
+from node.statuses import REFUSALS, abort
 from node.store import Record
 from node.watch import TooManyWatchers
 from node.writestream import NODE_WINDOW, NODE_WINDOW_BYTES, Window, serve_writes
@@ -48,33 +49,6 @@ async def quietly_cancelled(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
         log.debug("stream cancelled")
 
 
-_KINDS = {
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "precondition": grpc.StatusCode.FAILED_PRECONDITION,
-    "permission": grpc.StatusCode.PERMISSION_DENIED,
-    "unavailable": grpc.StatusCode.UNAVAILABLE,
-    "exhausted": grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
-
-
-def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The gRPC status for a refusal: the only place errors become status codes."""
-    if isinstance(exc, BadRequest):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
-    if isinstance(exc, CommitFailed):
-        return grpc.StatusCode.UNAVAILABLE, str(exc)
-    if isinstance(exc, Fenced):
-        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
-    if isinstance(exc, ProtocolError):
-        return _KINDS[exc.kind], str(exc)
-    return grpc.StatusCode.UNAVAILABLE, f"{type(exc).__name__}: {exc}"
-
-
-async def abort(context: Context, exc: BaseException) -> NoReturn:
-    await context.abort(*status_of(exc))
-    raise AssertionError("unreachable: abort raises")
-
-
 def version_of(rec: Record) -> pb.Version:
     return pb.Version(hlc=rec.hlc, origin=rec.origin, seq=rec.seq)
 
@@ -89,13 +63,11 @@ class KVService(pb_grpc.KVServicer):
     async def _write(self, writes: list[pb.Write], context: Context) -> list[pb.Version]:
         gate = self.gate
         if gate.closed:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, gate.reason, ((REFUSED_KEY, "decommissioned"),)
-            )
+            await gate.refuse(context)
         gate.enter()
         try:
             return await self.replica.write(writes)
-        except (BadRequest, CommitFailed, Fenced) as exc:
+        except REFUSALS as exc:
             await abort(context, exc)
         finally:
             gate.leave()
@@ -110,7 +82,7 @@ class KVService(pb_grpc.KVServicer):
         self, request_iterator: AsyncIterator[pb.Write], context: Context
     ) -> AsyncIterator[pb.WriteResult]:
         stream = serve_writes(
-            self.replica, self.gate, request_iterator, context, status_of, self.writes_window
+            self.replica, self.gate, request_iterator, context, self.writes_window
         )
         async for result in quietly_cancelled(stream):
             yield result

@@ -21,14 +21,13 @@ control holds its client back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
-
-from node.gate import REFUSED_KEY, WriteGate
+from node.gate import WriteGate
 from node.pb import remesh_pb2 as pb
-from node.replica import BadRequest, CommitFailed, Fenced, Replica
+from node.replica import Replica
+from node.statuses import REFUSALS, status_of
 
 WINDOW = 256  # writes read and not yet answered, per stream
 WINDOW_BYTES = 4 << 20  # their keys and values
@@ -65,15 +64,12 @@ class Window:
         self._room.set()
 
 
-StatusOf = Callable[[BaseException], tuple[grpc.StatusCode, str]]
-
-
-def result_of(task: asyncio.Task[list[pb.Version]], status_of: StatusOf) -> pb.WriteResult:
+def result_of(task: asyncio.Task[list[pb.Version]]) -> pb.WriteResult:
     """A finished write's answer: its version, or the status ``Put`` would have sent."""
     exc = task.exception()
     if exc is None:
         return pb.WriteResult(version=task.result()[0])
-    if isinstance(exc, (BadRequest, CommitFailed, Fenced)):
+    if isinstance(exc, REFUSALS):
         code, message = status_of(exc)
         return pb.WriteResult(code=code.value[0], error=message)
     raise exc  # the replica closed under us: the stream ends with it
@@ -84,14 +80,12 @@ async def serve_writes(
     gate: WriteGate,
     requests: AsyncIterator[pb.Write],
     context: Any,
-    status_of: StatusOf,
     node_window: Window,
 ) -> AsyncIterator[pb.WriteResult]:
     """Read writes and start each at once (so those in flight share a group commit);
     answer them in the order they came. ``node_window`` is shared by the node's streams."""
-    refused = ((REFUSED_KEY, "decommissioned"),)
     if gate.closed:
-        await context.abort(grpc.StatusCode.UNAVAILABLE, gate.reason, refused)
+        await gate.refuse(context)
     window = Window()
     owed = [0, 0]  # writes and bytes this stream holds of the node's window
     answers: asyncio.Queue[Any] = asyncio.Queue()  # bounded by the window
@@ -132,14 +126,14 @@ async def serve_writes(
             if item is _END:  # the client finished, or went away: nobody to answer
                 return
             if item is _CLOSED:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, gate.reason, refused)
+                await gate.refuse(context)
             size, task = item
             await asyncio.wait((task,))
             window.give(size)
             node_window.give(size)
             owed[0] -= 1
             owed[1] -= size
-            yield result_of(task, status_of)
+            yield result_of(task)
     finally:
         reader.cancel()
         node_window.give(owed[1], owed[0])  # what a stream that ended early still held

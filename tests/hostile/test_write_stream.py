@@ -14,7 +14,6 @@ import pytest
 
 from node.gate import WriteGate
 from node.pb import remesh_pb2 as pb
-from node.service import status_of
 from node.writestream import WINDOW, Window, serve_writes
 from tests.hostile.test_client_input import CASES
 
@@ -153,7 +152,7 @@ def test_a_stream_reads_no_further_than_its_window_while_commits_wait():
     async def scenario() -> None:
         replica, pulled, node_window = _StuckReplica(), [0], Window(10 * WINDOW, 1 << 30)
         requests = _writes(3 * WINDOW, pulled)
-        stream = serve_writes(replica, WriteGate("node-a"), requests, None, status_of, node_window)
+        stream = serve_writes(replica, WriteGate("node-a"), requests, None, node_window)
         first = asyncio.ensure_future(stream.__anext__())
         await _settle()
         assert replica.calls == WINDOW, f"{replica.calls} writes in flight; window {WINDOW}"
@@ -175,8 +174,8 @@ def test_the_node_window_bounds_every_stream_together_and_a_stream_gone_gives_ba
     async def scenario() -> None:
         replica, node_window = _StuckReplica(), Window(300, 1 << 30)
         gate = WriteGate("node-a")
-        one = serve_writes(replica, gate, _writes(400, [0]), None, status_of, node_window)
-        two = serve_writes(replica, gate, _writes(400, [0]), None, status_of, node_window)
+        one = serve_writes(replica, gate, _writes(400, [0]), None, node_window)
+        two = serve_writes(replica, gate, _writes(400, [0]), None, node_window)
         heads = [asyncio.ensure_future(s.__anext__()) for s in (one, two)]
         await _settle()
         assert replica.calls == node_window.count == 300, replica.calls
