@@ -6,7 +6,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cluster.api import Cluster
 from cluster.bench.config import BenchConfig
@@ -14,18 +14,28 @@ from cluster.bench.driver import REACHED
 from cluster.bench.peers import run_peers
 from cluster.bench.remesh import bench_latency, bench_throughput
 
-# (durability, batched, mutual TLS, link proxies, Writes streams): each variant sits
-# beside the plain buffered row it costs against; the proxy-less rows price the fault
-# proxies' relaying; the stream rows send single writes as Writes stream messages.
-VARIANTS: tuple[tuple[str, bool, bool, bool, bool], ...] = (
-    ("buffered", True, False, True, False),
-    ("buffered", True, True, True, False),
-    ("sync", True, False, True, False),
-    ("buffered", False, False, True, False),
-    ("buffered", False, False, True, True),
-    ("buffered", False, False, False, False),
-    ("buffered", False, False, False, True),
-    ("buffered", True, False, False, False),
+
+class Variant(NamedTuple):
+    """One remesh row: each sits beside the plain buffered row it costs against; the
+    proxy-less rows price the fault proxies' relaying; the stream rows send single writes
+    as Writes stream messages."""
+
+    durability: str = "buffered"
+    batched: bool = True
+    tls: bool = False
+    proxies: bool = True
+    stream: bool = False
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant(),
+    Variant(tls=True),
+    Variant("sync"),
+    Variant(batched=False),
+    Variant(batched=False, stream=True),
+    Variant(batched=False, proxies=False),
+    Variant(batched=False, proxies=False, stream=True),
+    Variant(proxies=False),
 )
 SATURATED_CORES = 0.85  # a one-process driver this busy set the pace itself
 

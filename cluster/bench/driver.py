@@ -70,6 +70,11 @@ class Work:
     distinct: bool = False
     stream: bool = False
 
+    @property
+    def single(self) -> Any:
+        """The message of one unbatched write: a Writes stream message, or a Put."""
+        return pb.Write if self.stream else pb.PutRequest
+
 
 @dataclass
 class Generated:
@@ -137,8 +142,7 @@ def _requests(work: Work) -> list[Any]:
     n = max(1, min(work.keys, max(1000, 50 * work.batch)))
     keys = [f"{work.prefix}{i % work.keys}".encode() for i in range(n)]
     if work.batch == 1:
-        single = pb.Write if work.stream else pb.PutRequest
-        return [single(key=k, value=fresh()) for k in keys]
+        return [work.single(key=k, value=fresh()) for k in keys]
     return [
         pb.PutBatchRequest(
             writes=[
@@ -279,7 +283,7 @@ async def _paced(
                 await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
             key = f"{work.prefix}{i}".encode()
             if work.batch == 1:
-                request: Any = (pb.Write if work.stream else pb.PutRequest)(key=key, value=value)
+                request: Any = work.single(key=key, value=value)
             else:
                 request = pb.PutBatchRequest(
                     writes=[
