@@ -21,7 +21,6 @@ from node.gate import WriteGate
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
-from node.protocol.compaction import needs_snapshot
 from node.replica import Replica
 from node.statuses import REFUSALS, abort
 from node.store import Record
@@ -239,10 +238,8 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                 wake.clear()
                 if replica.incarnation.withholding:  # over older data, not yet checked (or stale)
                     batch = None
-                elif behind := needs_snapshot(
-                    session.cursor.pos, replica.store.truncated, session.cursor.subscriber
-                ):
-                    async for msg in snapshots.serve(replica, session, behind):
+                elif why := snapshots.reason(replica, session):
+                    async for msg in snapshots.serve(replica, session, why):
                         yield msg
                     continue
                 else:

@@ -100,6 +100,13 @@ class NodeSettings(BaseModel):
     snapshot_rate_keys: int = Field(
         0, ge=0, le=100_000_000, description="snapshot records sent per second (0: no limit)"
     )
+    snapshot_lag_ratio: float = Field(
+        1.0,
+        ge=0,
+        le=1000,
+        description="a subscriber lacking more log entries than this times the records held "
+        "(and at least 10,000) gets a snapshot instead (0: only past truncation)",
+    )
     write_buffer_kib: int = Field(
         32 * KIB,
         ge=64,

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from node.pb import remesh_pb2 as pb
+from node.protocol.compaction import needs_snapshot, snapshot_cheaper
 from node.protocol.errors import PeerFailed
 from node.protocol.horizon import check_horizon
 from node.protocol.server import ServerSession
@@ -32,10 +33,28 @@ log = logging.getLogger("node.snapshots")
 CHUNK_BYTES = 2 << 20
 
 
+def reason(replica: Replica, session: ServerSession) -> str:
+    """Why this subscriber is sent the state rather than the log ("": it is not): the
+    log no longer holds where it stands, or it lacks so many entries that the state is
+    the smaller catch-up (``snapshot_lag_ratio``)."""
+    cursor, store = session.cursor, replica.store
+    behind = needs_snapshot(cursor.pos, store.truncated, cursor.subscriber)
+    if behind:
+        return f"its log is truncated past where {session.peer} stands on {','.join(behind)}"
+    lag, records = cursor.unsent(replica.vv), store.keys + store.tombs
+    if snapshot_cheaper(lag, records, replica.config.snapshot_lag_ratio):
+        return (
+            f"{session.peer} lacks {lag:,} log entries, more than "
+            f"{replica.config.snapshot_lag_ratio:g} x the {records:,} records it would be sent"
+        )
+    return ""
+
+
 async def serve(
-    replica: Replica, session: ServerSession, origins: list[str]
+    replica: Replica, session: ServerSession, why: str
 ) -> AsyncIterator[pb.ServerMessage]:
-    """The snapshot messages for one subscriber, throttled to ``snapshot_rate_keys``."""
+    """The snapshot messages for one subscriber, throttled to ``snapshot_rate_keys``;
+    ``why`` is said in the log."""
     cfg = replica.config
     chunk = cfg.snapshot_chunk_keys
     if cfg.snapshot_rate_keys:  # small enough that a chunk goes out every heartbeat
@@ -44,14 +63,12 @@ async def serve(
     vv, tops, records, pages = snapshot_pages(replica.store, chunk, CHUNK_BYTES, session.packed)
     peer = session.peer
     log.info(
-        "%s: sending %s a snapshot of %d records at vv %s (its log is truncated past "
-        "where %s stands on %s)",
+        "%s: sending %s a snapshot of %d records at vv %s (%s)",
         replica.node_id,
         peer,
         records,
         vv,
-        peer,
-        ",".join(origins),
+        why,
     )
     replica.snapshot_note = f"sending to {peer}: {records} records"
     started = time.monotonic()

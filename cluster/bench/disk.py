@@ -37,7 +37,7 @@ def topology(home: str, name: str) -> Path:
     path.write_text(
         f"name: {name}\nnodes: [node-a, node-b, node-c]\n"
         f"settings: {{retain_entries: {RETAIN}, retain_ms: 0, tombstone_grace_ms: 0,"
-        " compact_every_ms: 200}\n"
+        " compact_every_ms: 200, snapshot_lag_ratio: 0}\n"  # the log leg stays the log
     )
     return path
 

@@ -168,6 +168,8 @@ def bench_catchup(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None])
         "entries_per_s": round(lag_start / conv),
         "entries_received": st.entries_received,
         "duplicates_received": st.duplicates_received,
+        # a node far behind is sent the state instead of the log (snapshot_lag_ratio)
+        "snapshots_received": st.snapshots_received,
     }
 
 

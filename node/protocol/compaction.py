@@ -1,6 +1,6 @@
 """Bounded disk, pure: how far each origin's log may be truncated, which tombstones may
-be collected, and when a subscriber needs a snapshot. No disk, no clock: the caller
-passes what its members acknowledged and the time.
+be collected, and when a subscriber needs (or is better served by) a snapshot. No
+disk, no clock: the caller passes what its members acknowledged and the time.
 
 *Members* are a node's current peers (``SetPeers``): exactly the nodes that subscribe
 to it, so exactly the readers of its log. Acknowledgements are never persisted: after
@@ -147,6 +147,19 @@ def needs_snapshot(
         for origin, point in truncated.items()
         if origin != subscriber_origin and pos.get(origin, 0) < point
     )
+
+
+SNAPSHOT_MIN_LAG = 10_000  # below this a log tail is cheap whatever the state's size
+
+
+def snapshot_cheaper(lag: int, records: int, ratio: float, min_lag: int = SNAPSHOT_MIN_LAG) -> bool:
+    """Send a subscriber that lacks ``lag`` log entries the state (``records`` keys and
+    tombstones) rather than the log? Merging a record costs a replica less than applying
+    an entry (no log write, packed records checked in bulk), so once the entries
+    outnumber the records ``ratio`` times over, the snapshot is the faster catch-up: a
+    node down while keys were overwritten many times is sent each key once. ``ratio``
+    0: only when the log is truncated (``needs_snapshot``)."""
+    return ratio > 0 and lag >= min_lag and lag > ratio * records
 
 
 RECLAIM_MIN = 1000  # deletions (log entries, tombstones) worth a compaction while busy

@@ -71,6 +71,16 @@ class Cursor:
             budget -= last - first + 1
         return out
 
+    def unsent(self, have: Mapping[str, int]) -> int:
+        """Entries this stream has yet to send (what ``ranges`` would go through)."""
+        return sum(
+            top - self.pos.get(origin, 0)
+            for origin, top in have.items()
+            if origin != self.subscriber
+            and origin not in self.exclude
+            and top > self.pos.get(origin, 0)
+        )
+
     def lag(self, have: Mapping[str, int]) -> int:
         """Entries this server holds that the subscriber has not acknowledged."""
         return sum(

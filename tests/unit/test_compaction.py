@@ -13,8 +13,10 @@ from node.protocol.compaction import (
     collectable,
     gc_floor,
     needs_snapshot,
+    snapshot_cheaper,
     truncation_points,
 )
+from node.protocol.cursor import Cursor
 from node.store import Store
 from node.trim import (
     collect_tombstones,
@@ -116,6 +118,27 @@ def test_a_subscriber_needs_a_snapshot_below_a_truncation_point_but_never_for_it
     assert needs_snapshot({A: 5}, {A: 6, B: 2}, C) == [A, B]
     assert needs_snapshot({A: 6, B: 2}, {A: 6, B: 2}, C) == []
     assert needs_snapshot({}, {C: 9}, C) == []
+
+
+def test_a_subscriber_lacking_more_entries_than_the_state_holds_records_gets_the_state():
+    assert snapshot_cheaper(50_000, 10_000, 1.0)
+    assert not snapshot_cheaper(10_000, 10_000, 1.0)  # as many: the log, no bulk merge
+    assert snapshot_cheaper(10_001, 10_000, 1.0)
+    assert not snapshot_cheaper(30_000, 10_000, 3.0) and snapshot_cheaper(30_001, 10_000, 3.0)
+    assert not snapshot_cheaper(9_999, 0, 1.0)  # a short tail: always the log
+    assert snapshot_cheaper(10_000, 0, 1.0)  # everything was deleted and collected
+    assert not snapshot_cheaper(10**9, 1, 0.0)  # 0: only past truncation
+    assert snapshot_cheaper(3, 1, 2.0, min_lag=1)
+
+
+def test_unsent_counts_what_the_stream_would_send_not_excluded_or_own_origins():
+    c = Cursor(C, {A: 10}, exclude=[B])
+    assert c.unsent({A: 25, B: 1000, C: 500}) == 15
+    c.on_sent([pb.Entry(origin=A, seq=20)])
+    assert c.unsent({A: 25, B: 1000, C: 500}) == 5
+    c.set_exclude([])
+    assert c.unsent({A: 25, B: 1000}) == 1005
+    assert c.unsent({A: 3}) == 0  # the subscriber holds more than this server
 
 
 # ------------------------------------------------------------------ store

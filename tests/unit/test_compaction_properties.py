@@ -4,7 +4,9 @@ replicas (tests/memreplica.py).
 
 A full mesh of replicas pulls from each other: a subscriber whose vv is below the
 server's truncation point gets a snapshot (in chunks, possibly cut off part-way: the
-vv does not move), anyone else gets log entries. Each pull leaves the subscriber's ack
+vv does not move), and so does one lacking more entries than ``snapshot_lag_ratio``
+times the server's records (Hypothesis picks the ratio; 0: never); anyone else gets
+log entries. Each pull leaves the subscriber's ack
 (vv, clock, member set) at the server; only open links count. Hypothesis picks writes,
 deletes, pulls, partitions, GC rounds (truncation and tombstone collection with no
 grace), snapshots cut off, wiped replicas and replicas restored from an older copy
@@ -20,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.pb import remesh_pb2 as pb
-from node.protocol.compaction import MemberAck, needs_snapshot
+from node.protocol.compaction import MemberAck, needs_snapshot, snapshot_cheaper
 from node.protocol.horizon import StaleCheck
 from node.protocol.identity import replica_id
 from tests.memreplica import MemoryReplica, Stale
@@ -31,8 +33,9 @@ KEYS = [b"k0", b"k1"]
 
 
 class GcNet:
-    def __init__(self, n: int, retain: int) -> None:
+    def __init__(self, n: int, retain: int, ratio: float = 0.0) -> None:
         self.names = [f"n{i}" for i in range(n)]
+        self.ratio = ratio  # snapshot_lag_ratio: a server far enough ahead sends its state
         self.minted = 0
         self.nodes = {name: MemoryReplica(name, self.mint(name)) for name in self.names}
         self.acks: dict[tuple[str, str], MemberAck] = {}  # (server, subscriber) -> its ack
@@ -60,7 +63,9 @@ class GcNet:
         if (sub, server) in self.cut:
             return
         rx, tx = self.nodes[sub], self.nodes[server]
-        if needs_snapshot(rx.vv, tx.truncated, rx.origin):
+        lag = sum(max(0, top - rx.vv.get(o, 0)) for o, top in tx.vv.items() if o != rx.origin)
+        cheaper = snapshot_cheaper(lag, len(tx.state), self.ratio, min_lag=1)
+        if needs_snapshot(rx.vv, tx.truncated, rx.origin) or cheaper:
             vv, tops, records, horizon = tx.take_snapshot()
             chunks = [records[i : i + 2] for i in range(0, len(records), 2)] or [[]]
             lo = b""
@@ -174,11 +179,16 @@ action = st.one_of(
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(2, 4), retain=st.integers(0, 2), actions=st.lists(action, max_size=80))
+@given(
+    n=st.integers(2, 4),
+    retain=st.integers(0, 2),
+    ratio=st.sampled_from([0.0, 0.5, 1.0, 3.0]),
+    actions=st.lists(action, max_size=80),
+)
 def test_gc_points_snapshots_and_partitions_converge_and_nothing_deleted_comes_back(
-    n, retain, actions
+    n, retain, ratio, actions
 ):
-    net = GcNet(n, retain)
+    net = GcNet(n, retain, ratio)
     links = [(s, d) for s in net.names for d in net.names if s != d]
     backups: dict[str, MemoryReplica] = {}
     for act in actions:

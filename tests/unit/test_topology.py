@@ -26,7 +26,8 @@ SETTING_KEYS = (
     "durability, max_key_bytes, max_value_bytes, max_batch_entries, heartbeat_ms, "
     "link_timeout_ms, backoff_max_ms, watermark_every_entries, watermark_every_ms, "
     "max_clock_skew_ms, linger_ms, log_format, retain_entries, retain_ms, tombstone_grace_ms, "
-    "pin_timeout_ms, compact_every_ms, snapshot_chunk_keys, snapshot_rate_keys, write_buffer_kib"
+    "pin_timeout_ms, compact_every_ms, snapshot_chunk_keys, snapshot_rate_keys, "
+    "snapshot_lag_ratio, write_buffer_kib"
 )
 
 
