@@ -114,6 +114,7 @@ def bench_throughput(c: Cluster, cfg: BenchConfig, progress: Callable[[str], Non
                 pass
             stop.wait(0.5)
 
+    snapshots0 = snapshots(c, nodes)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     progress(
@@ -135,10 +136,16 @@ def bench_throughput(c: Cluster, cfg: BenchConfig, progress: Callable[[str], Non
         "converge_after_load_s": round(conv, 3),
         "converged_per_s": round(acked / (took + conv)),
         "max_lag_entries": max_lag,
+        # a replica this far behind is sent the state (snapshot_lag_ratio): said, not hidden
+        "snapshots": snapshots(c, nodes) - snapshots0,
         "concurrency": cfg.concurrency,
         **cost,
         **run.summary(),
     }
+
+
+def snapshots(c: Cluster, nodes: list[str]) -> int:
+    return sum(c.node_status(n).snapshots_received for n in nodes)
 
 
 def bench_catchup(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None]) -> dict:

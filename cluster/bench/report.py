@@ -47,7 +47,12 @@ def table(result: dict[str, Any]) -> str:
             (
                 "  converged (incl. drain after load)",
                 f"{t['converged_per_s']:,} writes/s (drain {t['converge_after_load_s']} s,"
-                f" max lag {t['max_lag_entries']:,})",
+                f" max lag {t['max_lag_entries']:,}"
+                + (
+                    f"; {t['snapshots']} snapshot(s): a node fell far enough behind)"
+                    if t.get("snapshots")
+                    else ")"
+                ),
             )
         )
         if t.get("nodes_cpu_us_per_write") is not None:
