@@ -101,7 +101,7 @@ class NodeSettings(BaseModel):
         0, ge=0, le=100_000_000, description="snapshot records sent per second (0: no limit)"
     )
     snapshot_lag_ratio: float = Field(
-        1.0,
+        2.0,
         ge=0,
         le=1000,
         description="a subscriber lacking more log entries than this times the records held "
