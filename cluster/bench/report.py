@@ -69,6 +69,7 @@ def table(result: dict[str, Any]) -> str:
                 f"catch-up of {r['entries_behind']:,} entries",
                 f"{r['entries_per_s']:,} entries/s ({r['catchup_s']} s once serving; "
                 f"process start {r['startup_s']} s; "
+                f"{r.get('start_to_converged_s', '?')} s from start to converged; "
                 f"{'by snapshot' if r.get('snapshots_received') else 'from the log'})",
             )
         )
