@@ -116,6 +116,13 @@ class KVService(pb_grpc.KVServicer):
             yield change
 
     async def _watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.Changes]:
+        if self.replica.snapshot_from:  # its records change state without events
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"a snapshot from {self.replica.snapshot_from} is being merged and its "
+                f"records are not sent as events; watch again once it is done "
+                f"(cluster status shows it)",
+            )
         try:
             watcher = self.replica.watchers.add(request.prefix)
         except TooManyWatchers as exc:
@@ -139,6 +146,8 @@ class KVService(pb_grpc.KVServicer):
                 if msg.changes:
                     yield msg
                 if None in items:
+                    if watcher.interrupted:
+                        await context.abort(grpc.StatusCode.ABORTED, watcher.interrupted)
                     return
                 if self.linger_s:
                     await asyncio.sleep(self.linger_s)  # like replication: fewer messages

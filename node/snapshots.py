@@ -126,6 +126,11 @@ class Intake:
                 rx.horizon, replica.wall_ms(), replica.config.max_clock_skew_ms, self.peer
             )
             replica.snapshot_from = self.peer
+            replica.watchers.interrupt(
+                f"{replica.node_id} is merging a snapshot from {self.peer} (it was far "
+                f"behind, or below a truncation point): the changes it brings are not sent "
+                f"as events; read what you need and watch again once it is done"
+            )
             replica.store.set_meta(SNAPSHOT_META, self.peer.encode())
             self.started = time.monotonic()
             replica.snapshot_note = f"receiving from {self.peer}: 0/{rx.expected} records"

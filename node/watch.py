@@ -32,6 +32,7 @@ class Watcher:
     )
     queued_bytes: int = 0
     overflowed: bool = False
+    interrupted: str = ""  # why the stream ends with ABORTED after what it has
 
     def offer(self, item: Item) -> None:
         if self.overflowed:
@@ -90,4 +91,12 @@ class Watchers:
     def close_all(self) -> None:
         """The node is stopping: each stream ends after what it already has."""
         for w in self.active:
+            w.offer(None)
+
+    def interrupt(self, why: str) -> None:
+        """State is about to change without an event per entry (a snapshot is merged):
+        each stream ends after what it already has, with ABORTED and ``why``, so no
+        client takes the events it got for every change there was."""
+        for w in self.active:
+            w.interrupted = why
             w.offer(None)

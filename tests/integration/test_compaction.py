@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import shutil
 
+import grpc
 import pytest
 
 from cluster.errors import NodeRefused
 from cluster.wait import wait_for
+from node.pb import remesh_pb2 as pb
 from tests.integration.test_cli import cli, out  # noqa: F401 - the CLI fixture
 
 pytestmark = pytest.mark.integration
@@ -266,3 +268,44 @@ def test_a_node_far_behind_is_sent_the_state_unless_the_ratio_is_0(clean_cluster
     c.write("node-c", b"after", b"2")  # and it replicates as before
     c.converge(60)
     assert c.read("node-a", b"after") == b"2"
+
+
+def test_a_watch_on_a_node_that_merges_a_snapshot_ends_saying_so(clean_cluster, tmp_path):
+    """A Watch gets an event per applied entry; a snapshot's records change the state
+    without one. So a Watch open when node-c starts merging one ends with ABORTED naming
+    the snapshot, a Watch opened while it merges is refused with UNAVAILABLE, and one
+    opened afterwards gets events again: no client takes its events for every change."""
+    path = tmp_path / "watch3.yaml"
+    path.write_text(
+        "name: watch3\nnodes: [node-a, node-b, node-c]\n"
+        "settings: {snapshot_rate_keys: 400, snapshot_chunk_keys: 100}\n"
+    )
+    c = clean_cluster(str(path))
+    watching = c.connect("node-c")
+    call = watching.kv.Watch(pb.WatchRequest(prefix=b"k"), timeout=60)
+    c.write("node-c", b"kprobe", b"1")
+    assert next(call).changes[0].entry.key == b"kprobe"  # the stream is registered
+    c.isolate("node-c")
+    for r in range(15):  # 15,000 entries over 1,000 keys: node-c will be sent the state
+        c.write_batch("node-a", [(b"k%04d" % i, b"%d" % r) for i in range(1000)])
+    c.heal()
+
+    def merging() -> bool:
+        return c.node_status("node-c").snapshot.startswith("receiving")
+
+    wait_for(merging, 60, "node-c to be merging a snapshot")
+    with pytest.raises(grpc.RpcError) as refused:
+        next(c.connect("node-c").kv.Watch(pb.WatchRequest(prefix=b"k"), timeout=30))
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value
+    assert "snapshot from node-" in refused.value.details()
+    with pytest.raises(grpc.RpcError) as ended:
+        for _ in call:  # whatever was queued before the snapshot, then the end
+            pass
+    assert ended.value.code() == grpc.StatusCode.ABORTED, ended.value
+    assert "merging a snapshot from node-" in ended.value.details()
+    c.converge(120)
+    assert c.node_status("node-c").snapshots_received >= 1
+    again = c.connect("node-c").kv.Watch(pb.WatchRequest(prefix=b"k"), timeout=30)
+    c.write("node-a", b"kafter", b"2")
+    assert next(again).changes[0].entry.key == b"kafter"
+    again.cancel()
