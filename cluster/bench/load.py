@@ -16,6 +16,7 @@ import grpc
 from cluster.api import Cluster
 from cluster.bench.config import BenchConfig
 from cluster.bench.driver import Generated, Target, Work, closed_loop
+from cluster.errors import OperationFailed
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 
@@ -25,6 +26,7 @@ class Watchers:
 
     def __init__(self, c: Cluster, nodes: list[str], prefix: bytes) -> None:
         self.applied: dict[str, dict[bytes, int]] = {n: {} for n in nodes}
+        self.ended: dict[str, str] = {}  # node -> why its stream ended (a snapshot, ...)
         self.calls: list[Any] = []
         self.threads: list[threading.Thread] = []
         # Their own connections, not the cluster's: the measured writes share none of them.
@@ -42,18 +44,29 @@ class Watchers:
             for msg in call:
                 for change in msg.changes:
                     seen[change.entry.key] = change.applied_unix_ns
-        except grpc.RpcError:
-            pass
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.CANCELLED:  # not our own close()
+                self.ended[node] = f"{exc.code().name}: {exc.details()}"
 
     def wait_all(self, keys: list[bytes], timeout: float) -> None:
         want = set(keys)
+
+        def arrived() -> bool:
+            if self.ended:  # its keys will never come: say why now, not at the timeout
+                raise OperationFailed(
+                    "a Watch stream the latency is measured with ended: "
+                    + "; ".join(f"{n}: {why}" for n, why in self.ended.items())
+                )
+            return all(want <= set(s) for s in self.applied.values())
+
         wait_for(
-            lambda: all(want <= set(s) for s in self.applied.values()),
+            arrived,
             timeout,
             lambda: (
                 "every key at every watcher: "
                 + ", ".join(f"{n} {len(want - set(s))} missing" for n, s in self.applied.items())
             ),
+            fatal=(OperationFailed,),
         )
 
     def ready(

@@ -3,11 +3,15 @@ LevelDB): every write it counts as acked is stored, closed loop and paced alike.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from cluster.bench.driver import Target, Work, closed_loop, paced, paced_keys
+from cluster.bench.load import Watchers
+from cluster.client import NodeClient
+from cluster.errors import OperationFailed
 from cluster.secrets import Credentials
 from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
@@ -41,3 +45,30 @@ def test_a_paced_run_on_streams_stores_every_key_it_names(node):
     assert run.acked == len(keys) > 0
     for key in keys:
         assert node.kv.Get(pb.GetRequest(key=key), timeout=10).found, key
+
+
+class _OneNode:
+    """What ``Watchers`` asks of a cluster: a client of the embedded node."""
+
+    def __init__(self, node: ThreadedNode) -> None:
+        self.node = node
+
+    def connect(self, name: str) -> NodeClient:
+        return NodeClient(name, self.node.node.address, credentials=Credentials(TOKEN))
+
+
+def test_the_latency_watch_ending_fails_the_wait_at_once_saying_why(node):
+    """A latency Watch stream that ends (its node merged a snapshot, fell behind) will
+    never see its keys: the wait fails at once with the status, not at its timeout."""
+    watchers = Watchers(_OneNode(node), ["node-a"], b"lat/")  # type: ignore[arg-type]
+    try:
+        watchers.ready(
+            lambda i: node.kv.Put(pb.PutRequest(key=b"lat/m%d" % i, value=b"1")), b"lat/m"
+        )
+        node.call(lambda: node.node.replica.watchers.interrupt("a snapshot, for the test"))
+        started = time.monotonic()
+        with pytest.raises(OperationFailed, match="node-a: ABORTED: a snapshot, for the test"):
+            watchers.wait_all([b"lat/never"], timeout=60)
+        assert time.monotonic() - started < 30, "it waited for the timeout"
+    finally:
+        watchers.close()
