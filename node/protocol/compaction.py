@@ -154,11 +154,12 @@ SNAPSHOT_MIN_LAG = 10_000  # below this a log tail is cheap whatever the state's
 
 def snapshot_cheaper(lag: int, records: int, ratio: float, min_lag: int = SNAPSHOT_MIN_LAG) -> bool:
     """Send a subscriber that lacks ``lag`` log entries the state (``records`` keys and
-    tombstones) rather than the log? Merging a record costs a replica less than applying
-    an entry (no log write, packed records checked in bulk), so once the entries
-    outnumber the records ``ratio`` times over, the snapshot is the faster catch-up: a
-    node down while keys were overwritten many times is sent each key once. ``ratio``
-    0: only when the log is truncated (``needs_snapshot``)."""
+    tombstones) rather than the log? Merging a record costs a replica about what applying
+    an entry does where it holds the key, and much less where it holds nothing (packed
+    records written in bulk, no log record), so once the entries outnumber the records
+    ``ratio`` times over the snapshot is the faster catch-up: a node down while keys were
+    overwritten many times is sent each key once (docs/performance.md measures both).
+    ``ratio`` 0: only when the log is truncated (``needs_snapshot``)."""
     return ratio > 0 and lag >= min_lag and lag > ratio * records
 
 
