@@ -67,9 +67,8 @@ def table(result: dict[str, Any]) -> str:
         rows.append(
             (
                 f"catch-up of {r['entries_behind']:,} entries",
-                f"{r['entries_per_s']:,} entries/s ({r['catchup_s']} s once serving; "
-                f"process start {r['startup_s']} s; "
-                f"{r.get('start_to_converged_s', '?')} s from start to converged; "
+                f"{r['entries_per_s']:,} entries/s ({r.get('start_to_converged_s', '?')} s from "
+                f"the node's start to converged, serving after {r['startup_s']} s; "
                 f"{'by snapshot' if r.get('snapshots_received') else 'from the log'})",
             )
         )
