@@ -25,7 +25,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -161,19 +161,29 @@ def _channel(target: Target, credentials: Credentials | None) -> grpc.aio.Channe
     return grpc.aio.secure_channel(target.address, tls, options=options)
 
 
-async def _call(stub: Any, request: Any, metadata: Any) -> int:
-    """Send one request; its write count once acked. Retries a transient refusal."""
-    rpc = stub.Put if isinstance(request, pb.PutRequest) else stub.PutBatch
+async def _retrying(send: Callable[[], Awaitable[int]]) -> int:
+    """``send()`` once, again after a transient refusal (RETRIES tries, backing off)."""
     for attempt in range(RETRIES):
         try:
-            await rpc(request, metadata=metadata, timeout=60)
-            return 1 if isinstance(request, pb.PutRequest) else len(request.writes)
+            return await send()
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in TRANSIENT or attempt == RETRIES - 1:
                 raise
             print(f"load client: {exc.details()}; retrying", file=sys.stderr, flush=True)
             await asyncio.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+async def _call(stub: Any, request: Any, metadata: Any) -> int:
+    """Send one request; its write count once acked. Retries a transient refusal."""
+    single = isinstance(request, pb.PutRequest)
+    rpc = stub.Put if single else stub.PutBatch
+
+    async def once() -> int:
+        await rpc(request, metadata=metadata, timeout=60)
+        return 1 if single else len(request.writes)
+
+    return await _retrying(once)
 
 
 class _Streams:
@@ -186,25 +196,22 @@ class _Streams:
         self.idle: list[Any] = []
 
     async def send(self, write: pb.Write) -> int:
-        for attempt in range(RETRIES):
-            call = self.idle.pop() if self.idle else self.stub.Writes(metadata=self.metadata)
-            try:
-                await call.write(write)
-                result = await call.read()
-            except grpc.aio.AioRpcError as exc:
-                call.cancel()
-                if exc.code() not in TRANSIENT or attempt == RETRIES - 1:
-                    raise
-                print(f"load client: {exc.details()}; retrying", file=sys.stderr, flush=True)
-                await asyncio.sleep(0.2 * (attempt + 1))
-                continue
-            if result is grpc.aio.EOF:
-                raise OperationFailed("the node ended a Writes stream without an answer")
-            self.idle.append(call)
-            if result.error:
-                raise OperationFailed(f"a write was refused: {result.error}")
-            return 1
-        raise AssertionError("unreachable")
+        return await _retrying(lambda: self._once(write))
+
+    async def _once(self, write: pb.Write) -> int:
+        call = self.idle.pop() if self.idle else self.stub.Writes(metadata=self.metadata)
+        try:
+            await call.write(write)
+            result = await call.read()
+        except grpc.aio.AioRpcError:
+            call.cancel()  # a broken stream is not reused
+            raise
+        if result is grpc.aio.EOF:
+            raise OperationFailed("the node ended a Writes stream without an answer")
+        self.idle.append(call)
+        if result.error:
+            raise OperationFailed(f"a write was refused: {result.error}")
+        return 1
 
 
 def _sender(stub: Any, work: Work, metadata: Any) -> Callable[[Any], Coroutine[Any, Any, int]]:
