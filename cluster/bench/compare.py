@@ -46,16 +46,11 @@ def latency_rate(cfg: BenchConfig) -> int:
 
 
 def _remesh_row(
-    durability: str,
-    batch: int,
-    cfg: BenchConfig,
-    home: str,
-    progress: Callable[[str], None],
-    tls: bool = False,
-    proxies: bool = True,
-    stream: bool = False,
+    v: Variant, cfg: BenchConfig, home: str, progress: Callable[[str], None]
 ) -> dict[str, Any]:
     """remesh mesh3 in one mode: converged throughput, and latency at the first of --rates."""
+    durability, tls, proxies, stream = v.durability, v.tls, v.proxies, v.stream
+    batch = cfg.batch if v.batched else 1
     name = f"mesh3-{durability}" + ("-tls" if tls else "") + ("" if proxies else "-direct")
     topo = Path(home) / f"{name}.yaml"
     topo.write_text(
@@ -100,15 +95,14 @@ def bench_compare(cfg: BenchConfig, progress: Callable[[str], None], install: bo
     under one workload."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="remesh-compare-") as home:
-        for durability, batched, tls, proxies, stream in VARIANTS:
-            batch = cfg.batch if batched else 1
+        for v in VARIANTS:
             progress(
-                f"compare: remesh {durability} batch {batch}"
-                + (" tls" if tls else "")
-                + ("" if proxies else " no proxies")
-                + (" streams" if stream else "")
+                f"compare: remesh {v.durability} batch {cfg.batch if v.batched else 1}"
+                + (" tls" if v.tls else "")
+                + ("" if v.proxies else " no proxies")
+                + (" streams" if v.stream else "")
             )
-            rows.append(_remesh_row(durability, batch, cfg, home, progress, tls, proxies, stream))
+            rows.append(_remesh_row(v, cfg, home, progress))
     progress("compare: etcd and Redis")
     peers = run_peers(
         writes=20_000,
