@@ -3,7 +3,6 @@ LevelDB): every write it counts as acked is stored, closed loop and paced alike.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -66,9 +65,8 @@ def test_the_latency_watch_ending_fails_the_wait_at_once_saying_why(node):
             lambda i: node.kv.Put(pb.PutRequest(key=b"lat/m%d" % i, value=b"1")), b"lat/m"
         )
         node.call(lambda: node.node.replica.watchers.interrupt("a snapshot, for the test"))
-        started = time.monotonic()
+        # OperationFailed at once: waiting to the timeout would raise WaitTimeout instead
         with pytest.raises(OperationFailed, match="node-a: ABORTED: a snapshot, for the test"):
             watchers.wait_all([b"lat/never"], timeout=60)
-        assert time.monotonic() - started < 30, "it waited for the timeout"
     finally:
         watchers.close()
