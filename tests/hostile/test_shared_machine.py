@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -84,3 +85,27 @@ def test_everything_a_cluster_writes_is_private_to_its_user(clean_cluster):
             loose.append(f"{path.relative_to(c.dir.parent)} {oct(mode)}")
     assert not loose, "readable by others:\n" + "\n".join(loose)
     assert os.stat(c.dir / "nodes/node-a/data").st_uid == os.getuid()
+
+
+# A fixed name in a shared temp directory: another user can plant a symlink there first
+# and have us (often root) write through it. Scripts use mktemp, the code private dirs.
+FIXED_TMP = re.compile(r"(?<![\w$}.])/(?:tmp|var/tmp|dev/shm)/[\w.-]")
+
+
+@pytest.mark.unit
+def test_no_fixed_path_in_a_shared_temp_directory_in_scripts_tool_or_tests():
+    scanned, found = 0, []
+    for path in [*ROOT.glob("ci/*"), *ROOT.glob(".ci/*")] + sorted(
+        p for d in ("cluster", "node", "tests") for p in (ROOT / d).rglob("*.py")
+    ):
+        if path.name == "docker_image.py":  # /tmp inside the image being built, not the host
+            continue
+        text = path.read_text(errors="replace")
+        scanned += 1
+        for n, line in enumerate(text.splitlines(), 1):
+            if FIXED_TMP.search(line) and "FIXED_TMP" not in line and "noqa: tmp" not in line:
+                found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert scanned > 50, "the scan found no files: the layout changed"
+    assert not found, "fixed paths in a shared temp dir (use mktemp, a private dir):\n" + "\n".join(
+        found
+    )
