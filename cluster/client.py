@@ -8,19 +8,24 @@ nemesis, the bench and the test workloads all use it. ``kv`` is the raw stub,
 for what the typed methods do not cover (futures, streams).
 
 With ``credentials`` (``cluster.secrets.Credentials``) every call on the channel, raw
-stubs included, carries the cluster token, and a TLS cluster is dialled with the tool's
-certificate, checking that the node's certificate names the node.
+stubs included, carries a proof of the cluster token (never the token: ``Prover``), and a
+TLS cluster is dialled with the tool's certificate, checking that the node's certificate
+names the node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cluster.errors import NodeRefused, NodeUnreachable
+from node.bearer import HEADER
+from node.challenge import STALE, ChallengeFailed, prove, prove_aio
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 
@@ -58,23 +63,42 @@ class _Details(NamedTuple):
     compression: Any
 
 
-class Bearer(
+class Prover(
     grpc.UnaryUnaryClientInterceptor,
     grpc.UnaryStreamClientInterceptor,
     grpc.StreamUnaryClientInterceptor,
     grpc.StreamStreamClientInterceptor,
 ):
-    """Adds the token's metadata to every call of a channel, whatever the stub."""
+    """Presents a proof of the token on every call of a channel, whatever the stub, once
+    the process at the far end proved it holds the token (``node.challenge``): the token
+    itself never leaves this process, so whatever squats on a stopped node's port learns
+    nothing it can use. A proof is good for the node process that issued it; after the
+    node restarts the next call is refused as stale, the proof is dropped and
+    ``NodeClient`` asks again."""
 
-    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
-        self._metadata = tuple(metadata)
+    def __init__(self, channel: grpc.Channel, name: str, credentials: Credentials) -> None:
+        self._channel = channel  # not intercepted: the challenge carries no proof
+        self._name = name
+        self._token = credentials.token.encode()
+        self._cluster = credentials.cluster
+        self._lock = threading.Lock()
+        self._header: str | None = None
+
+    def forget(self) -> None:
+        self._header = None
 
     def _with(self, details: Any) -> _Details:
-        metadata = (*(details.metadata or ()), *self._metadata)
+        with self._lock:
+            if self._header is None:
+                timeout = min(details.timeout or TIMEOUT, TIMEOUT)
+                self._header = prove(
+                    self._channel, self._token, self._cluster, self._name, timeout
+                )
+            proof = ((HEADER, self._header),)
         return _Details(
             details.method,
             details.timeout,
-            metadata,
+            (*(details.metadata or ()), *proof),
             details.credentials,
             details.wait_for_ready,
             details.compression,
@@ -88,13 +112,27 @@ class Bearer(
     intercept_stream_stream = intercept_unary_unary
 
 
+def stale(exc: grpc.RpcError) -> bool:
+    """Was the call refused for a proof made for an earlier process of the node?"""
+    call: grpc.Call = exc
+    return call.code() == grpc.StatusCode.UNAUTHENTICATED and STALE in (
+        call.details() or ""
+    )
+
+
 def open_channel(
     name: str,
     address: str,
     credentials: Credentials | None = None,
     options: ChannelOptions = CLIENT_OPTIONS,
 ) -> grpc.Channel:
-    """A channel to node ``name`` at ``address`` that presents ``credentials``."""
+    """A channel to node ``name`` at ``address`` that proves it holds ``credentials``."""
+    return _open(name, address, credentials, options)[0]
+
+
+def _open(
+    name: str, address: str, credentials: Credentials | None, options: ChannelOptions
+) -> tuple[grpc.Channel, Prover | None]:
     tls = credentials.channel_credentials() if credentials else None
     if tls is None:
         channel = grpc.insecure_channel(address, options=list(options))
@@ -102,8 +140,31 @@ def open_channel(
         target = ("grpc.ssl_target_name_override", name)
         channel = grpc.secure_channel(address, tls, options=[*options, target])
     if credentials is None:
-        return channel
-    return grpc.intercept_channel(channel, Bearer(credentials.metadata))
+        return channel, None
+    prover = Prover(channel, name, credentials)
+    return grpc.intercept_channel(channel, prover), prover
+
+
+@contextlib.asynccontextmanager
+async def aio_channel(
+    name: str, address: str, credentials: Credentials | None
+) -> AsyncIterator[tuple[grpc.aio.Channel, Any]]:
+    """An asyncio channel to node ``name`` and the metadata for its calls: a proof of the
+    token once the node proved it holds it (one node process: after a restart the calls
+    are refused as stale)."""
+    tls = credentials.channel_credentials() if credentials else None
+    if tls is None:
+        channel = grpc.aio.insecure_channel(address, options=list(CLIENT_OPTIONS))
+    else:
+        options = [*CLIENT_OPTIONS, ("grpc.ssl_target_name_override", name)]
+        channel = grpc.aio.secure_channel(address, tls, options=options)
+    async with channel:
+        if credentials is None:
+            yield channel, None
+            return
+        token = credentials.token.encode()
+        proof = await prove_aio(channel, token, credentials.cluster, name, TIMEOUT)
+        yield channel, ((HEADER, proof),)
 
 
 class NodeClient:
@@ -119,7 +180,7 @@ class NodeClient:
     ) -> None:
         self.name, self.address = name, address
         self._describe = describe  # the process's state, for "not answering" errors
-        self._channel = open_channel(name, address, credentials, options)
+        self._channel, self._prover = _open(name, address, credentials, options)
         self.kv = pb_grpc.KVStub(self._channel)
         self.admin = pb_grpc.AdminStub(self._channel)
         self.replication = pb_grpc.ReplicationStub(self._channel)
@@ -133,10 +194,26 @@ class NodeClient:
         return self._invoke(getattr(self.kv, method), request, timeout)
 
     def _invoke(self, rpc: Any, request: Any, timeout: float) -> Any:
-        try:
-            return rpc(request, timeout=timeout)
-        except grpc.RpcError as exc:
-            raise self._error(exc) from None
+        for attempt in (1, 2):
+            try:
+                return rpc(request, timeout=timeout)
+            except grpc.RpcError as exc:
+                if attempt == 1 and self._prover and stale(exc):
+                    self._prover.forget()  # the node restarted: prove it again, once
+                    continue
+                raise self._error(exc) from None
+            except ChallengeFailed as exc:
+                raise self._impostor(exc) from None
+        raise AssertionError("unreachable")
+
+    def _impostor(self, exc: ChallengeFailed) -> NodeRefused:
+        """Something answers at the node's address that did not prove it is the node."""
+        return NodeRefused(
+            f"{self.name}: what answers at {self.address} is not {self.name} of this "
+            f"cluster: {exc}. Nothing secret was sent to it; state: {self._describe()}",
+            "UNAUTHENTICATED",
+            str(exc),
+        )
 
     def _error(self, exc: grpc.RpcError) -> NodeRefused | NodeUnreachable:
         call: grpc.Call = exc  # a failed sync call is also its Call
@@ -187,7 +264,11 @@ class NodeClient:
         try:
             return list(self.kv.Writes(iter(writes(items)), timeout=timeout))
         except grpc.RpcError as exc:
+            if self._prover and stale(exc):
+                self._prover.forget()  # the next call proves it again
             raise self._error(exc) from None
+        except ChallengeFailed as exc:
+            raise self._impostor(exc) from None
 
     def get(self, key: bytes, timeout: float = TIMEOUT) -> pb.GetResponse:
         return self.call("Get", pb.GetRequest(key=key), timeout)

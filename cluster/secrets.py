@@ -24,7 +24,7 @@ import grpc
 from cluster import certs
 from cluster.errors import ClusterError
 from cluster.files import UnsafePath, atomic_write, open_private, private_dir
-from node.bearer import TokenError, bearer, check_token
+from node.bearer import TokenError, check_token
 
 SECRETS_DIR = "secrets"
 MAX_SECRET_BYTES = 64 * 1024
@@ -132,6 +132,7 @@ class Credentials:
     ca: bytes | None = None
     cert: bytes | None = None
     key: bytes | None = field(default=None, repr=False)
+    cluster: str = ""  # the nodes must prove they belong to it (empty: to the token's)
 
     @classmethod
     def load(cls, state_dir: Path, tls: bool) -> Credentials:
@@ -141,14 +142,11 @@ class Credentials:
             token = check_token(raw.decode("ascii", "replace").strip(), str(paths.token))
         except TokenError as exc:
             raise ClusterError(f"{exc}; `cluster rotate-secrets` makes a new one") from None
+        cluster = state_dir.name
         if not tls:
-            return cls(token)
+            return cls(token, cluster=cluster)
         cert, key = paths.tool
-        return cls(token, read_secret(paths.ca[0]), read_secret(cert), read_secret(key))
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        return bearer(self.token)
+        return cls(token, read_secret(paths.ca[0]), read_secret(cert), read_secret(key), cluster)
 
     def channel_credentials(self) -> grpc.ChannelCredentials | None:
         """TLS with the tool's certificate; None for a plaintext cluster."""

@@ -26,7 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from node.admin import AdminService
-from node.auth import TokenAuth
+from node.auth import ChallengeService, TokenAuth
 from node.config import NodeConfig, parse_address
 from node.exposition import MetricsServer, text
 from node.gate import WriteGate
@@ -99,6 +99,9 @@ class Node:
         replication = ReplicationService(self.replica, certified=self.tls is not None)
         pb_grpc.add_ReplicationServicer_to_server(replication, self.server)
         pb_grpc.add_AdminServicer_to_server(AdminService(self, self.gate), self.server)
+        if self.auth:
+            self.auth.renew()  # proofs made for an earlier start are worth nothing now
+            pb_grpc.add_AuthServicer_to_server(ChallengeService(self.auth.issuer), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(REFLECTED, self.server)

@@ -28,9 +28,20 @@ from typing import Any
 
 import grpc
 
+from node import challenge
 from node.bearer import HEADER, MAX_TOKEN_CHARS, SCHEME, TokenError, bearer, check_token
+from node.pb import remesh_pb2 as pb
+from node.pb import remesh_pb2_grpc as pb_grpc
 
-__all__ = ["METHODS", "TOKEN_ENV", "TokenAuth", "TokenError", "bearer", "read_token"]
+__all__ = [
+    "METHODS",
+    "TOKEN_ENV",
+    "ChallengeService",
+    "TokenAuth",
+    "TokenError",
+    "bearer",
+    "read_token",
+]
 
 log = logging.getLogger("node.auth")
 
@@ -49,6 +60,7 @@ METHODS: dict[str, bool] = {
     ),
     **_table("remesh.v1.Replication", "Replicate"),
     **_table("remesh.v1.Admin", "SetPeers", "Decommission", "SetClockOffset"),
+    **_table("remesh.v1.Auth", "Challenge", auth=False),  # how a caller gets to prove it
     **_table("grpc.health.v1.Health", "Check", "List", "Watch", auth=False),
     **_table("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo", auth=False),
 }
@@ -89,9 +101,14 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         self._token = check_token(token).encode()
         self.cluster = cluster
         self.node_id = node_id
+        self.issuer = challenge.Issuer(self._token, cluster, node_id)
         self.refused = 0
         self.on_refused: Callable[[], None] = lambda: None  # e.g. count it in the metrics
         self._logged = 0.0
+
+    def renew(self) -> None:
+        """A new process secret: every proof presented before (a session) is refused."""
+        self.issuer = challenge.Issuer(self._token, self.cluster, self.node_id)
 
     def problem(self, metadata: Any) -> str | None:
         """Why the call's metadata does not authenticate it, or None when it does."""
@@ -105,6 +122,8 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         value = values[0] if len(values) == 1 else ""
         if isinstance(value, bytes):
             value = value.decode("latin-1")
+        if value.startswith(challenge.SCHEME):
+            return self.issuer.problem(value)
         presented = value[len(SCHEME) :] if value.startswith(SCHEME) else ""
         # compare_digest takes time independent of where the bytes differ.
         if not hmac.compare_digest(presented.encode("latin-1", "replace"), self._token):
@@ -152,6 +171,22 @@ def refusal(handler: Any, code: grpc.StatusCode, message: str) -> Any:
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+class ChallengeService(pb_grpc.AuthServicer):
+    """``Auth.Challenge``: this node proves it holds the token (``node.challenge``)."""
+
+    def __init__(self, issuer: challenge.Issuer) -> None:
+        self.issuer = issuer
+
+    async def Challenge(self, request: pb.ChallengeRequest, context: Any) -> pb.ChallengeResponse:
+        try:
+            sn, proof = self.issuer.challenge(request.client_nonce)
+        except challenge.ChallengeFailed as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return pb.ChallengeResponse(
+            cluster=self.issuer.cluster, node_id=self.issuer.node, server_nonce=sn, proof=proof
+        )
 
 
 def certified_name(context: Any) -> str | None:

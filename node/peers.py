@@ -17,7 +17,8 @@ from typing import TypeAlias
 
 import grpc
 
-from node.auth import bearer
+from node import challenge
+from node.bearer import HEADER
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import Held, PeerFailed, Refused, SubscriberSession, exclusions
@@ -92,7 +93,7 @@ class PeerLink:
         self.replica = replica
         self.peer = peer
         self.address = address
-        self._metadata = bearer(token) if token else ()
+        self._token = token.encode() if token else None  # proved, never sent
         self._tls = tls
         cfg = replica.config
         self.timeout_s = cfg.link_timeout_ms / 1000
@@ -173,13 +174,14 @@ class PeerLink:
         )
         async with self._channel() as channel:
             await asyncio.wait_for(channel.channel_ready(), self.timeout_s)
+            metadata = await self._prove(channel)
             call = channel.stream_stream(
                 REPLICATE,
                 request_serializer=pb.SubscriberMessage.SerializeToString,
                 response_deserializer=self._parse,
-            )(metadata=self._metadata)
+            )(metadata=metadata)
             hello = session.hello(replica.vv, self._exclude())
-            await say_hello(channel, call, hello, self._metadata, self.timeout_s, self.peer)
+            await say_hello(channel, call, hello, metadata, self.timeout_s, self.peer)
             first = await asyncio.wait_for(self._next(call), self.timeout_s)
             welcome = session.on_welcome(first, replica.vv, time.monotonic(), replica.wall_ms())
             log.info(
@@ -215,6 +217,22 @@ class PeerLink:
         """The stub's deserializer, counting the bytes as they arrive (free: no re-encoding)."""
         self.replica.metrics.received_bytes.add(self.peer, len(raw))
         return pb.ServerMessage.FromString(raw)
+
+    async def _prove(self, channel: grpc.aio.Channel) -> tuple[tuple[str, str], ...]:
+        """The call metadata for this connection: a proof of the token, once the far end
+        proved it is the peer (``node.challenge``); none when this node has no token."""
+        if self._token is None:
+            return ()
+        try:
+            proof = await challenge.prove_aio(
+                channel, self._token, self.replica.config.cluster, self.peer, self.timeout_s
+            )
+        except challenge.ChallengeFailed as exc:
+            raise Refused(
+                f"what answers at {self.address} is not {self.peer}: {exc}; "
+                f"nothing secret was sent to it"
+            ) from None
+        return ((HEADER, proof),)
 
     def _channel(self) -> grpc.aio.Channel:
         """Plaintext, or TLS with this node's certificate, checking the far end's names

@@ -32,7 +32,7 @@ from typing import Any
 import grpc
 
 from cluster.bench.phases import reap
-from cluster.client import CLIENT_OPTIONS
+from cluster.client import aio_channel
 from cluster.errors import OperationFailed
 from cluster.secrets import Credentials
 from node.pb import remesh_pb2 as pb
@@ -153,14 +153,6 @@ def _requests(work: Work) -> list[Any]:
     ]
 
 
-def _channel(target: Target, credentials: Credentials | None) -> grpc.aio.Channel:
-    tls = credentials.channel_credentials() if credentials else None
-    if tls is None:
-        return grpc.aio.insecure_channel(target.address, options=list(CLIENT_OPTIONS))
-    options = [*CLIENT_OPTIONS, ("grpc.ssl_target_name_override", target.name)]
-    return grpc.aio.secure_channel(target.address, tls, options=options)
-
-
 async def _retrying(send: Callable[[], Awaitable[int]]) -> int:
     """``send()`` once, again after a transient refusal (RETRIES tries, backing off)."""
     for attempt in range(RETRIES):
@@ -225,9 +217,8 @@ async def _closed(
     target: Target, work: Work, concurrency: int, seconds: float, total: int, creds: Any
 ) -> tuple[int, int, float]:
     requests = _requests(work)
-    metadata = creds.metadata if creds else None
     acked = claimed = 0
-    async with _channel(target, creds) as channel:
+    async with aio_channel(target.name, target.address, creds) as (channel, metadata):
         stub = pb_grpc.KVStub(channel)
         send = _sender(stub, work, metadata)
         start = await _ready(channel)
@@ -258,7 +249,6 @@ async def _paced(
     key ``<prefix><i>`` (a PutBatch: ``<prefix><i>.<j>``). A failed write fails the run
     (its keys would never be seen), with the first failure's own error."""
     value = b"x" * work.value_size
-    metadata = creds.metadata if creds else None
     inflight: set[asyncio.Task[int]] = set()
     acked = sent = 0
     failures: list[BaseException] = []
@@ -273,7 +263,7 @@ async def _paced(
         else:
             acked += task.result()
 
-    async with _channel(target, creds) as channel:
+    async with aio_channel(target.name, target.address, creds) as (channel, metadata):
         stub = pb_grpc.KVStub(channel)
         send = _sender(stub, work, metadata)
         start = await _ready(channel)

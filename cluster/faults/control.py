@@ -6,8 +6,10 @@ import json
 import socket
 from typing import Any
 
+from cluster.faults.auth import OPEN_OPS, check_proxy, sign
 from cluster.faults.config import split_address
 from cluster.faults.model import FaultRequest, ProxyError
+from node.challenge import new_nonce
 
 
 class ProxyControl:
@@ -15,37 +17,41 @@ class ProxyControl:
 
     def __init__(self, address: str, timeout: float = 5.0, token: str | None = None) -> None:
         self.address = address
-        self._token = token  # sent with every request (cluster.faults.auth); never logged
+        self._token = token  # proved on every request (cluster.faults.auth), never sent
         self.timeout = timeout
         self._host, self._port = split_address(address)
 
     def request(self, req: dict[str, Any]) -> dict[str, Any]:
         """Send one request; ProxyError when unreachable or the answer is ``ok: false``."""
-        buf = bytearray()
         try:
             with socket.create_connection((self._host, self._port), timeout=self.timeout) as sock:
-                sent = {**req, "token": self._token} if self._token else req
-                sock.sendall(json.dumps(sent).encode() + b"\n")
-                while not buf.endswith(b"\n"):
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
+                lines = sock.makefile("rb")
+                if self._token and req.get("op") not in OPEN_OPS:
+                    token, cn = self._token.encode(), new_nonce()
+                    answer = self._exchange(sock, lines, {"op": "challenge", "nonce": cn.hex()})
+                    sn = check_proxy(token, cn, answer, self.address)
+                    req = sign(token, cn, sn, req)
+                resp = self._exchange(sock, lines, req)
         except OSError as e:
             raise ProxyError(
                 f"link proxy at {self.address} is not answering ({e}): is the cluster up?"
-            ) from None
-        try:
-            resp = json.loads(buf)
-        except ValueError:
-            raise ProxyError(
-                f"link proxy at {self.address} gave no valid answer ({bytes(buf[:200])!r}): "
-                "is something else listening there?"
             ) from None
         if not isinstance(resp, dict) or resp.get("ok") is not True:
             error = resp.get("error") if isinstance(resp, dict) else resp
             raise ProxyError(f"link proxy at {self.address}: {error}")
         return resp
+
+    def _exchange(self, sock: socket.socket, lines: Any, req: dict[str, Any]) -> Any:
+        """Send one JSON line, read one back."""
+        sock.sendall(json.dumps(req).encode() + b"\n")
+        buf = lines.readline(1 << 20)
+        try:
+            return json.loads(buf)
+        except ValueError:
+            raise ProxyError(
+                f"link proxy at {self.address} gave no valid answer ({bytes(buf[:200])!r}): "
+                "is something else listening there?"
+            ) from None
 
     def ping(self) -> bool:
         """True when the proxy answers; False (no exception) when it does not, for polling."""

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from cluster.faults.auth import read_token, refusal
+from cluster.faults.auth import answer_challenge, read_token, refusal
 from cluster.faults.config import (
     LinkSpec,
     ProxyConfig,
@@ -160,9 +160,7 @@ class _Conn:
         self.upstream = up
         for reader, writer in ((self.client_reader, up), (up_reader, self.client)):
             channel = _Channel()
-            self.tasks.append(
-                asyncio.create_task(self._guard(self._read(reader, channel, writer)))
-            )
+            self.tasks.append(asyncio.create_task(self._guard(self._read(reader, channel, writer))))
             self.tasks.append(asyncio.create_task(self._guard(self._write(channel, writer))))
 
     async def _guard(self, pump: Any) -> None:
@@ -375,9 +373,16 @@ class Proxy:
         return {"ok": True, **self.snapshot()}
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonces: tuple[bytes, bytes] | None = None  # this connection's challenge
         try:
             while line := await reader.readline():
-                reply = refusal(_request(line), self.token)
+                request = _request(line)
+                reply: dict[str, Any] | None
+                if self.token is not None and _op(line) == "challenge":
+                    reply, cn, sn = answer_challenge(request, self.token)
+                    nonces = (cn, sn) if reply["ok"] else None
+                else:
+                    reply = refusal(request, self.token, nonces)
                 if reply is None:
                     reply = await self.reload() if _op(line) == "reload" else self.handle(line)
                 writer.write(json.dumps(reply).encode() + b"\n")

@@ -106,4 +106,3 @@ class LinkFaults:
     def faults(self) -> dict[str, Any]:
         """The active link faults ({} without proxies)."""
         return self._proxy().get().get("faults", {}) if self.has_proxy else {}
-

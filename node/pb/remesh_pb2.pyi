@@ -533,3 +533,21 @@ class SetClockOffsetResponse(_message.Message):
     offset_ms: int
     wall_ms: int
     def __init__(self, offset_ms: _Optional[int] = ..., wall_ms: _Optional[int] = ...) -> None: ...
+
+class ChallengeRequest(_message.Message):
+    __slots__ = ("client_nonce",)
+    CLIENT_NONCE_FIELD_NUMBER: _ClassVar[int]
+    client_nonce: bytes
+    def __init__(self, client_nonce: _Optional[bytes] = ...) -> None: ...
+
+class ChallengeResponse(_message.Message):
+    __slots__ = ("cluster", "node_id", "server_nonce", "proof")
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_NONCE_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    cluster: str
+    node_id: str
+    server_nonce: bytes
+    proof: bytes
+    def __init__(self, cluster: _Optional[str] = ..., node_id: _Optional[str] = ..., server_nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ...) -> None: ...

@@ -5,18 +5,22 @@ token shows up in no output, log or state file but its own."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
 from cluster.api import Cluster
+from cluster.faults.auth import check_proxy, sign
 from cluster.faults.control import ProxyControl
 from cluster.faults.model import ProxyError
 from cluster.ports import free_ports
 from cluster.wait import wait_for
+from node.challenge import new_nonce
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from tests.integration.nodeproc import NodeProc
@@ -73,16 +77,43 @@ def test_put_scan_watch_replicate_without_the_token_are_refused(remesh_cluster, 
 def test_the_proxy_control_port_wants_the_token(remesh_cluster):
     c = remesh_cluster("mesh3")
     address = json.loads((c.dir / "cluster.json").read_text())["proxy"]["control"]
-    for control in (ProxyControl(address), ProxyControl(address, token="f" * 64)):
+    anonymous, wrong = ProxyControl(address), ProxyControl(address, token="f" * 64)
+    for control, refusal in ((anonymous, "unauthenticated"), (wrong, "cannot prove it holds")):
         assert control.ping()  # open: it says nothing
-        with pytest.raises(ProxyError, match="unauthenticated"):
+        with pytest.raises(ProxyError, match=refusal):
             control.set_faults({"node-a>node-b": {"mode": "blackhole"}})
-        with pytest.raises(ProxyError, match="unauthenticated"):
+        with pytest.raises(ProxyError, match=refusal):
             control.heal()
+    token = (c.dir / "secrets" / "token").read_text().strip().encode()
+    heal = {"op": "set", "faults": {"node-a>node-b": {"mode": "blackhole"}}}
+    with control_connection(address) as talk:  # proved with another token: refused
+        cn = new_nonce()
+        answer = talk({"op": "challenge", "nonce": cn.hex()})
+        sn = check_proxy(token, cn, answer, address)  # the real proxy proves itself
+        assert "wrong token" in talk(sign(b"f" * 64, cn, sn, heal))["error"]
+        signed = sign(token, cn, sn, heal)
+        assert "wrong token" in talk({**signed, "faults": {}})["error"]  # altered after signing
+    with control_connection(address) as talk:  # a proof seen once is good for nothing else
+        talk({"op": "challenge", "nonce": new_nonce().hex()})
+        assert "wrong token" in talk(signed)["error"]
     assert c.faults() == {}
     c.isolate("node-a")  # the tool's own control client has the token
     assert c.faults()
     c.heal()
+
+
+@contextlib.contextmanager
+def control_connection(address: str) -> Iterator[Callable[[dict], dict]]:
+    """One connection to a proxy's control port: send a JSON line, read one back."""
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        lines = sock.makefile("rb")
+
+        def talk(request: dict) -> dict:
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            return json.loads(lines.readline())
+
+        yield talk
 
 
 def secret_in(path: Path, token: str) -> list[str]:
@@ -115,10 +146,13 @@ def test_cli_end_to_end_with_tokens_and_the_token_is_never_shown(cli, tmp_path):
     for p in outputs:
         assert token not in p.stdout.decode() + p.stderr.decode()
     assert secret_in(state, token) == []  # not in cluster.json, configs, logs
-    # Another cluster's token is refused: the same node, a token of its own.
+    # Another cluster's token: the node cannot prove it holds that one, so the tool stops
+    # before sending anything and says why (it never learns whether the node would refuse).
     token_file.write_text("a" * 64 + "\n")
     p = cli("write", "node-a", "k2", "v", ok=False)
-    assert p.returncode != 0 and "wrong token for cluster mesh3" in p.stderr.decode()
+    err = p.stderr.decode()
+    assert p.returncode != 0 and "cannot prove it holds the token this side holds" in err, err
+    assert "a token file that is not this cluster's" in err and "Traceback" not in err
     token_file.unlink()  # gone: every verb that talks to a node says how to get it back
     p = cli("read", "node-a", "k", ok=False)
     assert p.returncode == 2 and "secrets/token is missing" in p.stderr.decode()
@@ -136,8 +170,9 @@ def test_cli_end_to_end_with_tokens_and_the_token_is_never_shown(cli, tmp_path):
 
 
 def test_a_peer_with_another_token_gets_nothing_and_says_why(tmp_path):
-    """Two real node processes whose tokens differ: each refuses the other's Replicate
-    stream, no entry crosses, and each logs the refusal (an ERROR: a person must act)."""
+    """Two real node processes whose tokens differ: neither can prove to the other that it
+    holds its token, so neither subscribes (nothing of either token crosses), no entry
+    crosses, and each logs why (an ERROR: a person must act)."""
     port_a, port_b = free_ports(2)
     a = NodeProc(tmp_path, "node-a", port_a, {"node-b": port_b})
     b = NodeProc(tmp_path, "node-b", port_b, {"node-a": port_a}, token="another-token-" + "9" * 20)
@@ -149,18 +184,20 @@ def test_a_peer_with_another_token_gets_nothing_and_says_why(tmp_path):
         def link_error(node: NodeProc, peer: str) -> str:
             return next(p.last_error for p in node.status().peers if p.peer == peer)
 
+        proof = "cannot prove it holds the token this side holds"
+
         def refusal_logged(node: NodeProc) -> bool:  # a log keeps it; last_error moves on
-            return any("UNAUTHENTICATED" in line for line in node.unexpected_log_lines())
+            return any(proof in line for line in node.unexpected_log_lines())
 
         for node in (a, b):
             wait_for(lambda n=node: refusal_logged(n), 60, f"{node.name} to log the refusal")
         seen = [""]
 
-        def refused_by_a() -> bool:  # caught in the act: last_error moves on with retries
+        def a_not_believed() -> bool:  # caught in the act: last_error moves on with retries
             seen[0] = link_error(b, "node-a")
-            return "UNAUTHENTICATED: node-a: wrong token for cluster it" in seen[0]
+            return proof in seen[0] and "nothing secret was sent to it" in seen[0]
 
-        wait_for(refused_by_a, 60, lambda: f"node-a to refuse node-b; now {seen[0]!r}")
+        wait_for(a_not_believed, 60, lambda: f"node-b to refuse node-a's answer; now {seen[0]!r}")
         assert b.get(b"only-on-a") is None
         assert not [origin for origin in b.status().vv if origin.startswith("node-a")]
     finally:

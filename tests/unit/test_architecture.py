@@ -17,7 +17,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 MAX_LINES = 450
 # What cluster may use of node: the wire stubs, the settings schema, the token's wire form.
-NODE_ALLOWED = ("node.pb", "node.settings", "node.bearer")
+NODE_ALLOWED = ("node.pb", "node.settings", "node.bearer", "node.challenge")
 # Cluster's parts: only the facade itself may touch them.
 FACADE_PRIVATE = {"_state", "_backend", "_clients"}
 
