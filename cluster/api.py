@@ -93,7 +93,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         timeout: float = 60,
         progress: Progress = None,
         force: bool = False,
-        tls: bool = False,
+        tls: bool | None = None,
         backend: str | None = None,
     ) -> Cluster:
         """Validate, render, start and wait until every node serves and every link is up.
@@ -102,8 +102,9 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
 
         A cluster that is down whose file now names other nodes is reconciled: it comes up
         as it was, then the nodes gone leave (each checked to be held by the others unless
-        ``force``) and the new ones join (``reconciled`` says what changed). ``tls``: mutual
-        TLS even if the topology does not say ``tls: true``; the token is always on."""
+        ``force``) and the new ones join (``reconciled`` says what changed). ``tls``: True or
+        False overrides the topology's ``tls`` (mutual TLS, on unless it says ``tls:
+        false``); the token is always on, proved and never sent (README, Security)."""
         path = resolve_topology(path)
         topo = load_topology(path)
         state_dir = (Path(home) if home else default_home()) / topo.name

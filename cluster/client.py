@@ -43,6 +43,7 @@ CLIENT_OPTIONS: ChannelOptions = (
     ("grpc.max_reconnect_backoff_ms", 500),
 )
 TIMEOUT = 10.0
+OPEN_METHODS = ("/grpc.health.v1.", "/grpc.reflection.")  # need no token (node/auth.py)
 REFUSED_KEY = "remesh-refused"  # trailing metadata of a node's refusal (node/gate.py)
 
 
@@ -83,11 +84,20 @@ class Prover(
         self._cluster = credentials.cluster
         self._lock = threading.Lock()
         self._header: str | None = None
+        # A connection that drops may come back to another process (a restarted node, or
+        # a squatter): prove it again rather than present a proof that process refuses.
+        channel.subscribe(self._on_state)
+
+    def _on_state(self, state: grpc.ChannelConnectivity) -> None:
+        if state != grpc.ChannelConnectivity.READY:
+            self.forget()
 
     def forget(self) -> None:
         self._header = None
 
     def _with(self, details: Any) -> _Details:
+        if details.method.startswith(OPEN_METHODS):
+            return details  # probes need no proof, and get none
         with self._lock:
             if self._header is None:
                 timeout = min(details.timeout or TIMEOUT, TIMEOUT)

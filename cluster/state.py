@@ -80,15 +80,16 @@ class ClusterState:
         path: Path,
         state_dir: Path,
         *,
-        tls: bool = False,
+        tls: bool | None = None,
         backend: str | None = None,
     ) -> ClusterState:
         """The state to bring ``topo`` (read from ``path``) up with, saved: the old one
         when the same topology comes back up (same data, same ports), else a fresh plan.
-        ``tls``: mutual TLS even if the topology does not say ``tls: true``; a cluster
-        once up with TLS stays so until purged (an ``up`` without the flag never
-        silently downgrades it). ``backend`` runs it, else the one that ran it before,
-        else the topology's: the data of one backend stays with it."""
+        ``tls``: True or False overrides the topology's ``tls`` (on unless it says
+        ``tls: false``); a cluster once up with TLS stays so until purged or told
+        ``tls=False`` (an ``up`` without the flag never silently downgrades it).
+        ``backend`` runs it, else the one that ran it before, else the topology's: the
+        data of one backend stays with it."""
         if (state_dir / STATE_FILE).exists():
             state = cls.load(state_dir)
             backend = backend or state.backend
@@ -109,7 +110,8 @@ class ClusterState:
             state._data["backend"] = backend or topo.backend
         state._plan_metrics(recheck=True)
         state._data["paused"] = []
-        state._data["tls"] = tls or topo.tls or state.tls  # never downgraded by omission
+        # never downgraded by omission
+        state._data["tls"] = tls if tls is not None else (topo.tls or state.tls)
         private_dir(state_dir)  # values, logs and configs are nobody else's to read
         atomic_write(state_dir / TOPOLOGY_FILE, state.topology_text)
         state.save()

@@ -65,7 +65,7 @@ class Topology(BaseModel):
     nodes: list[NodeSpec]
     links: list[tuple[str, str]]
     proxies: bool = True
-    tls: bool = False  # mutual TLS between nodes and for the tool (cluster.secrets)
+    tls: bool = True  # mutual TLS between nodes and for the tool (cluster.secrets)
     shape: str
     source: str = "<string>"
     backend: str = "supervisor"  # what runs the processes: supervisor or docker
@@ -109,7 +109,7 @@ class _TopologyFile(BaseModel):
     links: Any = "full-mesh"
     hub: Name | None = None
     proxies: bool = True
-    tls: bool = False
+    tls: bool = True  # false: plaintext, the token proved by challenge (README, Security)
     backend: Literal["supervisor", "docker"] = "supervisor"
     allow_disconnected: bool = False
     settings: NodeSettings = NodeSettings()

@@ -142,8 +142,10 @@ def register(add: AddVerb) -> None:
     )
     sp.add_argument(
         "--tls",
-        action="store_true",
-        help="mutual TLS between nodes and for the tool (like `tls: true` in the file)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mutual TLS between nodes and for the tool, on unless the file says `tls: false`; "
+        "--no-tls: plaintext, the token proved by challenge and never sent (README, Security)",
     )
     sp = add("down", down, "stop every process of the cluster")
     sp.add_argument("--purge", action="store_true", help="also delete data and logs")

@@ -50,7 +50,7 @@ def refused(rpc) -> str:
 
 @pytest.mark.parametrize("metadata", [(), WRONG], ids=["no token", "wrong token"])
 def test_put_scan_watch_replicate_without_the_token_are_refused(remesh_cluster, metadata):
-    c = remesh_cluster("mesh3")
+    c = remesh_cluster("mesh3", tls=False)  # plaintext: the token is all that stands guard
     c.write("node-b", b"there", b"1")
     c.converge(30)
     before = c.snapshot()
