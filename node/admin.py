@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from node.auth import OPERATOR_PREFIX, certified_name, may_administer
 from node.gate import DRAIN_TIMEOUT_S, WriteGate
 from node.membership import diff_peers, missing, own_origins, peer_problem
 from node.pb import remesh_pb2 as pb
@@ -50,7 +51,28 @@ class AdminService(pb_grpc.AdminServicer):
         self.gate = gate
         self._lock = asyncio.Lock()  # one peer change at a time
 
+    async def _operator_only(self, context: Any, method: str) -> None:
+        """Under mutual TLS only the operator's certificate may call Admin: a member holds a
+        node's key and may replicate as itself and read and write, but never re-point,
+        decommission or skew another node."""
+        name = certified_name(context)
+        if may_administer(name):
+            return
+        self.node.replica.metrics.reject("auth")
+        log.warning(
+            "%s: refused Admin.%s from the certificate of %r",
+            self.node.config.node_id,
+            method,
+            name,
+        )
+        await context.abort(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"Admin.{method} is for the operator's certificate ({OPERATOR_PREFIX}<cluster>); "
+            f"this caller's certificate names {name!r}",
+        )
+
     async def SetPeers(self, request: pb.SetPeersRequest, context: Any) -> pb.SetPeersResponse:
+        await self._operator_only(context, "SetPeers")
         node = self.node
         wanted = dict(request.peers)
         problem = peer_problem(node.config.node_id, wanted)
@@ -78,6 +100,7 @@ class AdminService(pb_grpc.AdminServicer):
     async def Decommission(
         self, request: pb.DecommissionRequest, context: Any
     ) -> pb.DecommissionResponse:
+        await self._operator_only(context, "Decommission")
         self.gate.close()
         self.node.replica.decommissioned = True  # status says so
         if not await self.gate.drained():
@@ -109,6 +132,7 @@ class AdminService(pb_grpc.AdminServicer):
     ) -> pb.SetClockOffsetResponse:
         """The clock-skew fault: the HLC never runs backwards, so a negative offset only
         slows this node's clock down until real time passes what it had issued."""
+        await self._operator_only(context, "SetClockOffset")
         if abs(request.offset_ms) > MAX_CLOCK_OFFSET_MS:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,

@@ -189,6 +189,15 @@ class ChallengeService(pb_grpc.AuthServicer):
         )
 
 
+OPERATOR_PREFIX = "cluster-tool@"  # the operator's certificate: never a node name (no @)
+
+
+def may_administer(certified: str | None) -> bool:
+    """May a caller with this certificate name (None: no TLS) call Admin? Without TLS
+    every token holder may; with it only the operator (``cluster.certs.tool_name``)."""
+    return certified is None or certified.startswith(OPERATOR_PREFIX)
+
+
 def certified_name(context: Any) -> str | None:
     """The common name of the caller's verified TLS certificate; None without TLS."""
     auth = context.auth_context() or {}

@@ -125,3 +125,32 @@ def test_a_peer_with_node_b_certificate_saying_hello_as_node_c_is_refused(tls_cl
     # The control: node-b's certificate saying Hello as node-b is welcome.
     assert replicate_as(c, files(c).node("node-b"), "node-b").WhichOneof("msg") == "welcome"
     assert c.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "request_"),
+    [
+        ("SetPeers", pb.SetPeersRequest(peers={"node-b": "127.0.0.1:1"})),
+        ("Decommission", pb.DecommissionRequest()),
+        ("SetClockOffset", pb.SetClockOffsetRequest(offset_ms=59_000)),
+    ],
+)
+def test_a_members_certificate_cannot_administer_another_node(tls_cluster, method, request_):
+    """A member holds its own key: it may replicate as itself, never re-point, decommission
+    or skew another node (the way one lying member would reach the others)."""
+    c = tls_cluster
+    token = read(files(c).token).decode().strip()
+    cert, key = files(c).node("node-b")
+    before = c.node_status("node-a")
+    with dial(c, "node-a", read(files(c).ca[0]), read(cert), read(key)) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            getattr(pb_grpc.AdminStub(channel), method)(
+                request_, metadata=(("authorization", "Bearer " + token),), timeout=10
+            )
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, err.value.details()
+    assert f"Admin.{method} is for the operator's certificate" in err.value.details()
+    assert "names 'node-b'" in err.value.details()
+    after = c.node_status("node-a")
+    assert sorted(p.peer for p in after.peers) == sorted(p.peer for p in before.peers)
+    assert after.state == "serving"
+    c.write("node-a", f"still-{method}".encode(), b"1")  # not decommissioned

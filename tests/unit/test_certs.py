@@ -129,3 +129,11 @@ def test_a_planted_symlink_is_refused_and_rotation_removes_it(tmp_path) -> None:
     assert (tmp_path / "elsewhere").read_text() == "x" * 64  # the target is untouched
     secrets.ensure(tmp_path, "demo", [], tls=False)
     assert len(secrets.Credentials.load(tmp_path, tls=False).token) == 64
+
+
+def test_the_tool_certificate_is_the_one_nodes_let_administer():
+    from node.auth import OPERATOR_PREFIX, may_administer
+
+    assert certs.tool_name("mesh3").startswith(OPERATOR_PREFIX)
+    assert may_administer(certs.tool_name("mesh3")) and may_administer(None)
+    assert not may_administer("node-a") and not may_administer("")
