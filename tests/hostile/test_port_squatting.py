@@ -7,6 +7,7 @@ ever reaches it; the tool says what it found on the port."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -201,7 +202,8 @@ def test_a_squatter_on_the_proxys_control_port_gets_no_secret(tmp_path):
     c = Cluster.up("mesh3", home=tmp_path / "home")
     try:
         token = (c.dir / "secrets" / "token").read_bytes().strip()
-        port = int(c._state.proxy_control.rsplit(":", 1)[1])
+        control = json.loads((c.dir / "cluster.json").read_text())["proxy"]["control"]
+        port = int(control.rsplit(":", 1)[1])
         os.kill(c.processes()["proxy"].pid, signal.SIGKILL)
         squatter = RawSquatter(port)
         try:
