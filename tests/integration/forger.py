@@ -42,7 +42,7 @@ class Forger(pb_grpc.ReplicationServicer):
     def Replicate(self, request_iterator: Iterator[pb.SubscriberMessage], context) -> Iterator:
         hello = next(request_iterator).hello
         self.hellos.append(hello)
-        threading.Thread(target=lambda: [None for _ in request_iterator], daemon=True).start()
+        threading.Thread(target=_drain, args=(request_iterator,), daemon=True).start()
         yield pb.ServerMessage(
             welcome=pb.Welcome(
                 node_id=self.name, replica_id=self.replica_id, vv={}, wall_ms=_wall()
@@ -54,6 +54,15 @@ class Forger(pb_grpc.ReplicationServicer):
             yield pb.ServerMessage(batch=pb.Batch(entries=forged))
         while context.is_active() and not self.stopped.wait(0.1):
             yield pb.ServerMessage(heartbeat=pb.Heartbeat(wall_ms=_wall()))
+
+
+def _drain(requests: Iterator[pb.SubscriberMessage]) -> None:
+    """Read the subscriber's acks until its stream ends (its end is no error here)."""
+    try:
+        for _ in requests:
+            pass
+    except grpc.RpcError:
+        pass
 
 
 def _wall() -> int:
