@@ -56,11 +56,15 @@ class Integrity:
 
     def check(
         self, peer: str, peer_origin: str, vv: Mapping[str, int], theirs: Mapping[str, bytes],
-        what: str,
+        what: str, greeting: bool = False,
     ) -> None:  # fmt: skip
-        """Compare a peer's chain values with ours; ``Refused`` when they are malformed."""
+        """Compare a peer's chain values with ours; ``Refused`` when they are malformed.
+        ``greeting``: its Hello or Welcome, where a new incarnation of it shows."""
         check_chains(theirs, vv, what, peer)
         replica = self.replica
+        if greeting:
+            for seen in self.book.met(peer, peer_origin):
+                self._report(seen)
         for origin, seq, equal in compare(vv, theirs, replica.vv, self.chain_at):
             seen = self.book.observe(origin, seq, equal, peer, peer_origin)
             if seen is not None:

@@ -198,7 +198,8 @@ class PeerLink:
             replica.on_welcome(self.peer, welcome.replica_id, dict(welcome.vv), welcome.gc_horizon)
             self._rewinds = replica.integrity.rewinds
             replica.integrity.check(
-                self.peer, welcome.replica_id, welcome.vv, welcome.chains, "a Welcome"
+                *(self.peer, welcome.replica_id, welcome.vv, welcome.chains, "a Welcome"),
+                greeting=True,
             )
             replica.links.set_connected(self.peer, True)
             tasks = [

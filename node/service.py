@@ -215,7 +215,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             )  # fmt: skip
             hello = session.hello
             replica.integrity.check(
-                hello.node_id, hello.replica_id, hello.vv, hello.chains, "a Hello"
+                hello.node_id, hello.replica_id, hello.vv, hello.chains, "a Hello", greeting=True
             )
         except ProtocolError as exc:
             replica.metrics.reject("bad_hello")

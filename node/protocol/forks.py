@@ -23,6 +23,7 @@ THIS_NODE = "this node"  # a verdict's prefix when this node holds the forked ra
 class Fork:
     origin: str
     peers: dict[str, int] = field(default_factory=dict)  # node -> seq where it differs
+    incarnations: dict[str, str] = field(default_factory=dict)  # node -> its origin then
     origin_differs: bool = False  # a peer that is the origin differs: ours is the bad range
 
     @property
@@ -67,9 +68,23 @@ class ForkBook:
             fork = self.forks[origin] = Fork(origin)
         new = peer not in fork.peers
         fork.peers[peer] = min(seq, fork.peers.get(peer, seq))
+        fork.incarnations[peer] = peer_origin
         if peer_origin == origin:
             fork.origin_differs = True
         return Seen(origin, seq, peer, new=new, cleared=False)
+
+    def met(self, peer: str, peer_origin: str) -> list[Seen]:
+        """``peer`` said Hello or Welcome as ``peer_origin``: a new incarnation of a node
+        that held a forked range holds it no more (it was re-bootstrapped)."""
+        out = []
+        for origin, fork in list(self.forks.items()):
+            if peer in fork.peers and fork.incarnations.get(peer) != peer_origin:
+                seq = fork.peers.pop(peer)
+                fork.origin_differs = fork.origin_differs and name_of(origin) != peer
+                if not fork.peers:
+                    del self.forks[origin]
+                    out.append(Seen(origin, seq, peer, new=False, cleared=True))
+        return out
 
     def verdict(self, origin: str, me: str) -> str:
         """Who holds the forked range of ``origin``, as far as this node can tell."""
