@@ -63,8 +63,8 @@ class Integrity:
         check_chains(theirs, vv, what, peer)
         replica = self.replica
         if greeting:
-            for seen in self.book.met(peer, peer_origin):
-                self._report(seen)
+            for gone in self.book.met(peer, peer_origin):
+                self._report(gone)
         for origin, seq, equal in compare(vv, theirs, replica.vv, self.chain_at):
             seen = self.book.observe(origin, seq, equal, peer, peer_origin)
             if seen is not None:
