@@ -12,14 +12,30 @@ from concurrent import futures
 import grpc
 
 from cluster.ports import free_ports
+from node.challenge import ChallengeFailed, Issuer
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
+
+
+class Prover(pb_grpc.AuthServicer):
+    """``Auth.Challenge`` answered with the cluster's token: the member holds it."""
+
+    def __init__(self, issuer: Issuer) -> None:
+        self.issuer = issuer
+
+    def Challenge(self, request: pb.ChallengeRequest, context) -> pb.ChallengeResponse:
+        try:
+            sn, proof = self.issuer.challenge(request.client_nonce)
+        except ChallengeFailed as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        i = self.issuer
+        return pb.ChallengeResponse(cluster=i.cluster, node_id=i.node, server_nonce=sn, proof=proof)
 
 
 class Forger(pb_grpc.ReplicationServicer):
     """Serves ``entries`` once to whoever subscribes, as node ``name``."""
 
-    def __init__(self, name: str, entries: list[pb.Entry]) -> None:
+    def __init__(self, name: str, entries: list[pb.Entry], token: str, cluster: str) -> None:
         self.name = name
         self.replica_id = f"{name}@0000000000ff"
         self.entries = entries
@@ -29,6 +45,8 @@ class Forger(pb_grpc.ReplicationServicer):
         self.address = f"127.0.0.1:{self.port}"
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         pb_grpc.add_ReplicationServicer_to_server(self, self.server)
+        prover = Prover(Issuer(token.encode(), cluster, name))
+        pb_grpc.add_AuthServicer_to_server(prover, self.server)
         self.server.add_insecure_port(self.address)
 
     def __enter__(self) -> Forger:

@@ -60,7 +60,7 @@ def forge_at(c: Cluster, victim: str, origin_node: str, key: bytes) -> tuple[str
         key=key, value=b"forged",
     )  # fmt: skip
     peers = peers_of(c, victim)
-    with Forger("node-m", [entry]) as forger:
+    with Forger("node-m", [entry], c.credentials().token, c.name) as forger:
         c.client(victim).set_peers({**peers, "node-m": forger.address})
         wait_for(
             lambda: dict(c.node_status(victim).vv).get(origin, 0) >= seq,
