@@ -23,7 +23,7 @@ from cluster.backends import backend_for
 from cluster.backends.base import FAILED_STATES, RUNNING, Backend, BackendError
 from cluster.catalog import resolve_topology
 from cluster.client import NodeClient
-from cluster.convergence import Snapshot, wait_converged
+from cluster.convergence import Snapshot, fork_line, wait_converged
 from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
 from cluster.faults.model import (
     ProxyError,
@@ -338,6 +338,8 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
             try:
                 st = self.node_status(n)
                 out.append({"node": n, "digest": st.digest, "vv": dict(st.vv), "keys": st.keys})
+                if st.forks:
+                    out[-1]["forks"] = [fork_line(f) for f in st.forks]
             except ClusterError as exc:
                 out.append({"node": n, "error": str(exc)})
         return out

@@ -42,16 +42,32 @@ def wait_converged(
 
 
 def converged(snap: Snapshot) -> bool:
-    """Every node answered and holds the same digest *and* the same vv.
+    """Every node answered, holds the same digest *and* the same vv, and reports no fork.
 
     The digest alone is not enough: two nodes can hold the same winning versions
     while one still lacks entries that lost to them (its vv is behind), and those
-    would be missing from its log and from everything it relays.
+    would be missing from its log and from everything it relays. Nor are equal vvs: a
+    forged entry under another origin's seq (docs/integrity.md) leaves the vv equal.
     """
     return bool(snap) and all(
-        "error" not in s and (s["digest"], s["vv"]) == (snap[0]["digest"], snap[0]["vv"])
+        "error" not in s
+        and not s.get("forks")
+        and (s["digest"], s["vv"]) == (snap[0]["digest"], snap[0]["vv"])
         for s in snap
     )
+
+
+def fork_line(fork: Any) -> str:
+    """A ``Fork`` a node reports (``pb.Fork``), as one line."""
+    return (
+        f"fork of {fork.origin} at seq {fork.seq} with {','.join(fork.peers)}: {fork.verdict}"
+    )
+
+
+def snap_digest(snap: Snapshot) -> str:
+    """The digest most nodes hold (ties: the first seen)."""
+    digests = [s["digest"] for s in snap if "digest" in s]
+    return max(digests, key=digests.count, default="")
 
 
 def spread(snap: Snapshot) -> int:
@@ -74,8 +90,11 @@ def describe_difference(snap: Snapshot) -> str:
             lines.append(f"  {s['node']}: {s['error']}")
             continue
         behind = {o: top[o] - s["vv"].get(o, 0) for o in origins if top[o] > s["vv"].get(o, 0)}
+        forks = s.get("forks") or []
+        where = "; ".join(forks) or (f"behind {behind}" if behind else "")
+        if not where and s["digest"] != snap_digest(snap):
+            where = "same vv, other digest: two contents for one (origin, seq)?"
         lines.append(
-            f"  {s['node']}: digest {s['digest'][:12]} keys {s['keys']} "
-            + (f"behind {behind}" if behind else "up to date")
+            f"  {s['node']}: digest {s['digest'][:12]} keys {s['keys']} {where or 'up to date'}"
         )
     return "\n".join(lines)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.backends.base import DOWN, RUNNING, UNSUPERVISED, ProcessInfo
+from cluster.convergence import fork_line
 from node.pb import remesh_pb2 as pb
 
 PAUSED = "PAUSED"
@@ -39,6 +40,7 @@ class NodeView:
     truncated: dict[str, int] | None = None  # per origin: its log dropped up to this seq
     pins: list[dict[str, Any]] | None = None  # members holding truncation back
     snapshot: str = ""  # the last snapshot sent or received, or one under way
+    forks: list[str] | None = None  # origins a peer holds differently (docs/integrity.md)
     error: str = ""
     ident: str = ""  # the backend's handle: a pid, a container id
 
@@ -69,6 +71,7 @@ class NodeView:
             for p in st.pins
         ]
         self.snapshot = st.snapshot
+        self.forks = [fork_line(f) for f in st.forks]
 
 
 def view(name: str, info: ProcessInfo | None, paused: bool, address: str) -> NodeView:

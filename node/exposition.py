@@ -85,6 +85,8 @@ def snapshot(replica: Replica, now: float | None = None) -> Snapshot:
         "remesh_watermark_age_seconds": [((), max(0.0, now - m.watermark_current_at))],
         "remesh_hlc_ahead_seconds": [((), max(0, hlc_ms - wall) / 1000)],
         "remesh_storage_ok": [((), int(not replica.health.error))],
+        "remesh_forks_total": [((), replica.integrity.found)],
+        "remesh_forked_origins": [((), len(replica.integrity.book.forks))],
     }
 
 

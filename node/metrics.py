@@ -93,6 +93,10 @@ METRICS: tuple[Metric, ...] = (
            "How far the hybrid logical clock runs ahead of this node's wall clock"),
     Metric("remesh_storage_ok", "gauge", (),
            "1 while storage works; 0 after a failed commit or checkpoint, until one succeeds"),
+    Metric("remesh_forks_total", "counter", (),
+           "Forks found: a peer's chain of an origin differed from this node's"),
+    Metric("remesh_forked_origins", "gauge", (),
+           "Origins whose chain a peer holds differently, not yet repaired or cleared"),
 )  # fmt: skip
 BY_NAME = {m.name: m for m in METRICS}
 

@@ -102,6 +102,7 @@ class PeerLink:
         self._task: asyncio.Task | None = None
         self.session = SubscriberSession(replica.identity, peer, address, self.timeout_s)
         self._last_refusal = ""
+        self._rewinds = 0  # Integrity.rewinds when this stream said Hello
         replica.links.on_changed(self._dirty.set)
 
     def start(self) -> None:
@@ -180,7 +181,7 @@ class PeerLink:
                 request_serializer=pb.SubscriberMessage.SerializeToString,
                 response_deserializer=self._parse,
             )(metadata=metadata)
-            hello = session.hello(replica.vv, self._exclude())
+            hello = session.hello(replica.vv, self._exclude(), replica.integrity.heads())
             await say_hello(channel, call, hello, metadata, self.timeout_s, self.peer)
             first = await asyncio.wait_for(self._next(call), self.timeout_s)
             welcome = session.on_welcome(first, replica.vv, time.monotonic(), replica.wall_ms())
@@ -195,6 +196,11 @@ class PeerLink:
                 welcome.gc_horizon, replica.wall_ms(), replica.config.max_clock_skew_ms, self.peer
             )
             replica.on_welcome(self.peer, welcome.replica_id, dict(welcome.vv), welcome.gc_horizon)
+            self._rewinds = replica.integrity.rewinds
+            replica.integrity.check(
+                *(self.peer, welcome.replica_id, welcome.vv, welcome.chains, "a Welcome"),
+                greeting=True,
+            )
             replica.links.set_connected(self.peer, True)
             tasks = [
                 asyncio.create_task(self._read_loop(call)),
@@ -270,7 +276,12 @@ class PeerLink:
                 intake.on_message(got.snapshot)
             elif got.entries:
                 applied += replica.apply_remote(got.entries, self.peer)
-            elif got.caught_up:
+            if got.heartbeat is not None:
+                beat = got.heartbeat
+                replica.integrity.check(
+                    self.peer, session.peer_origin, beat.vv, beat.chains, "a Heartbeat"
+                )
+            if got.caught_up:
                 log.info(
                     "%s: caught up with %s: %d entries in %.2fs",
                     replica.node_id,
@@ -294,6 +305,8 @@ class PeerLink:
                 self._dirty.clear()
                 if self.session.me.origin != self.replica.origin:
                     raise PeerFailed(f"this node is now {self.replica.origin}; saying Hello again")
+                if self._rewinds != self.replica.integrity.rewinds:
+                    raise PeerFailed("a forked range was dropped; saying Hello again")
                 replica = self.replica
                 for msg in self.session.outgoing(
                     replica.vv,

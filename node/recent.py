@@ -62,6 +62,11 @@ class Recent:
         if not items:
             del self.items[origin], self.base[origin], self.bytes[origin]
 
+    def forget(self, origin: str) -> None:
+        """Drop every entry of ``origin`` (its log was rewound: node/rewind.py)."""
+        if origin in self.items:
+            self._drop(origin, len(self.items[origin]))
+
     def get(self, origin: str, first: int, last: int) -> list[pb.Entry] | None:
         items = self.items.get(origin)
         if not items or first < self.base[origin]:

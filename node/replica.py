@@ -21,10 +21,11 @@ from node.compactor import Compactor
 from node.config import NodeConfig
 from node.health import StorageHealth
 from node.incarnation import Incarnation
+from node.integrity import Integrity
 from node.links import Links
 from node.metrics import NodeMetrics
 from node.pb import remesh_pb2 as pb
-from node.protocol import Held, Identity, Refused, conflict, triage
+from node.protocol import Held, Identity, PeerFailed, Refused, conflict, triage
 from node.protocol.horizon import first_stale, stale_message
 from node.protocol.validate import WriteLimits, check_batch, check_skew, write_problem
 from node.recent import Recent
@@ -74,6 +75,7 @@ class Replica:
                 sum(scanned.values()),
                 scanned,
             )
+        self.integrity = Integrity(self)  # chains compared with peers' (docs/integrity.md)
         self.clock_offset_ms = 0  # a test fault shifts this node's physical clock
         self.clock = HLC(last=self.store.hlc, physical=self.wall_ms)
         self.limits = WriteLimits(config.max_key_bytes, config.max_value_bytes)
@@ -336,9 +338,11 @@ class Replica:
         dup = conflict(result.duplicate_entries, self.read_log)
         if dup is not None:
             self.metrics.reject("conflict")
+            if self.integrity.conflict(peer, dup):  # the peer is its origin: repaired
+                raise PeerFailed(f"{dup.origin}: a forked range was dropped; saying Hello again")
             raise Refused(
                 f"{peer} sent {dup.origin} seq {dup.seq} with other content than this "
-                f"node holds: two writes under one (origin, seq); refusing its batches"
+                f"node holds: a fork (two writes under one (origin, seq)); refusing its batches"
             )
         stale = first_stale(result.accepted, self.store.horizon)
         if stale is not None:
@@ -434,5 +438,6 @@ class Replica:
             snapshots_sent=self.stats_snapshots["sent"],
             snapshots_received=self.stats_snapshots["received"],
             snapshot=self.snapshot_note,
+            forks=self.integrity.status(),
             **self.stats,
         )

@@ -210,7 +210,12 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             first = None
         try:
             welcome = session.on_hello(
-                first, replica.vv, time.monotonic(), replica.wall_ms(), replica.store.horizon
+                first, replica.vv, time.monotonic(), replica.wall_ms(), replica.store.horizon,
+                replica.integrity.heads(),
+            )  # fmt: skip
+            hello = session.hello
+            replica.integrity.check(
+                hello.node_id, hello.replica_id, hello.vv, hello.chains, "a Hello", greeting=True
             )
         except ProtocolError as exc:
             replica.metrics.reject("bad_hello")
@@ -252,7 +257,8 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                         yield msg
                     continue
                 else:
-                    batch = session.next_batch(replica.vv, replica.read_log, time.monotonic())
+                    have = replica.integrity.relay_vv()  # a forked origin: what it can vouch for
+                    batch = session.next_batch(have, replica.read_log, time.monotonic())
                 if batch is not None:
                     replica.stats["entries_sent"] += len(batch.batch.entries)
                     replica.metrics.sent_entries.add(peer, len(batch.batch.entries))
@@ -262,7 +268,9 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                         await asyncio.sleep(self.linger_s)  # the next commits share a message
                     continue
                 try:
-                    beat = session.tick(time.monotonic(), replica.vv, replica.wall_ms())
+                    beat = session.tick(
+                        time.monotonic(), replica.vv, replica.wall_ms(), replica.integrity.heads()
+                    )
                 except PeerFailed as exc:
                     log.warning("%s: %s", replica.node_id, exc)
                     return

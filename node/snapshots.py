@@ -15,7 +15,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from node import chains
 from node.pb import remesh_pb2 as pb
+from node.protocol.chain import check_chains
 from node.protocol.compaction import needs_snapshot, snapshot_cheaper
 from node.protocol.errors import PeerFailed
 from node.protocol.horizon import check_horizon
@@ -61,6 +63,7 @@ async def serve(
         chunk = max(1, min(chunk, int(cfg.snapshot_rate_keys * cfg.heartbeat_ms / 1000)))
     horizon = replica.store.horizon  # read with the LevelDB snapshot: the keys it omits
     vv, tops, records, pages = snapshot_pages(replica.store, chunk, CHUNK_BYTES, session.packed)
+    heads = chains.heads(replica.store)  # same loop turn as the vv: the chains at it
     peer = session.peer
     log.info(
         "%s: sending %s a snapshot of %d records at vv %s (%s)",
@@ -72,7 +75,7 @@ async def serve(
     )
     replica.snapshot_note = f"sending to {peer}: {records} records"
     started = time.monotonic()
-    begin = pb.SnapshotBegin(vv=vv, tops=tops, records=records, gc_horizon=horizon)
+    begin = pb.SnapshotBegin(vv=vv, tops=tops, records=records, gc_horizon=horizon, chains=heads)
     yield pb.ServerMessage(snapshot_begin=begin)
     sent = 0
     for page, count in pages:
@@ -111,6 +114,7 @@ class Intake:
         self.peer = peer
         self.receiver = SnapshotReceiver(peer, replica.limits)
         self.started = 0.0
+        self.chains: dict[str, bytes] = {}  # the sender's chain values at the snapshot's vv
 
     def on_message(self, msg: pb.ServerMessage) -> None:
         replica, rx = self.replica, self.receiver
@@ -122,6 +126,9 @@ class Intake:
                     f"asking {self.peer} again after it"
                 )
             rx.on_begin(msg.snapshot_begin)
+            begin = msg.snapshot_begin
+            check_chains(begin.chains, begin.vv, "a snapshot's", self.peer)
+            self.chains = dict(begin.chains)
             check_horizon(
                 rx.horizon, replica.wall_ms(), replica.config.max_clock_skew_ms, self.peer
             )
@@ -164,6 +171,7 @@ class Intake:
         else:
             rx.on_end(msg.snapshot_end)
             moved = finish_snapshot(replica.store, rx.vv, rx.tops, replica.origin, rx.horizon)
+            chains.set_base(replica.store, moved, self.chains)
             self.close()
             took = time.monotonic() - self.started
             replica.stats_snapshots["received"] += 1

@@ -5,6 +5,9 @@ Layout (one LevelDB per node):
 - ``l<origin>\\0<seq:8>``: a log entry (serialized ``Entry``); gap-free per origin.
 - ``k<key>``: the key's winning version: ``hlc:8 op:1 origin_len:1 origin value``.
 - ``d<hlc:8><key>``: an index of the tombstones held, oldest first (tombstone GC).
+- ``c<origin>\\0<seq:8>``: the origin's chain value at ``seq`` (node/protocol/chain.py),
+  every ``MARK_EVERY`` seqs and where a snapshot put the log's start; ``mchain/<origin>``
+  holds ``seq:8 chain:16`` at the log's top (node/chains.py).
 - ``m<name>``: metadata kept with the state: ``digest`` (16 bytes, live keys only),
   ``keys``, ``tombs``, ``hlc``, ``trunc/<origin>`` (``seq:8 hlc:8``: that origin's log
   is dropped up to ``seq``, whose entry had ``hlc``; see docs/compaction.md).
@@ -18,6 +21,7 @@ forward from the checkpoint (see ``recover``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -30,11 +34,14 @@ from typing import Any
 from node.dbguard import WRITE_BUFFER, GuardedDB, StorageError, open_db
 from node.pb import remesh_pb2 as pb
 from node.protocol.apply import Head, key_hash, plan_commit
+from node.protocol.chain import genesis
 from node.protocol.packed import REC_HEAD
 
 log = logging.getLogger("node.store")
 
-LOG, KEY, META, TOMB = b"l", b"k", b"m", b"d"
+LOG, KEY, META, TOMB, CHAIN = b"l", b"k", b"m", b"d", b"c"
+CHAIN_HEAD = b"chain/"
+MARK_EVERY = 64  # a power of two: a chain value is stored every this many seqs
 TRUNC = b"trunc/"
 HORIZON = b"gc_horizon"
 FORMAT = b"2"  # 2: live-only digest, tombstone index
@@ -107,6 +114,7 @@ class Store:
         self.truncated: dict[str, int] = {}  # per origin: log dropped up to this seq
         self.tops: dict[str, int] = {}  # per origin: the hlc of the entry at vv[origin]
         self._trunc_hlc: dict[str, int] = {}
+        self.chains: dict[str, bytes | None] = {}  # per origin: its chain at vv (None: unknown)
         with self.db.iterator(prefix=META + TRUNC) as it:
             for key, raw in it:
                 origin = key[len(META + TRUNC) :].decode()
@@ -206,12 +214,26 @@ class Store:
         """
         plan = plan_commit(entries, self._head, self.digest, self.keys, self.hlc)
         prefixes = self._log_prefix
+        chains = dict(self.chains)  # kept only once the batch is written
+        blake2b, mark = hashlib.blake2b, MARK_EVERY - 1
         # transaction=True: an exception part-way discards the whole batch
         with self.db.write_batch(transaction=True, sync=sync) as batch:
             put = batch.put
             for e in entries:
-                prefix = prefixes.get(e.origin) or self._prefix(e.origin)
-                put(prefix + U64.pack(e.seq), e.SerializeToString())
+                origin, seq = e.origin, e.seq
+                prefix = prefixes.get(origin) or self._prefix(origin)
+                raw = e.SerializeToString()
+                put(prefix + U64.pack(seq), raw)
+                chain = chains.get(origin) if seq > 1 else genesis(origin)
+                if chain is not None:  # unknown past a snapshot without one (node/chains.py)
+                    chain = blake2b(chain + raw, digest_size=16).digest()
+                    if not seq & mark:
+                        put(CHAIN + prefix[1:] + U64.pack(seq), chain)
+                chains[origin] = chain
+            for origin, top in plan.vv.items():
+                head = chains[origin]
+                if head is not None:
+                    put(META + CHAIN_HEAD + origin.encode(), U64.pack(top) + head)
             for e, vhash in plan.winners:
                 put(KEY + e.key, encode_record(e.hlc, e.origin, e.op, e.seq, vhash, e.value))
             tombs = self._index_tombstones(batch, plan.old, plan.heads)
@@ -222,6 +244,7 @@ class Store:
         self.digest, self.keys, self.hlc, self.tombs = plan.digest, plan.keys, plan.hlc, tombs
         self.vv.update(plan.vv)
         self.tops.update(plan.tops)
+        self.chains = chains
         heads = self._heads
         if len(heads) + len(plan.heads) > HEADS_CACHE:
             heads.clear()  # crude but O(1) amortised; the cache refills from hot keys

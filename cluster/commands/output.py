@@ -61,6 +61,7 @@ def status_table(rows: Sequence[NodeView], ident: str = "PID") -> str:
         vv = "-" if r.vv is None else " ".join(f"{short(o)}:{s}" for o, s in sorted(r.vv.items()))
         shown = ("recovering", "decommissioned", "stale")
         state = r.state + (f" ({r.replica_state})" if r.replica_state in shown else "")
+        state += " (forked)" if r.forks else ""
         table.append(
             [
                 r.name,
@@ -112,6 +113,7 @@ def notes(rows: Sequence[NodeView]) -> list[str]:
         for peer, why in sorted((r.link_errors or {}).items()):
             if why.startswith(("refused", "clock skew", "cannot store")):
                 out.append(f"link {peer}>{r.name}: {why}")
+        out += [f"{r.name}: {line}" for line in r.forks or []]
         if r.replica_state == "recovering":
             out.append(f"{r.name}: recovering ({r.replica_reason or 'asking its peers'})")
         elif r.replica_state == "stale":

@@ -197,7 +197,7 @@ class PeerStatus(_message.Message):
     def __init__(self, peer: _Optional[str] = ..., address: _Optional[str] = ..., connected: _Optional[bool] = ..., entries_received: _Optional[int] = ..., connects: _Optional[int] = ..., last_error: _Optional[str] = ..., subscribed: _Optional[bool] = ..., entries_sent: _Optional[int] = ..., last_ack_age_s: _Optional[float] = ..., lag: _Optional[int] = ..., excluded: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ..., clock_offset_ms: _Optional[int] = ..., clock_measured: _Optional[bool] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("node_id", "cluster", "tenant", "vv", "keys", "digest", "peers", "entries_received", "duplicates_received", "early_dropped", "entries_sent", "local_writes", "durability", "log_entries", "hlc", "pid", "recovered_from", "replica_id", "state", "state_reason", "log_held", "tombstones", "truncated", "pins", "gc_floor", "snapshots_sent", "snapshots_received", "snapshot", "gc_horizon")
+    __slots__ = ("node_id", "cluster", "tenant", "vv", "keys", "digest", "peers", "entries_received", "duplicates_received", "early_dropped", "entries_sent", "local_writes", "durability", "log_entries", "hlc", "pid", "recovered_from", "replica_id", "state", "state_reason", "log_held", "tombstones", "truncated", "pins", "gc_floor", "snapshots_sent", "snapshots_received", "snapshot", "gc_horizon", "forks")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -248,6 +248,7 @@ class StatusResponse(_message.Message):
     SNAPSHOTS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     GC_HORIZON_FIELD_NUMBER: _ClassVar[int]
+    FORKS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     cluster: str
     tenant: str
@@ -277,7 +278,20 @@ class StatusResponse(_message.Message):
     snapshots_received: int
     snapshot: str
     gc_horizon: int
-    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., keys: _Optional[int] = ..., digest: _Optional[str] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., entries_received: _Optional[int] = ..., duplicates_received: _Optional[int] = ..., early_dropped: _Optional[int] = ..., entries_sent: _Optional[int] = ..., local_writes: _Optional[int] = ..., durability: _Optional[str] = ..., log_entries: _Optional[int] = ..., hlc: _Optional[int] = ..., pid: _Optional[int] = ..., recovered_from: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., state: _Optional[str] = ..., state_reason: _Optional[str] = ..., log_held: _Optional[int] = ..., tombstones: _Optional[int] = ..., truncated: _Optional[_Mapping[str, int]] = ..., pins: _Optional[_Iterable[_Union[Pin, _Mapping]]] = ..., gc_floor: _Optional[int] = ..., snapshots_sent: _Optional[int] = ..., snapshots_received: _Optional[int] = ..., snapshot: _Optional[str] = ..., gc_horizon: _Optional[int] = ...) -> None: ...
+    forks: _containers.RepeatedCompositeFieldContainer[Fork]
+    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., keys: _Optional[int] = ..., digest: _Optional[str] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., entries_received: _Optional[int] = ..., duplicates_received: _Optional[int] = ..., early_dropped: _Optional[int] = ..., entries_sent: _Optional[int] = ..., local_writes: _Optional[int] = ..., durability: _Optional[str] = ..., log_entries: _Optional[int] = ..., hlc: _Optional[int] = ..., pid: _Optional[int] = ..., recovered_from: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., state: _Optional[str] = ..., state_reason: _Optional[str] = ..., log_held: _Optional[int] = ..., tombstones: _Optional[int] = ..., truncated: _Optional[_Mapping[str, int]] = ..., pins: _Optional[_Iterable[_Union[Pin, _Mapping]]] = ..., gc_floor: _Optional[int] = ..., snapshots_sent: _Optional[int] = ..., snapshots_received: _Optional[int] = ..., snapshot: _Optional[str] = ..., gc_horizon: _Optional[int] = ..., forks: _Optional[_Iterable[_Union[Fork, _Mapping]]] = ...) -> None: ...
+
+class Fork(_message.Message):
+    __slots__ = ("origin", "seq", "peers", "verdict")
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    seq: int
+    peers: _containers.RepeatedScalarFieldContainer[str]
+    verdict: str
+    def __init__(self, origin: _Optional[str] = ..., seq: _Optional[int] = ..., peers: _Optional[_Iterable[str]] = ..., verdict: _Optional[str] = ...) -> None: ...
 
 class Pin(_message.Message):
     __slots__ = ("origin", "peer", "acked", "since_s", "open")
@@ -294,7 +308,7 @@ class Pin(_message.Message):
     def __init__(self, origin: _Optional[str] = ..., peer: _Optional[str] = ..., acked: _Optional[int] = ..., since_s: _Optional[float] = ..., open: _Optional[bool] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("protocol", "cluster", "tenant", "node_id", "vv", "exclude", "replica_id", "packed_snapshots")
+    __slots__ = ("protocol", "cluster", "tenant", "node_id", "vv", "exclude", "replica_id", "packed_snapshots", "chains")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +316,13 @@ class Hello(_message.Message):
         key: str
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ChainsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bytes
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
@@ -310,6 +331,7 @@ class Hello(_message.Message):
     EXCLUDE_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     PACKED_SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    CHAINS_FIELD_NUMBER: _ClassVar[int]
     protocol: int
     cluster: str
     tenant: str
@@ -318,7 +340,8 @@ class Hello(_message.Message):
     exclude: _containers.RepeatedScalarFieldContainer[str]
     replica_id: str
     packed_snapshots: bool
-    def __init__(self, protocol: _Optional[int] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., exclude: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ..., packed_snapshots: _Optional[bool] = ...) -> None: ...
+    chains: _containers.ScalarMap[str, bytes]
+    def __init__(self, protocol: _Optional[int] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., exclude: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ..., packed_snapshots: _Optional[bool] = ..., chains: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("vv", "durable", "clock", "members")
@@ -363,7 +386,7 @@ class SubscriberMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., want: _Optional[_Union[Want, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("node_id", "vv", "replica_id", "wall_ms", "gc_horizon")
+    __slots__ = ("node_id", "vv", "replica_id", "wall_ms", "gc_horizon", "chains")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -371,17 +394,26 @@ class Welcome(_message.Message):
         key: str
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ChainsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bytes
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VV_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     WALL_MS_FIELD_NUMBER: _ClassVar[int]
     GC_HORIZON_FIELD_NUMBER: _ClassVar[int]
+    CHAINS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     vv: _containers.ScalarMap[str, int]
     replica_id: str
     wall_ms: int
     gc_horizon: int
-    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., wall_ms: _Optional[int] = ..., gc_horizon: _Optional[int] = ...) -> None: ...
+    chains: _containers.ScalarMap[str, bytes]
+    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., wall_ms: _Optional[int] = ..., gc_horizon: _Optional[int] = ..., chains: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("entries",)
@@ -390,7 +422,7 @@ class Batch(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("vv", "wall_ms")
+    __slots__ = ("vv", "wall_ms", "chains")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -398,14 +430,23 @@ class Heartbeat(_message.Message):
         key: str
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ChainsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bytes
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
     VV_FIELD_NUMBER: _ClassVar[int]
     WALL_MS_FIELD_NUMBER: _ClassVar[int]
+    CHAINS_FIELD_NUMBER: _ClassVar[int]
     vv: _containers.ScalarMap[str, int]
     wall_ms: int
-    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., wall_ms: _Optional[int] = ...) -> None: ...
+    chains: _containers.ScalarMap[str, bytes]
+    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., wall_ms: _Optional[int] = ..., chains: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
 
 class SnapshotBegin(_message.Message):
-    __slots__ = ("vv", "tops", "records", "gc_horizon")
+    __slots__ = ("vv", "tops", "records", "gc_horizon", "chains")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -420,15 +461,24 @@ class SnapshotBegin(_message.Message):
         key: str
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ChainsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bytes
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
     VV_FIELD_NUMBER: _ClassVar[int]
     TOPS_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     GC_HORIZON_FIELD_NUMBER: _ClassVar[int]
+    CHAINS_FIELD_NUMBER: _ClassVar[int]
     vv: _containers.ScalarMap[str, int]
     tops: _containers.ScalarMap[str, int]
     records: int
     gc_horizon: int
-    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., tops: _Optional[_Mapping[str, int]] = ..., records: _Optional[int] = ..., gc_horizon: _Optional[int] = ...) -> None: ...
+    chains: _containers.ScalarMap[str, bytes]
+    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., tops: _Optional[_Mapping[str, int]] = ..., records: _Optional[int] = ..., gc_horizon: _Optional[int] = ..., chains: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
 
 class SnapshotChunk(_message.Message):
     __slots__ = ("records", "end", "packed")

@@ -50,6 +50,7 @@ class ServerSession:
         self.members: list[str] = []  # its peers at its last ack
         self.last_ack = 0.0  # when it last acked (0: not on this stream yet)
         self.packed = False  # it reads packed snapshot chunks (node.protocol.packed)
+        self.hello = pb.Hello()  # as the subscriber said it (its chain values: node.integrity)
 
     def on_hello(
         self,
@@ -58,8 +59,9 @@ class ServerSession:
         now: float,
         wall_ms: int = 0,
         horizon: int = 0,
+        chains: Mapping[str, bytes] | None = None,
     ) -> pb.ServerMessage:
-        hello = check_hello(self.me, msg)
+        hello = self.hello = check_hello(self.me, msg)
         check_vv(hello.vv, "a Hello vv", hello.node_id)
         check_origins(hello.exclude, "a Hello exclude list", hello.node_id)
         self.peer = hello.node_id
@@ -75,6 +77,7 @@ class ServerSession:
                 vv=vv,
                 wall_ms=wall_ms,
                 gc_horizon=horizon,
+                chains=chains,
             )
         )
 
@@ -138,14 +141,21 @@ class ServerSession:
         """A batch at the entry limit: more is waiting, send again without lingering."""
         return len(msg.batch.entries) >= self.limits.max_batch_entries
 
-    def tick(self, now: float, vv: Mapping[str, int], wall_ms: int = 0) -> pb.ServerMessage | None:
+    def tick(
+        self,
+        now: float,
+        vv: Mapping[str, int],
+        wall_ms: int = 0,
+        chains: Mapping[str, bytes] | None = None,
+    ) -> pb.ServerMessage | None:
         """When idle: a Heartbeat if one is due; ``PeerFailed`` if the subscriber is gone."""
         silent = now - self.last_heard
         if silent > 2 * self.limits.timeout_s:
             raise PeerFailed(f"{self.peer} silent for {silent:.1f}s; closing its stream")
         if now - self.last_sent >= self.limits.heartbeat_s:
             self.last_sent = now
-            return pb.ServerMessage(heartbeat=pb.Heartbeat(vv=vv, wall_ms=wall_ms))
+            beat = pb.Heartbeat(vv=vv, wall_ms=wall_ms, chains=chains)
+            return pb.ServerMessage(heartbeat=beat)
         return None
 
     def lag(self, have: Mapping[str, int]) -> int:

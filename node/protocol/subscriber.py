@@ -23,6 +23,7 @@ class Received:
     entries: Sequence[pb.Entry] = ()
     caught_up: bool = False  # the first heartbeat after a catch-up: the backlog is in
     snapshot: pb.ServerMessage | None = None  # a SnapshotBegin, SnapshotChunk or SnapshotEnd
+    heartbeat: pb.Heartbeat | None = None  # its vv and chain values: node.integrity checks
 
 
 class SubscriberSession:
@@ -37,10 +38,19 @@ class SubscriberSession:
         self.welcomed = False
         self.behind = 0  # entries the server had that we lacked, at Welcome
         self.clock_offset_ms: int | None = None  # the server's wall clock minus ours
+        self.peer_origin = ""  # the server's replica id, from its Welcome
 
-    def hello(self, vv: Mapping[str, int], exclude: list[str]) -> pb.SubscriberMessage:
+    def hello(
+        self,
+        vv: Mapping[str, int],
+        exclude: list[str],
+        chains: Mapping[str, bytes] | None = None,
+    ) -> pb.SubscriberMessage:
         self.sent_exclude = list(exclude)
-        return make_hello(self.me, vv, self.sent_exclude)
+        msg = make_hello(self.me, vv, self.sent_exclude)
+        if chains:
+            msg.hello.chains.update(chains)
+        return msg
 
     def on_welcome(
         self, msg: pb.ServerMessage, vv: Mapping[str, int], now: float, wall_ms: int = 0
@@ -49,6 +59,7 @@ class SubscriberSession:
         welcome = check_welcome(msg, self.peer, self.address)
         behind = sum(max(0, s - vv.get(o, 0)) for o, s in welcome.vv.items() if o != self.me.origin)
         self.behind = behind
+        self.peer_origin = welcome.replica_id
         self._measure(welcome.wall_ms, wall_ms)
         self.catching_up = behind > 0
         self.welcomed = True
@@ -67,14 +78,15 @@ class SubscriberSession:
             raise PeerFailed(f"unexpected {kind or 'empty'} message from {self.peer}")
         self.last_heard = now
         if kind == "batch":
+            msg.batch.DiscardUnknownFields()  # entries are hashed as canonical proto3
             return Received(entries=msg.batch.entries)
         if kind in ("snapshot_begin", "snapshot_chunk", "snapshot_end"):
             return Received(snapshot=msg)
         self._measure(msg.heartbeat.wall_ms, wall_ms)
         if self.catching_up:  # a heartbeat: the server has nothing more for us
             self.catching_up = False
-            return Received(caught_up=True)
-        return Received()
+            return Received(caught_up=True, heartbeat=msg.heartbeat)
+        return Received(heartbeat=msg.heartbeat)
 
     def outgoing(
         self,
