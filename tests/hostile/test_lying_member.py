@@ -1,0 +1,187 @@
+"""A member that lies in a snapshot, against real node processes (issue 24, findings 1
+and 2).
+
+mesh3 holds acknowledged writes; node-c is pointed at a fake member (``Admin.SetPeers``)
+that answers its Hello with a Welcome and a lying snapshot. Each case checks that
+nothing acknowledged was lost, nothing diverged silently (new writes reach every
+node and the digests agree), node-c kept serving, and the reason is in node-c's log,
+its ``status`` (the link's last error) and its metrics.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from cluster.ports import free_ports
+from cluster.wait import wait_for
+from node.clock import pack, wall_ms
+from node.pb import remesh_pb2 as pb
+from node.pb import remesh_pb2_grpc as pb_grpc
+from tests.hostile.member import FakeServer, Script, snapshot, welcome
+from tests.integration.nodeproc import TOKEN, NodeProc, wait_converged
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.xfail(strict=True, reason="issue 24: a lying snapshot is merged"),
+]
+
+KEYS = 40
+LIAR = "node-m"
+
+
+class Mesh:
+    def __init__(self, nodes: dict[str, NodeProc], metrics: dict[str, str]) -> None:
+        self.nodes, self.metrics_at = nodes, metrics
+        self.a, self.b, self.c = (nodes[n] for n in ("node-a", "node-b", "node-c"))
+
+    def metrics(self, name: str) -> str:
+        with urllib.request.urlopen(f"http://{self.metrics_at[name]}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def set_peers(self, node: NodeProc, peers: dict[str, str]) -> None:
+        pb_grpc.AdminStub(node.channel).SetPeers(pb.SetPeersRequest(peers=peers), timeout=10)
+
+
+@pytest.fixture
+def mesh(tmp_path) -> Iterator[Mesh]:
+    names = ["node-a", "node-b", "node-c"]
+    ports = free_ports(2 * len(names))
+    port = dict(zip(names, ports[:3], strict=True))
+    metrics = {n: f"127.0.0.1:{p}" for n, p in zip(names, ports[3:], strict=True)}
+    nodes = {
+        n: NodeProc(
+            tmp_path,
+            n,
+            port[n],
+            {p: port[p] for p in names if p != n},
+            metrics_listen=metrics[n],
+        )
+        for n in names
+    }
+    try:
+        for n in nodes.values():
+            n.start()
+        yield Mesh(nodes, metrics)
+    finally:
+        problems = []
+        for n in nodes.values():
+            n.stop()
+            n.close()
+            # the lie refused is the one ERROR expected, and only on node-c
+            problems += [
+                f"{n.name}: {line}"
+                for line in n.unexpected_log_lines()
+                if not (n.name == "node-c" and LIAR in line and "refused" in line)
+            ]
+        assert not problems, "\n".join(problems)
+
+
+def held(mesh: Mesh) -> dict[str, int]:
+    """Keys each node holds."""
+    return {name: n.status().keys for name, n in mesh.nodes.items()}
+
+
+def lie_to_node_c(mesh: Mesh, script: Script) -> FakeServer:
+    """Acknowledged writes everywhere, then node-c subscribes to the liar and hears
+    ``script``; returns the liar once node-c has heard all of it."""
+    for i in range(KEYS):
+        mesh.a.put(b"k%03d" % i, b"v")
+    wait_converged(list(mesh.nodes.values()))
+    liar = FakeServer(LIAR, TOKEN, free_ports(1)[0], script)
+    peers = {n: x.address for n, x in mesh.nodes.items() if n != "node-c"}
+    mesh.set_peers(mesh.c, {**peers, LIAR: liar.address})
+    liar.wait_script_sent()
+    return liar
+
+
+def refused_link(mesh: Mesh) -> str:
+    """node-c's link to the liar is down with a reason (status); returns it."""
+
+    def reason() -> str:
+        peer = next((p for p in mesh.c.status().peers if p.peer == LIAR), None)
+        return peer.last_error if peer and not peer.connected else ""
+
+    def missing() -> str:
+        return f"node-c's link to {LIAR} refused in status (now {reason()!r}; keys {held(mesh)})"
+
+    wait_for(lambda: "refused" in reason(), 20, missing)
+    return reason()
+
+
+def nothing_lost_nothing_diverged(mesh: Mesh) -> None:
+    """Every acknowledged key held, node-c serves, and a new write at node-a reaches
+    every node (no vv claims it already) with equal digests."""
+    assert held(mesh) == {n: KEYS for n in mesh.nodes}
+    mesh.c.put(b"c-still-serves", b"1")
+    mesh.a.put(b"after-the-lie", b"1")
+    wait_converged(list(mesh.nodes.values()))
+    for n in mesh.nodes.values():
+        assert n.get(b"after-the-lie") == b"1" and n.get(b"c-still-serves") == b"1", n.name
+        assert n.status().keys == KEYS + 2, n.name
+
+
+def test_a_snapshot_claiming_every_origin_to_the_end_of_time_is_refused(mesh):
+    """Finding 1: vv 10^12 for every origin (node-c's own too), no records. node-c used to
+    drop every key (each was "covered"), pass the empty state on to node-b, and never
+    take node-a's next write (its vv claimed it)."""
+
+    def script(liar: FakeServer, hello: pb.Hello) -> Iterator[pb.ServerMessage]:
+        claim = {o: 10**12 for o in [*hello.vv, hello.replica_id]}
+        yield welcome(LIAR, liar.origin, claim)
+        yield from snapshot(claim)
+
+    liar = lie_to_node_c(mesh, script)
+    try:
+        why = refused_link(mesh)
+        assert "snapshot" in why and "own" in why, why
+        nothing_lost_nothing_diverged(mesh)
+        log = mesh.c.log.read_text()
+        assert f"link to {LIAR}: refused: {LIAR}" in log and "1,000,000,000,000" in log
+        assert 'remesh_rejected_total{reason="snapshot"}' in mesh.metrics("node-c")
+        assert 'remesh_rejected_total{reason="snapshot"} 0.0' not in mesh.metrics("node-c")
+    finally:
+        mesh.set_peers(mesh.c, {n: x.address for n, x in mesh.nodes.items() if n != "node-c"})
+        liar.close()
+
+
+def test_a_snapshot_claiming_other_origins_past_what_they_announced_moves_nothing(mesh):
+    """Finding 1 without node-c's own origin: node-a and node-b announce their own logs
+    to node-c directly, so a claim past that is refused and no held key is dropped."""
+
+    def script(liar: FakeServer, hello: pb.Hello) -> Iterator[pb.ServerMessage]:
+        claim = {o: 10**12 for o in hello.vv if o != hello.replica_id}
+        yield welcome(LIAR, liar.origin, claim)
+        yield from snapshot(claim)
+
+    liar = lie_to_node_c(mesh, script)
+    try:
+        why = refused_link(mesh)
+        assert "announced" in why, why
+        nothing_lost_nothing_diverged(mesh)
+    finally:
+        mesh.set_peers(mesh.c, {n: x.address for n, x in mesh.nodes.items() if n != "node-c"})
+        liar.close()
+
+
+def test_a_gc_horizon_ahead_of_any_collectable_tombstone_is_refused(mesh):
+    """Finding 2: an empty snapshot whose horizon is 59 s ahead (inside
+    max_clock_skew_ms) used to be stored, and node-c then refused node-a's entries as
+    "stale ... restore a backup" for good."""
+
+    def script(liar: FakeServer, hello: pb.Hello) -> Iterator[pb.ServerMessage]:
+        yield welcome(LIAR, liar.origin, dict(hello.vv))
+        yield from snapshot({}, horizon=pack(wall_ms() + 59_000, 0))
+
+    liar = lie_to_node_c(mesh, script)
+    try:
+        why = refused_link(mesh)
+        assert "GC horizon" in why, why
+        assert mesh.c.status().gc_horizon == 0
+        nothing_lost_nothing_diverged(mesh)
+        assert "GC horizon" in mesh.c.log.read_text()
+    finally:
+        mesh.set_peers(mesh.c, {n: x.address for n, x in mesh.nodes.items() if n != "node-c"})
+        liar.close()
