@@ -28,6 +28,7 @@ class OutboundStats:
     connects: int = 0
     last_error: str = ""
     clock_offset_ms: int | None = None  # the peer's wall clock minus ours, last measured
+    announced: int = 0  # the top of its own log it last announced (Welcome, heartbeat)
 
 
 @dataclass
@@ -77,9 +78,24 @@ class Links:
         stats = self.outbound[peer]
         if not replica_id or stats.replica_id == replica_id:
             return False
-        stats.replica_id = replica_id
+        stats.replica_id, stats.announced = replica_id, 0
         self.changed()
         return True
+
+    def announce(self, peer: str, vv: Mapping[str, int]) -> None:
+        """A peer's Welcome or heartbeat: how far its own log goes, by its own word."""
+        stats = self.outbound.get(peer)
+        if stats is not None and stats.replica_id:
+            stats.announced = max(stats.announced, vv.get(stats.replica_id, 0))
+
+    def announced(self) -> dict[str, int]:
+        """Per origin whose node a live link reaches: the top of its log it announced
+        (what a snapshot may claim of that origin; node.protocol.vouch)."""
+        return {
+            s.replica_id: s.announced
+            for s in self.outbound.values()
+            if s.connected and s.replica_id
+        }
 
     def set_connected(self, peer: str, connected: bool, error: str = "") -> None:
         stats = self.outbound[peer]

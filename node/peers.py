@@ -192,8 +192,13 @@ class PeerLink:
                 welcome.replica_id,
                 session.behind,
             )
+            cfg = replica.config
             check_horizon(
-                welcome.gc_horizon, replica.wall_ms(), replica.config.max_clock_skew_ms, self.peer
+                welcome.gc_horizon,
+                replica.wall_ms(),
+                cfg.max_clock_skew_ms,
+                self.peer,
+                cfg.tombstone_grace_ms,
             )
             replica.on_welcome(self.peer, welcome.replica_id, dict(welcome.vv), welcome.gc_horizon)
             self._rewinds = replica.integrity.rewinds
@@ -201,6 +206,7 @@ class PeerLink:
                 *(self.peer, welcome.replica_id, welcome.vv, welcome.chains, "a Welcome"),
                 greeting=True,
             )
+            replica.links.announce(self.peer, welcome.vv)
             replica.links.set_connected(self.peer, True)
             tasks = [
                 asyncio.create_task(self._read_loop(call)),
@@ -272,6 +278,8 @@ class PeerLink:
             msg = await self._next(call)
             got = session.on_message(msg, time.monotonic(), replica.wall_ms())
             stats.clock_offset_ms = session.clock_offset_ms
+            if msg.HasField("heartbeat"):
+                replica.links.announce(self.peer, msg.heartbeat.vv)
             if got.snapshot is not None:
                 intake.on_message(got.snapshot)
             elif got.entries:

@@ -19,11 +19,11 @@ from node import chains
 from node.pb import remesh_pb2 as pb
 from node.protocol.chain import check_chains
 from node.protocol.compaction import needs_snapshot, snapshot_cheaper
-from node.protocol.errors import PeerFailed
-from node.protocol.horizon import check_horizon
+from node.protocol.errors import PeerFailed, Refused
 from node.protocol.server import ServerSession
 from node.protocol.snapshot import SnapshotReceiver
 from node.protocol.validate import check_skew, check_skew_hlc
+from node.protocol.vouch import Known, Taken, judge
 from node.store import META
 from node.trim import SNAPSHOT_META, finish_snapshot, merge_packed, merge_snapshot, snapshot_pages
 
@@ -113,6 +113,7 @@ class Intake:
         self.replica = replica
         self.peer = peer
         self.receiver = SnapshotReceiver(peer, replica.limits)
+        self.taken = Taken({}, {}, 0)  # what this node takes of the snapshot under way
         self.started = 0.0
         self.chains: dict[str, bytes] = {}  # the sender's chain values at the snapshot's vv
 
@@ -129,9 +130,7 @@ class Intake:
             begin = msg.snapshot_begin
             check_chains(begin.chains, begin.vv, "a snapshot's", self.peer)
             self.chains = dict(begin.chains)
-            check_horizon(
-                rx.horizon, replica.wall_ms(), replica.config.max_clock_skew_ms, self.peer
-            )
+            self.taken = self._judge()
             replica.snapshot_from = self.peer
             replica.watchers.interrupt(
                 f"{replica.node_id} is merging a snapshot from {self.peer} (it was far "
@@ -158,10 +157,10 @@ class Intake:
                 check_skew(records, wall, skew, self.peer)
             replica.store.check_dir()
             if packed is not None:
-                merge_packed(replica.store, packed, lo, end, rx.vv)
+                merge_packed(replica.store, packed, lo, end, self.taken.drops)
                 newest = packed.max_hlc
             else:
-                merge_snapshot(replica.store, records, lo, end, rx.vv)
+                merge_snapshot(replica.store, records, lo, end, self.taken.drops)
                 newest = max((r.hlc for r in records), default=0)
             if newest:
                 replica.clock.observe(newest)
@@ -170,7 +169,10 @@ class Intake:
             )
         else:
             rx.on_end(msg.snapshot_end)
-            moved = finish_snapshot(replica.store, rx.vv, rx.tops, replica.origin, rx.horizon)
+            taken = self.taken
+            moved = finish_snapshot(
+                replica.store, taken.moved, rx.tops, replica.origin, taken.horizon
+            )
             chains.set_base(replica.store, moved, self.chains)
             self.close()
             took = time.monotonic() - self.started
@@ -189,11 +191,44 @@ class Intake:
                 moved,
             )
             replica.after_snapshot()
+            if taken.clamped:  # the sender streams on from the vv it claimed: start over
+                raise PeerFailed(
+                    f"took {self.peer}'s snapshot only as far as each origin announced "
+                    f"itself ({_clamps(taken)}); saying Hello again from there"
+                )
+
+    def _judge(self) -> Taken:
+        """What of the snapshot beginning this node takes; refused before anything merges."""
+        replica, rx, cfg = self.replica, self.receiver, self.replica.config
+        known = Known(
+            replica.origin,
+            dict(replica.vv),
+            dict(replica.store.tops),
+            replica.links.announced(),
+            replica.wall_ms(),
+            cfg.max_clock_skew_ms,
+            cfg.tombstone_grace_ms,
+        )
+        try:
+            return judge(self.peer, rx.vv, rx.tops, rx.horizon, known)
+        except Refused:
+            rx.active = False
+            replica.metrics.reject("snapshot")
+            raise
+        except PeerFailed:
+            rx.active = False
+            raise
 
     def close(self) -> None:
         """The snapshot ended or its stream did: another peer may send one."""
         if self.replica.snapshot_from == self.peer:
             self.replica.snapshot_from = ""
+
+
+def _clamps(taken: Taken) -> str:
+    return ", ".join(
+        f"{o} {got:,} of {claim:,}" for o, (claim, got) in sorted(taken.clamped.items())
+    )
 
 
 def interrupted(replica: Replica) -> None:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TypeAlias
 
 from node.pb import remesh_pb2 as pb
 from node.protocol.apply import plan_commit
 from node.protocol.packed import PACK_HEAD, Unpacked
-from node.protocol.snapshot import covered
 from node.store import (
     HORIZON,
     KEY,
@@ -37,6 +37,8 @@ from node.store import (
 )
 
 SNAPSHOT_META = b"snapshot"  # present while a snapshot is being merged: who sends it
+# (origin, seq, hlc) of a held record a snapshot chunk omits -> may it go? (node.protocol.vouch)
+Drops: TypeAlias = Callable[[str, int, int], bool]
 
 
 def truncate_log(store: Store, origin: str, upto: int, limit: int) -> int:
@@ -197,9 +199,7 @@ def snapshot_pages(
     return vv, tops, records, pages()
 
 
-def merge_packed(
-    store: Store, chunk: Unpacked, lo: bytes, hi: bytes, vv: Mapping[str, int]
-) -> None:
+def merge_packed(store: Store, chunk: Unpacked, lo: bytes, hi: bytes, drops: Drops) -> None:
     """Merge one checked packed chunk. Into a key range this node holds nothing of (a
     new or wiped node) its records go as they came, in one WriteBatch with the counts
     and digest moved by what the check summed; else as ``merge_snapshot`` does."""
@@ -207,7 +207,7 @@ def merge_packed(
         held = next(it, None) is not None
     if held:
         entries = [_entry(key, raw) for key, raw in chunk.records]
-        merge_snapshot(store, entries, lo, hi, vv)
+        merge_snapshot(store, entries, lo, hi, drops)
         return
     digest, keys = store.digest ^ chunk.digest, store.keys + chunk.puts
     tombs, hlc = store.tombs + len(chunk.tombstones), max(store.hlc, chunk.max_hlc)
@@ -232,9 +232,11 @@ def _entry(key: bytes, raw: bytes) -> pb.Entry:
 
 
 def merge_snapshot(
-    store: Store, records: Sequence[pb.Entry], lo: bytes, hi: bytes, vv: Mapping[str, int]
+    store: Store, records: Sequence[pb.Entry], lo: bytes, hi: bytes, drops: Drops
 ) -> None:
-    """Merge one chunk covering keys ``lo <= key < hi`` (``hi`` empty: to the end)."""
+    """Merge one chunk covering keys ``lo <= key < hi`` (``hi`` empty: to the end): each
+    record by last-writer-wins; a held record the chunk omits goes if ``drops`` says a
+    since-collected tombstone beat it there (the covered rule, ``Taken.drops``)."""
     sent = {e.key for e in records}
     gone: list[bytes] = []
     held = False
@@ -244,7 +246,7 @@ def merge_snapshot(
             if key[1:] in sent:
                 continue
             rec = Record.decode(raw)
-            if covered(rec.origin, rec.seq, vv):  # and absent: collected there
+            if drops(rec.origin, rec.seq, rec.hlc):  # and absent: collected there
                 gone.append(key[1:])
     # Nothing held in the chunk's range (a new node): every record is new, no lookups.
     head_of = store._head if held else _nothing

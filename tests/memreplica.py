@@ -12,7 +12,7 @@ from node.pb import remesh_pb2 as pb
 from node.protocol import Head, Triage, conflict, plan_commit, triage
 from node.protocol.compaction import Members, collectable, gc_floor, truncation_points
 from node.protocol.horizon import first_stale
-from node.protocol.snapshot import covered
+from node.protocol.vouch import Known, Taken
 
 
 class Conflict(AssertionError):
@@ -119,12 +119,16 @@ class MemoryReplica:
         records = [self.state[k] for k in sorted(self.state)]
         return dict(self.vv), dict(self.tops), records, self.horizon
 
-    def merge_snapshot(self, records: list[pb.Entry], lo: bytes, hi: bytes, vv) -> None:
+    def known(self, announced: dict[str, int], wall_ms: int) -> Known:
+        """What it can check a snapshot against (no clock skew, no grace: as ``collect``)."""
+        return Known(self.origin, dict(self.vv), dict(self.tops), announced, wall_ms, 0, 0)
+
+    def merge_snapshot(self, records: list[pb.Entry], lo: bytes, hi: bytes, taken: Taken) -> None:
         """One chunk, as node/trim.merge_snapshot: LWW merge, covered-and-absent dropped."""
         sent = {r.key for r in records}
         for k in [k for k in self.state if lo <= k and (not hi or k < hi) and k not in sent]:
             e = self.state[k]
-            if covered(e.origin, e.seq, vv):
+            if taken.drops(e.origin, e.seq, e.hlc):
                 if e.op == pb.PUT:
                     self.digest ^= self.heads[k][3]
                     self.keys -= 1
@@ -133,9 +137,9 @@ class MemoryReplica:
             self.clock.observe(max(r.hlc for r in records))
         self._adopt(plan_commit(records, self.heads.get, self.digest, self.keys, self.hlc))
 
-    def finish_snapshot(self, vv, tops, horizon: int) -> None:
-        self.horizon = max(self.horizon, horizon)
-        for origin, seq in vv.items():
+    def finish_snapshot(self, taken: Taken, tops) -> None:
+        self.horizon = max(self.horizon, taken.horizon)
+        for origin, seq in taken.moved.items():
             if origin != self.origin and seq > self.vv.get(origin, 0):
                 self.vv[origin] = seq
                 self.truncated[origin] = seq

@@ -138,13 +138,17 @@ class StaleCheck:
         return self.verdict
 
 
-def check_horizon(horizon: int, wall_ms: int, max_skew_ms: int, peer: str) -> None:
-    """A horizon a peer sent: the hlc of a tombstone it collected, so never ahead of
-    this node's clock by more than the skew allowed. One ahead would make this node
-    refuse every entry written until then (or take itself for stale)."""
-    ahead = unpack(horizon)[0] - wall_ms
-    if ahead > max_skew_ms:
+def check_horizon(
+    horizon: int, wall_ms: int, max_skew_ms: int, peer: str, grace_ms: int = 0
+) -> None:
+    """A horizon a peer sent (Welcome, SnapshotBegin): the hlc of a tombstone it collected
+    once it was ``grace_ms`` old by its clock, which runs at most ``max_skew_ms`` ahead of
+    this node's. One newer would make this node refuse live entries (or take itself for
+    stale) for good."""
+    ahead = unpack(horizon)[0] - (wall_ms - grace_ms + max_skew_ms)
+    if horizon and ahead > 0:
         raise Refused(
-            f"{peer} claims a GC horizon {ahead / 1000:,.0f} s ahead of this node's clock "
-            f"(max_clock_skew_ms {max_skew_ms}): no tombstone can be that new"
+            f"{peer} claims a GC horizon {ahead / 1000:,.0f} s ahead of any tombstone that "
+            f"can have been collected by now (tombstone_grace_ms {grace_ms}, "
+            f"max_clock_skew_ms {max_skew_ms})"
         )

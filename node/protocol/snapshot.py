@@ -8,20 +8,12 @@ caller merges each chunk as it comes (node/trim.py) and commits the vv only on E
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from node.pb import remesh_pb2 as pb
 from node.protocol.errors import Refused
 from node.protocol.packed import Unpacked, unpack_chunk
 from node.protocol.validate import WriteLimits, check_batch, check_vv
-
-
-def covered(origin: str, seq: int, vv: Mapping[str, int]) -> bool:
-    """Is a record the receiver holds within the snapshot's vv? Then the snapshot's
-    state accounts for it, and a key it omits was deleted there by a tombstone since
-    collected: the receiver drops the record (never keeps an older put alive)."""
-    return seq <= vv.get(origin, 0)
 
 
 @dataclass

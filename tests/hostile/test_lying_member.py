@@ -23,10 +23,7 @@ from node.pb import remesh_pb2_grpc as pb_grpc
 from tests.hostile.member import FakeServer, Script, snapshot, welcome
 from tests.integration.nodeproc import TOKEN, NodeProc, wait_converged
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.xfail(strict=True, reason="issue 24: a lying snapshot is merged"),
-]
+pytestmark = pytest.mark.integration
 
 KEYS = 40
 LIAR = "node-m"

@@ -25,6 +25,7 @@ from node.pb import remesh_pb2 as pb
 from node.protocol.compaction import MemberAck, needs_snapshot, snapshot_cheaper
 from node.protocol.horizon import StaleCheck
 from node.protocol.identity import replica_id
+from node.protocol.vouch import judge
 from tests.memreplica import MemoryReplica, Stale
 
 pytestmark = pytest.mark.unit
@@ -67,15 +68,16 @@ class GcNet:
         cheaper = snapshot_cheaper(lag, len(tx.state), self.ratio, min_lag=1)
         if needs_snapshot(rx.vv, tx.truncated, rx.origin) or cheaper:
             vv, tops, records, horizon = tx.take_snapshot()
+            taken = judge(server, vv, tops, horizon, rx.known(self.announced(sub), self.now))
             chunks = [records[i : i + 2] for i in range(0, len(records), 2)] or [[]]
             lo = b""
             for i, chunk in enumerate(chunks):
                 if cut_after is not None and i >= cut_after:
                     return  # cut off: merged chunks stay, the vv does not move
                 hi = chunks[i + 1][0].key if i + 1 < len(chunks) else b""
-                rx.merge_snapshot(chunk, lo, hi, vv)
+                rx.merge_snapshot(chunk, lo, hi, taken)
                 lo = hi
-            rx.finish_snapshot(vv, tops, horizon)
+            rx.finish_snapshot(taken, tops)
         else:
             entries: list[pb.Entry] = []
             for origin, top in sorted(tx.vv.items()):
@@ -89,6 +91,14 @@ class GcNet:
             members=frozenset(self.names) - {sub},
             open=True,
         )
+
+    def announced(self, sub: str) -> dict[str, int]:
+        """What each origin whose node ``sub`` reaches says of its own log (heartbeats)."""
+        return {
+            n.origin: n.vv.get(n.origin, 0)
+            for name, n in self.nodes.items()
+            if name != sub and (sub, name) not in self.cut
+        }
 
     def compact(self, name: str, pin_timeout_s: float = 0) -> None:
         """Truncation and GC at ``name``; with ``pin_timeout_s`` members cut off stop

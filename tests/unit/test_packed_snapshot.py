@@ -11,6 +11,7 @@ from node.clock import pack
 from node.pb import remesh_pb2 as pb
 from node.protocol.snapshot import SnapshotReceiver
 from node.protocol.validate import WriteLimits
+from node.protocol.vouch import Known, judge
 from node.store import KEY, TOMB, Store
 from node.trim import (
     collect_tombstones,
@@ -41,17 +42,19 @@ def source(path) -> Store:
 def receive(src: Store, dst: Store, packed: bool) -> None:
     vv, tops, records, pages = snapshot_pages(src, 4, 1 << 20, packed=packed)
     rx = SnapshotReceiver("src", WriteLimits(64, 64))
-    rx.on_begin(pb.SnapshotBegin(vv=vv, tops=tops, records=records))
+    rx.on_begin(pb.SnapshotBegin(vv=vv, tops=tops, records=records, gc_horizon=src.horizon))
+    known = Known(B, dict(dst.vv), dict(dst.tops), {}, 10**6, 0, 0)
+    taken = judge("src", rx.vv, rx.tops, rx.horizon, known)
     for chunk, count in pages:
         assert bool(chunk.packed) is packed and (packed or len(chunk.records) == count)
         lo, end = rx.on_chunk(chunk)
         if rx.unpacked is not None:
             assert len(rx.unpacked.records) == count
-            merge_packed(dst, rx.unpacked, lo, end, rx.vv)
+            merge_packed(dst, rx.unpacked, lo, end, taken.drops)
         else:
-            merge_snapshot(dst, chunk.records, lo, end, rx.vv)
+            merge_snapshot(dst, chunk.records, lo, end, taken.drops)
     rx.on_end(pb.SnapshotEnd(records=rx.records))
-    finish_snapshot(dst, rx.vv, rx.tops, B)
+    finish_snapshot(dst, taken.moved, rx.tops, B, taken.horizon)
 
 
 def held(s: Store) -> tuple:

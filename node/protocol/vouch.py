@@ -1,0 +1,113 @@
+"""What a snapshot may change on the node that receives it, judged at SnapshotBegin on
+figures the receiver can check, before any chunk merges (issue 24, docs/compaction.md).
+
+A snapshot asks its receiver to believe three things it cannot see: that the sender's
+state is the result of every entry up to the vv it claims (so the receiver's vv may
+jump there), that a key it omits was deleted by a tombstone since collected (so the
+receiver may drop the record it holds: the *covered* rule), and that the sender
+collected tombstones up to its GC horizon (so the receiver must refuse older entries
+from then on). Believed blindly, one member could empty a node, cut it off from every
+later write, or make it refuse a live origin for good. So:
+
+- **Its own writes**: a snapshot never claims more of the receiver's own origin than
+  the receiver holds (every honest node holds at most what the origin wrote); one that
+  does is refused, and the receiver never drops a record of its own origin.
+- **An origin it hears directly**: for an origin whose node the receiver has a live link
+  to, the receiver takes the snapshot's vv only as far as that origin itself announced
+  (Welcome, heartbeats; what it already holds). The rest comes from the origin's own log.
+- **The horizon**: a real one is the hlc of a tombstone collected ``tombstone_grace_ms``
+  after it was written, by a clock within ``max_clock_skew_ms`` of the receiver's, and of
+  an entry the sender holds: at or below ``now - grace + skew`` and the newest of its tops.
+- **Need**: a snapshot that moves no origin is not taken. It cannot explain any drop.
+- **Drops**: a held record goes only if the snapshot covers it, it is dated at or below
+  the checked horizon, and some origin the snapshot moves could hold the tombstone that
+  beat it (the receiver's top of that origin lies below the horizon). A node that held
+  every origin as far as the collecting tombstone never drops anything: it held the
+  tombstone itself (GC needs every member's ack).
+
+What stays trusted: for an origin the receiver cannot hear directly (its node is down,
+retired as an earlier incarnation, or beyond a relay) the sender's word on how far the
+vv goes and which keys its state omits. Documented in docs/compaction.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from node.clock import unpack
+from node.protocol.errors import PeerFailed, Refused
+from node.protocol.horizon import check_horizon
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the receiver knows for itself when a snapshot begins."""
+
+    own: str  # its current origin
+    vv: Mapping[str, int]
+    tops: Mapping[str, int]  # per origin: the hlc of its entry at vv[origin]
+    announced: Mapping[str, int]  # origin -> its own top, as announced on a live direct link
+    wall_ms: int
+    skew_ms: int  # max_clock_skew_ms
+    grace_ms: int  # tombstone_grace_ms
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What the receiver takes from a snapshot it accepted."""
+
+    moved: dict[str, int]  # origins whose vv jumps, and to where
+    covers: dict[str, int]  # per origin: up to which seq its state accounts for held records
+    horizon: int  # the sender's GC horizon, checked (0: nothing moved, nothing adopted)
+    drop_upto: int = 0  # held records covered and omitted go if dated at or below (0: none)
+    clamped: dict[str, tuple[int, int]] = field(default_factory=dict)  # origin: (claimed, taken)
+
+    def drops(self, origin: str, seq: int, hlc: int) -> bool:
+        """The covered rule: may a held record the snapshot omits go?"""
+        return hlc <= self.drop_upto and seq <= self.covers.get(origin, 0)
+
+
+def judge(
+    peer: str, vv: Mapping[str, int], tops: Mapping[str, int], horizon: int, known: Known
+) -> Taken:
+    """Accept a snapshot's Begin (what to take of it), or ``Refused`` naming the peer and
+    the claim; ``PeerFailed`` for one that moves nothing and claims nothing false (the
+    node caught up elsewhere meanwhile: say Hello again)."""
+    own = known.own
+    if vv.get(own, 0) > known.vv.get(own, 0):
+        raise Refused(
+            f"{peer} sent a snapshot claiming {vv[own]:,} of this node's own writes ({own}), "
+            f"of which it holds {known.vv.get(own, 0):,}: no snapshot can teach a node its "
+            f"own writes"
+        )
+    check_horizon(horizon, known.wall_ms, known.skew_ms, f"{peer}'s snapshot", known.grace_ms)
+    if horizon > max(tops.values(), default=0):
+        raise Refused(f"{peer}'s snapshot claims a GC horizon newer than every entry it holds")
+    late = known.wall_ms + known.skew_ms
+    for origin, top in tops.items():
+        if unpack(top)[0] > late:
+            raise Refused(f"{peer} sent a snapshot whose top of {origin} is dated in the future")
+    moved, covers, clamped = {}, {}, {}
+    for origin, seq in vv.items():
+        have = known.vv.get(origin, 0)
+        if origin == own:
+            continue
+        if seq > have and origin in known.announced:
+            bound = max(have, known.announced[origin])
+            if seq > bound:
+                clamped[origin] = (seq, bound)
+        take = min(seq, clamped.get(origin, (0, seq))[1])
+        if take > have:
+            moved[origin] = take
+        covers[origin] = min(seq, max(have, take))
+    if not moved:
+        if clamped:
+            origin, (seq, bound) = sorted(clamped.items())[0]
+            raise Refused(
+                f"{peer} sent a snapshot claiming {origin} up to seq {seq:,}, past what "
+                f"{origin} itself announced ({bound:,}), and nothing else this node lacks"
+            )
+        raise PeerFailed(f"{peer} sent a snapshot of nothing this node lacks; asking again")
+    below = any(known.tops.get(origin, 0) < horizon for origin in moved)
+    return Taken(moved, covers, horizon, horizon if below else 0, clamped)
