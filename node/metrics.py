@@ -32,10 +32,10 @@ REJECT_REASONS = (
     "conflict",  # a peer sent other content under an (origin, seq) we hold
     "clock_skew",  # entries dated too far ahead: held, not applied
     "stale",  # a new entry dated at or below this node's GC horizon (a stale copy)
-    "snapshot",  # a snapshot claiming what its receiver can check is untrue (issue 24)
     "bad_hello",  # a subscriber's Hello refused (other cluster, tenant, bad vv)
     "bad_message",  # a subscriber's Ack or Want refused
     "auth",  # a call without the cluster's token, or a peer whose certificate is another node's
+    "snapshot",  # a snapshot claiming what its receiver can check is untrue (issue 24)
 )
 SOURCES = ("local", "replicated")  # of a commit: client writes, or a peer's batch
 

@@ -19,7 +19,7 @@ from node import chains
 from node.pb import remesh_pb2 as pb
 from node.protocol.chain import check_chains
 from node.protocol.compaction import needs_snapshot, snapshot_cheaper
-from node.protocol.errors import PeerFailed, Refused
+from node.protocol.errors import Held, PeerFailed, Refused
 from node.protocol.server import ServerSession
 from node.protocol.snapshot import SnapshotReceiver
 from node.protocol.validate import check_skew, check_skew_hlc
@@ -191,10 +191,10 @@ class Intake:
                 moved,
             )
             replica.after_snapshot()
-            if taken.clamped:  # the sender streams on from the vv it claimed: start over
+            if taken.unchecked:  # the sender streams on from the vv it claimed: start over
                 raise PeerFailed(
-                    f"took {self.peer}'s snapshot only as far as each origin announced "
-                    f"itself ({_clamps(taken)}); saying Hello again from there"
+                    f"left {_unchecked(taken)} where they were: {self.peer} claimed them past "
+                    f"what they announced themselves; saying Hello again from there"
                 )
 
     def _judge(self) -> Taken:
@@ -205,13 +205,14 @@ class Intake:
             dict(replica.vv),
             dict(replica.store.tops),
             replica.links.announced(),
+            replica.links.outbound[self.peer].replica_id,
             replica.wall_ms(),
             cfg.max_clock_skew_ms,
             cfg.tombstone_grace_ms,
         )
         try:
             return judge(self.peer, rx.vv, rx.tops, rx.horizon, known)
-        except Refused:
+        except (Refused, Held):
             rx.active = False
             replica.metrics.reject("snapshot")
             raise
@@ -225,9 +226,9 @@ class Intake:
             self.replica.snapshot_from = ""
 
 
-def _clamps(taken: Taken) -> str:
+def _unchecked(taken: Taken) -> str:
     return ", ".join(
-        f"{o} {got:,} of {claim:,}" for o, (claim, got) in sorted(taken.clamped.items())
+        f"{o} (claimed {c:,}, announced {a:,})" for o, (c, a) in taken.unchecked.items()
     )
 
 

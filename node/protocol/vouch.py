@@ -13,8 +13,9 @@ later write, or make it refuse a live origin for good. So:
   the receiver holds (every honest node holds at most what the origin wrote); one that
   does is refused, and the receiver never drops a record of its own origin.
 - **An origin it hears directly**: for an origin whose node the receiver has a live link
-  to, the receiver takes the snapshot's vv only as far as that origin itself announced
-  (Welcome, heartbeats; what it already holds). The rest comes from the origin's own log.
+  to, a claim past what that origin itself announced (Welcome, heartbeats; what the
+  receiver already holds) is not taken: that origin stays where it is and its own log
+  brings the rest (a snapshot taken an instant after the origin's last word is honest).
 - **The horizon**: a real one is the hlc of a tombstone collected ``tombstone_grace_ms``
   after it was written, by a clock within ``max_clock_skew_ms`` of the receiver's, and of
   an entry the sender holds: at or below ``now - grace + skew`` and the newest of its tops.
@@ -36,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from node.clock import unpack
-from node.protocol.errors import PeerFailed, Refused
+from node.protocol.errors import Held, PeerFailed, Refused
 from node.protocol.horizon import check_horizon
 
 
@@ -48,6 +49,7 @@ class Known:
     vv: Mapping[str, int]
     tops: Mapping[str, int]  # per origin: the hlc of its entry at vv[origin]
     announced: Mapping[str, int]  # origin -> its own top, as announced on a live direct link
+    sender: str  # the sender's own origin: its word on its own log is the origin's word
     wall_ms: int
     skew_ms: int  # max_clock_skew_ms
     grace_ms: int  # tombstone_grace_ms
@@ -61,7 +63,8 @@ class Taken:
     covers: dict[str, int]  # per origin: up to which seq its state accounts for held records
     horizon: int  # the sender's GC horizon, checked (0: nothing moved, nothing adopted)
     drop_upto: int = 0  # held records covered and omitted go if dated at or below (0: none)
-    clamped: dict[str, tuple[int, int]] = field(default_factory=dict)  # origin: (claimed, taken)
+    # origins claimed past what they announced themselves: (claimed, announced); left alone
+    unchecked: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def drops(self, origin: str, seq: int, hlc: int) -> bool:
         """The covered rule: may a held record the snapshot omits go?"""
@@ -71,9 +74,13 @@ class Taken:
 def judge(
     peer: str, vv: Mapping[str, int], tops: Mapping[str, int], horizon: int, known: Known
 ) -> Taken:
-    """Accept a snapshot's Begin (what to take of it), or ``Refused`` naming the peer and
-    the claim; ``PeerFailed`` for one that moves nothing and claims nothing false (the
-    node caught up elsewhere meanwhile: say Hello again)."""
+    """What to take of a snapshot whose Begin claims ``vv``, ``tops`` and ``horizon``.
+
+    ``Refused`` (naming the peer and the claim) for what no honest member can send;
+    ``Held`` for one that would move nothing but origins it claims past what they
+    announced themselves (a lie, or entries still in flight: nothing taken, the link asks
+    again); ``PeerFailed`` for one that moves nothing and claims nothing false (this node
+    caught up elsewhere meanwhile)."""
     own = known.own
     if vv.get(own, 0) > known.vv.get(own, 0):
         raise Refused(
@@ -88,26 +95,26 @@ def judge(
     for origin, top in tops.items():
         if unpack(top)[0] > late:
             raise Refused(f"{peer} sent a snapshot whose top of {origin} is dated in the future")
-    moved, covers, clamped = {}, {}, {}
+    moved, covers, unchecked = {}, {}, {}
     for origin, seq in vv.items():
         have = known.vv.get(origin, 0)
-        if origin == own:
+        if origin == own or seq <= have:
+            covers[origin] = min(seq, have) if origin != own else 0
             continue
-        if seq > have and origin in known.announced:
-            bound = max(have, known.announced[origin])
-            if seq > bound:
-                clamped[origin] = (seq, bound)
-        take = min(seq, clamped.get(origin, (0, seq))[1])
-        if take > have:
-            moved[origin] = take
-        covers[origin] = min(seq, max(have, take))
+        bound = known.announced.get(origin)
+        if origin != known.sender and bound is not None and seq > max(have, bound):
+            unchecked[origin] = (seq, max(have, bound))  # left alone: its own log brings it
+            covers[origin] = have
+        else:
+            moved[origin] = covers[origin] = seq
     if not moved:
-        if clamped:
-            origin, (seq, bound) = sorted(clamped.items())[0]
-            raise Refused(
+        if unchecked:
+            origin, (seq, bound) = sorted(unchecked.items())[0]
+            raise Held(
                 f"{peer} sent a snapshot claiming {origin} up to seq {seq:,}, past what "
-                f"{origin} itself announced ({bound:,}), and nothing else this node lacks"
+                f"{origin} itself announced ({bound:,}), and nothing else this node lacks: "
+                f"not taken"
             )
         raise PeerFailed(f"{peer} sent a snapshot of nothing this node lacks; asking again")
     below = any(known.tops.get(origin, 0) < horizon for origin in moved)
-    return Taken(moved, covers, horizon, horizon if below else 0, clamped)
+    return Taken(moved, covers, horizon, horizon if below else 0, unchecked)

@@ -118,12 +118,15 @@ class FakeServer:
 class FakeSubscriber:
     """A member named ``node_id`` subscribing to a real node: what is it served?"""
 
-    def __init__(self, node_id: str, address: str, token: str, cluster: str) -> None:
+    def __init__(
+        self, node_id: str, address: str, token: str, cluster: str, tenant: str = "default"
+    ) -> None:
         self.channel = open_channel("fake", address, Credentials(token))
         self.hello = pb.Hello(
             protocol=PROTOCOL,
             node_id=node_id,
             cluster=cluster,
+            tenant=tenant,
             replica_id=replica_id(node_id, "00000000fa6e"),
             packed_snapshots=False,
         )

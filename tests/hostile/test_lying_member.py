@@ -20,7 +20,7 @@ from cluster.wait import wait_for
 from node.clock import pack, wall_ms
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from tests.hostile.member import FakeServer, Script, snapshot, welcome
+from tests.hostile.member import FakeServer, FakeSubscriber, Script, snapshot, welcome
 from tests.integration.nodeproc import TOKEN, NodeProc, wait_converged
 
 pytestmark = pytest.mark.integration
@@ -94,8 +94,8 @@ def lie_to_node_c(mesh: Mesh, script: Script) -> FakeServer:
     return liar
 
 
-def refused_link(mesh: Mesh) -> str:
-    """node-c's link to the liar is down with a reason (status); returns it."""
+def refused_link(mesh: Mesh, word: str = "refused") -> str:
+    """node-c's link to the liar is down with a reason holding ``word`` (status)."""
 
     def reason() -> str:
         peer = next((p for p in mesh.c.status().peers if p.peer == LIAR), None)
@@ -104,8 +104,18 @@ def refused_link(mesh: Mesh) -> str:
     def missing() -> str:
         return f"node-c's link to {LIAR} refused in status (now {reason()!r}; keys {held(mesh)})"
 
-    wait_for(lambda: "refused" in reason(), 20, missing)
+    wait_for(lambda: word in reason(), 20, missing)
     return reason()
+
+
+def serves(node: NodeProc) -> dict[str, int]:
+    """The vv ``node`` welcomes another member with: what it would serve on."""
+    fake = FakeSubscriber("node-x", node.address, TOKEN, "it")
+    try:
+        (first,) = fake.first(1)
+    finally:
+        fake.close()
+    return dict(first.welcome.vv)
 
 
 def nothing_lost_nothing_diverged(mesh: Mesh) -> None:
@@ -139,6 +149,8 @@ def test_a_snapshot_claiming_every_origin_to_the_end_of_time_is_refused(mesh):
         assert f"link to {LIAR}: refused: {LIAR}" in log and "1,000,000,000,000" in log
         assert 'remesh_rejected_total{reason="snapshot"}' in mesh.metrics("node-c")
         assert 'remesh_rejected_total{reason="snapshot"} 0.0' not in mesh.metrics("node-c")
+        served_by_c = serves(mesh.c)
+        assert all(seq < 10**6 for seq in served_by_c.values()), served_by_c
     finally:
         mesh.set_peers(mesh.c, {n: x.address for n, x in mesh.nodes.items() if n != "node-c"})
         liar.close()
@@ -155,9 +167,11 @@ def test_a_snapshot_claiming_other_origins_past_what_they_announced_moves_nothin
 
     liar = lie_to_node_c(mesh, script)
     try:
-        why = refused_link(mesh)
-        assert "announced" in why, why
+        why = refused_link(mesh, "announced")
+        assert "snapshot" in why and "not taken" in why, why
         nothing_lost_nothing_diverged(mesh)
+        assert f"WARNING node-c node.peers: node-c: link to {LIAR}: {why}" in mesh.c.log.read_text()
+        assert 'remesh_rejected_total{reason="snapshot"} 0.0' not in mesh.metrics("node-c")
     finally:
         mesh.set_peers(mesh.c, {n: x.address for n, x in mesh.nodes.items() if n != "node-c"})
         liar.close()

@@ -68,7 +68,9 @@ class GcNet:
         cheaper = snapshot_cheaper(lag, len(tx.state), self.ratio, min_lag=1)
         if needs_snapshot(rx.vv, tx.truncated, rx.origin) or cheaper:
             vv, tops, records, horizon = tx.take_snapshot()
-            taken = judge(server, vv, tops, horizon, rx.known(self.announced(sub), self.now))
+            taken = judge(
+                server, vv, tops, horizon, rx.known(self.announced(sub), tx.origin, self.now)
+            )
             chunks = [records[i : i + 2] for i in range(0, len(records), 2)] or [[]]
             lo = b""
             for i, chunk in enumerate(chunks):
