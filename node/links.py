@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from node.pb import remesh_pb2 as pb
 from node.protocol import ServerSession
@@ -28,7 +28,7 @@ class OutboundStats:
     connects: int = 0
     last_error: str = ""
     clock_offset_ms: int | None = None  # the peer's wall clock minus ours, last measured
-    announced: int = 0  # the top of its own log it last announced (Welcome, heartbeat)
+    heard: dict[str, int] = field(default_factory=dict)  # the most its Welcome/heartbeats held
 
 
 @dataclass
@@ -78,24 +78,33 @@ class Links:
         stats = self.outbound[peer]
         if not replica_id or stats.replica_id == replica_id:
             return False
-        stats.replica_id, stats.announced = replica_id, 0
+        stats.replica_id, stats.heard = replica_id, {}
         self.changed()
         return True
 
     def announce(self, peer: str, vv: Mapping[str, int]) -> None:
-        """A peer's Welcome or heartbeat: how far its own log goes, by its own word."""
+        """A peer's Welcome or heartbeat: what it says it holds."""
         stats = self.outbound.get(peer)
-        if stats is not None and stats.replica_id:
-            stats.announced = max(stats.announced, vv.get(stats.replica_id, 0))
+        if stats is not None:
+            heard = stats.heard
+            for origin, seq in vv.items():
+                if seq > heard.get(origin, 0):
+                    heard[origin] = seq
 
-    def announced(self) -> dict[str, int]:
-        """Per origin whose node a live link reaches: the top of its log it announced
-        (what a snapshot may claim of that origin; node.protocol.vouch)."""
-        return {
-            s.replica_id: s.announced
-            for s in self.outbound.values()
-            if s.connected and s.replica_id
-        }
+    def words(self, sender: str) -> tuple[dict[str, int], dict[str, int] | None]:
+        """What the peers but ``sender`` on live links said (node.protocol.vouch): each
+        one's top of its own log, and per origin the most any said it holds (None: no
+        live link but the sender's)."""
+        live = [s for p, s in self.outbound.items() if p != sender and s.connected]
+        if not live:
+            return {}, None
+        own = {s.replica_id: s.heard.get(s.replica_id, 0) for s in live if s.replica_id}
+        most: dict[str, int] = {}
+        for stats in live:
+            for origin, seq in stats.heard.items():
+                if seq > most.get(origin, 0):
+                    most[origin] = seq
+        return own, most
 
     def set_connected(self, peer: str, connected: bool, error: str = "") -> None:
         stats = self.outbound[peer]

@@ -200,12 +200,14 @@ class Intake:
     def _judge(self) -> Taken:
         """What of the snapshot beginning this node takes; refused before anything merges."""
         replica, rx, cfg = self.replica, self.receiver, self.replica.config
+        said, others = replica.links.words(self.peer)
         known = Known(
             replica.origin,
             dict(replica.vv),
             dict(replica.store.tops),
-            replica.links.announced(),
             replica.links.outbound[self.peer].replica_id,
+            said,
+            others,
             replica.wall_ms(),
             cfg.max_clock_skew_ms,
             cfg.tombstone_grace_ms,

@@ -12,23 +12,28 @@ later write, or make it refuse a live origin for good. So:
 - **Its own writes**: a snapshot never claims more of the receiver's own origin than
   the receiver holds (every honest node holds at most what the origin wrote); one that
   does is refused, and the receiver never drops a record of its own origin.
-- **An origin it hears directly**: for an origin whose node the receiver has a live link
-  to, a claim past what that origin itself announced (Welcome, heartbeats; what the
-  receiver already holds) is not taken: that origin stays where it is and its own log
-  brings the rest (a snapshot taken an instant after the origin's last word is honest).
+- **An origin it hears directly**: for an origin whose node the receiver has a live
+  link to, a claim past what that origin itself announced (Welcome, heartbeats; what the
+  receiver already holds) is not taken: it stays where it is and its own log brings the
+  rest (a snapshot taken an instant after the origin's last word is honest). The
+  sender's word on its own origin is the origin's word. Any other origin (its node down,
+  retired as an earlier incarnation, beyond a relay) moves on the sender's word: the
+  sender may be the only node left holding it.
 - **The horizon**: a real one is the hlc of a tombstone collected ``tombstone_grace_ms``
   after it was written, by a clock within ``max_clock_skew_ms`` of the receiver's, and of
   an entry the sender holds: at or below ``now - grace + skew`` and the newest of its tops.
 - **Need**: a snapshot that moves no origin is not taken. It cannot explain any drop.
 - **Drops**: a held record goes only if the snapshot covers it, it is dated at or below
-  the checked horizon, and some origin the snapshot moves could hold the tombstone that
-  beat it (the receiver's top of that origin lies below the horizon). A node that held
-  every origin as far as the collecting tombstone never drops anything: it held the
-  tombstone itself (GC needs every member's ack).
+  the checked horizon, and some moved origin could hold the tombstone that beat it: one
+  that someone besides the sender says holds entries the receiver lacks, and whose top
+  here lies below the horizon. A node that held every origin as far as its other peers
+  do never drops anything on one member's word: it held the collecting tombstone itself
+  (GC needs every member's ack), or they would hold entries it lacks.
 
-What stays trusted: for an origin the receiver cannot hear directly (its node is down,
-retired as an earlier incarnation, or beyond a relay) the sender's word on how far the
-vv goes and which keys its state omits. Documented in docs/compaction.md.
+What stays trusted: the records (a state is not a log: which keys it omits and what
+the moved ranges held), how far an origin the receiver cannot hear directly goes, and,
+with no other live link, the sender's word on what the receiver lacks. Documented in
+docs/compaction.md.
 """
 
 from __future__ import annotations
@@ -48,8 +53,13 @@ class Known:
     own: str  # its current origin
     vv: Mapping[str, int]
     tops: Mapping[str, int]  # per origin: the hlc of its entry at vv[origin]
-    announced: Mapping[str, int]  # origin -> its own top, as announced on a live direct link
     sender: str  # the sender's own origin: its word on its own log is the origin's word
+    # origin -> the top of its own log it announced (Welcome, heartbeats), for each peer
+    # but the sender on a live link
+    announced: Mapping[str, int]
+    # per origin, the most any peer but the sender on a live link announced holding (the
+    # origin's own word among them); None: no peer but the sender is linked
+    others: Mapping[str, int] | None
     wall_ms: int
     skew_ms: int  # max_clock_skew_ms
     grace_ms: int  # tombstone_grace_ms
@@ -68,7 +78,7 @@ class Taken:
 
     def drops(self, origin: str, seq: int, hlc: int) -> bool:
         """The covered rule: may a held record the snapshot omits go?"""
-        return hlc <= self.drop_upto and seq <= self.covers.get(origin, 0)
+        return 0 < self.drop_upto >= hlc and seq <= self.covers.get(origin, 0)
 
 
 def judge(
@@ -78,7 +88,7 @@ def judge(
 
     ``Refused`` (naming the peer and the claim) for what no honest member can send;
     ``Held`` for one that would move nothing but origins it claims past what they
-    announced themselves (a lie, or entries still in flight: nothing taken, the link asks
+    announced themselves (a lie, or entries in flight: nothing taken, the link asks
     again); ``PeerFailed`` for one that moves nothing and claims nothing false (this node
     caught up elsewhere meanwhile)."""
     own = known.own
@@ -95,18 +105,21 @@ def judge(
     for origin, top in tops.items():
         if unpack(top)[0] > late:
             raise Refused(f"{peer} sent a snapshot whose top of {origin} is dated in the future")
-    moved, covers, unchecked = {}, {}, {}
+    moved, covers, unchecked, vouched = {}, {}, {}, []
     for origin, seq in vv.items():
         have = known.vv.get(origin, 0)
         if origin == own or seq <= have:
-            covers[origin] = min(seq, have) if origin != own else 0
+            covers[origin] = 0 if origin == own else seq
             continue
-        bound = known.announced.get(origin)
-        if origin != known.sender and bound is not None and seq > max(have, bound):
-            unchecked[origin] = (seq, max(have, bound))  # left alone: its own log brings it
+        said = known.announced.get(origin)
+        if origin != known.sender and said is not None and seq > max(have, said):
+            unchecked[origin] = (seq, max(have, said))  # left alone: its own log brings it
             covers[origin] = have
-        else:
-            moved[origin] = covers[origin] = seq
+            continue
+        moved[origin] = covers[origin] = seq
+        word = None if known.others is None else known.others.get(origin, 0)
+        if word is None or min(seq, word) > have:  # not only the sender says it lacks some
+            vouched.append(origin)
     if not moved:
         if unchecked:
             origin, (seq, bound) = sorted(unchecked.items())[0]
@@ -116,5 +129,5 @@ def judge(
                 f"not taken"
             )
         raise PeerFailed(f"{peer} sent a snapshot of nothing this node lacks; asking again")
-    below = any(known.tops.get(origin, 0) < horizon for origin in moved)
+    below = any(known.tops.get(origin, 0) < horizon for origin in vouched)
     return Taken(moved, covers, horizon, horizon if below else 0, unchecked)

@@ -25,7 +25,7 @@ from node.pb import remesh_pb2 as pb
 from node.protocol.compaction import MemberAck, needs_snapshot, snapshot_cheaper
 from node.protocol.horizon import StaleCheck
 from node.protocol.identity import replica_id
-from node.protocol.vouch import judge
+from node.protocol.vouch import Known, judge
 from tests.memreplica import MemoryReplica, Stale
 
 pytestmark = pytest.mark.unit
@@ -68,9 +68,7 @@ class GcNet:
         cheaper = snapshot_cheaper(lag, len(tx.state), self.ratio, min_lag=1)
         if needs_snapshot(rx.vv, tx.truncated, rx.origin) or cheaper:
             vv, tops, records, horizon = tx.take_snapshot()
-            taken = judge(
-                server, vv, tops, horizon, rx.known(self.announced(sub), tx.origin, self.now)
-            )
+            taken = judge(server, vv, tops, horizon, self.known(sub, server))
             chunks = [records[i : i + 2] for i in range(0, len(records), 2)] or [[]]
             lo = b""
             for i, chunk in enumerate(chunks):
@@ -94,13 +92,15 @@ class GcNet:
             open=True,
         )
 
-    def announced(self, sub: str) -> dict[str, int]:
-        """What each origin whose node ``sub`` reaches says of its own log (heartbeats)."""
-        return {
-            n.origin: n.vv.get(n.origin, 0)
-            for name, n in self.nodes.items()
-            if name != sub and (sub, name) not in self.cut
-        }
+    def known(self, sub: str, server: str) -> Known:
+        """What ``sub`` can check ``server``'s snapshot against: what the peers it reaches
+        (``server`` aside) say in their heartbeats."""
+        live = [n for name, n in self.nodes.items() if name not in (sub, server)]
+        live = [n for n in live if (sub, n.node_id) not in self.cut]
+        said = {n.origin: n.vv.get(n.origin, 0) for n in live}
+        most = {o: max(n.vv.get(o, 0) for n in live) for n in live for o in n.vv}
+        sender = self.nodes[server].origin
+        return self.nodes[sub].known(sender, said, most if live else None, self.now)
 
     def compact(self, name: str, pin_timeout_s: float = 0) -> None:
         """Truncation and GC at ``name``; with ``pin_timeout_s`` members cut off stop
