@@ -93,11 +93,11 @@ class Links:
 
     def words(self, sender: str) -> tuple[dict[str, int], dict[str, int] | None]:
         """What the peers but ``sender`` on live links said (node.protocol.vouch): each
-        one's top of its own log, and per origin the most any said it holds (None: no
-        live link but the sender's)."""
+        one's top of its own log, and per origin the most any said it holds (None: this
+        node has no peer but the sender; empty while the others are all down)."""
+        if not set(self.outbound) - {sender}:
+            return {}, None  # a pair: nobody else to ask
         live = [s for p, s in self.outbound.items() if p != sender and s.connected]
-        if not live:
-            return {}, None
         own = {s.replica_id: s.heard.get(s.replica_id, 0) for s in live if s.replica_id}
         most: dict[str, int] = {}
         for stats in live:

@@ -58,7 +58,7 @@ class Known:
     # but the sender on a live link
     announced: Mapping[str, int]
     # per origin, the most any peer but the sender on a live link announced holding (the
-    # origin's own word among them); None: no peer but the sender is linked
+    # origin's own word among them); None: the receiver has no peer but the sender
     others: Mapping[str, int] | None
     wall_ms: int
     skew_ms: int  # max_clock_skew_ms

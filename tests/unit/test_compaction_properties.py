@@ -94,13 +94,13 @@ class GcNet:
 
     def known(self, sub: str, server: str) -> Known:
         """What ``sub`` can check ``server``'s snapshot against: what the peers it reaches
-        (``server`` aside) say in their heartbeats."""
+        (``server`` aside) say in their heartbeats; in a pair, only the sender's word."""
         live = [n for name, n in self.nodes.items() if name not in (sub, server)]
         live = [n for n in live if (sub, n.node_id) not in self.cut]
         said = {n.origin: n.vv.get(n.origin, 0) for n in live}
         most = {o: max(n.vv.get(o, 0) for n in live) for n in live for o in n.vv}
         sender = self.nodes[server].origin
-        return self.nodes[sub].known(sender, said, most if live else None, self.now)
+        return self.nodes[sub].known(sender, said, most if len(self.names) > 2 else None, self.now)
 
     def compact(self, name: str, pin_timeout_s: float = 0) -> None:
         """Truncation and GC at ``name``; with ``pin_timeout_s`` members cut off stop
