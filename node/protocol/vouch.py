@@ -71,7 +71,7 @@ class Taken:
 
     moved: dict[str, int]  # origins whose vv jumps, and to where
     covers: dict[str, int]  # per origin: up to which seq its state accounts for held records
-    horizon: int  # the sender's GC horizon, checked (0: nothing moved, nothing adopted)
+    horizon: int  # the sender's GC horizon, checked, to adopt (0: none)
     drop_upto: int = 0  # held records covered and omitted go if dated at or below (0: none)
     # origins claimed past what they announced themselves: (claimed, announced); left alone
     unchecked: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -129,5 +129,8 @@ def judge(
                 f"not taken"
             )
         raise PeerFailed(f"{peer} sent a snapshot of nothing this node lacks; asking again")
+    # The horizon guards what was taken (a stale copy's older put must not come back
+    # here), so it comes with a range someone besides the sender says this node lacks.
+    adopted = horizon if vouched else 0
     below = any(known.tops.get(origin, 0) < horizon for origin in vouched)
-    return Taken(moved, covers, horizon, horizon if below else 0, unchecked)
+    return Taken(moved, covers, adopted, horizon if below else 0, unchecked)

@@ -1,6 +1,6 @@
 """Log truncation, tombstone GC and snapshot bootstrap under any schedule: the shipped
-decisions (node/protocol/compaction.py, ``covered`` and ``plan_commit``) over in-memory
-replicas (tests/memreplica.py).
+decisions (node/protocol/compaction.py, the snapshot judgement of node/protocol/vouch.py
+and ``plan_commit``) over in-memory replicas (tests/memreplica.py).
 
 A full mesh of replicas pulls from each other: a subscriber whose vv is below the
 server's truncation point gets a snapshot (in chunks, possibly cut off part-way: the
@@ -10,9 +10,12 @@ log entries. Each pull leaves the subscriber's ack
 (vv, clock, member set) at the server; only open links count. Hypothesis picks writes,
 deletes, pulls, partitions, GC rounds (truncation and tombstone collection with no
 grace), snapshots cut off, wiped replicas and replicas restored from an older copy
-(both a new incarnation). After healing and
-draining, every replica holds the same vv, digest and live data, which is the
-last-writer-wins maximum of the surviving writes: no deleted key came back.
+(both a new incarnation), and a lying member sending snapshots (``GcNet.lie``): claims
+past what origins announced, on the victim's own writes, a made-up origin, a GC horizon
+ahead, an honest state under a forged horizon. After healing and draining, every
+replica holds the same vv (the made-up origin aside: it is taken on the liar's word),
+digest and live data, which is the last-writer-wins maximum of the surviving writes:
+no deleted key came back, nothing the liar said lost a write.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from node.clock import pack
 from node.pb import remesh_pb2 as pb
 from node.protocol.compaction import MemberAck, needs_snapshot, snapshot_cheaper
+from node.protocol.errors import PeerFailed, Refused
 from node.protocol.horizon import StaleCheck
 from node.protocol.identity import replica_id
 from node.protocol.vouch import Known, judge
@@ -31,6 +36,8 @@ from tests.memreplica import MemoryReplica, Stale
 pytestmark = pytest.mark.unit
 
 KEYS = [b"k0", b"k1"]
+LIAR = replica_id("liar", "00000000fa6e")
+GHOST = replica_id("ghost", "00000000fa6e")  # an origin only the liar claims
 
 
 class GcNet:
@@ -99,8 +106,44 @@ class GcNet:
         live = [n for n in live if (sub, n.node_id) not in self.cut]
         said = {n.origin: n.vv.get(n.origin, 0) for n in live}
         most = {o: max(n.vv.get(o, 0) for n in live) for n in live for o in n.vv}
-        sender = self.nodes[server].origin
-        return self.nodes[sub].known(sender, said, most if len(self.names) > 2 else None, self.now)
+        pair = len(self.names) == 2 and server in self.nodes
+        sender = self.nodes[server].origin if server in self.nodes else LIAR
+        return self.nodes[sub].known(sender, said, None if pair else most, self.now)
+
+    def lie(
+        self, victim: str, extra: int, ahead_ms: int, own: bool, replay: bool, ghost: bool
+    ) -> None:
+        """A member outside the honest ones sends ``victim`` a lying snapshot: with
+        ``replay``, an honest node's state under a GC horizon ``ahead_ms`` from now (when
+        that is ahead); else no records, every origin the victim hears directly ``extra``
+        entries past that origin's own word (its own origin too with ``own``; a made-up
+        origin nobody holds with ``ghost``), the others as far as it holds them, and that
+        horizon. Refused, or it changes nothing (a
+        replayed state is merged like an honest one)."""
+        rx = self.nodes[victim]
+        known = self.known(victim, LIAR)
+        horizon = pack(max(1, self.now + ahead_ms), 0)
+        if replay:
+            honest = next(n for name, n in self.nodes.items() if name != victim)
+            vv, tops, records, real = honest.take_snapshot()
+            horizon = horizon if ahead_ms > 0 else real
+        else:
+            vv, records = dict(rx.vv), []
+            vv.update({o: max(rx.vv.get(o, 0), s) + extra for o, s in known.announced.items()})
+            if own:
+                vv[rx.origin] = rx.vv.get(rx.origin, 0) + extra
+            if ghost:
+                vv[GHOST] = extra
+            tops = dict.fromkeys(vv, pack(self.now, 0))
+        before = (dict(rx.vv), dict(rx.state))
+        try:
+            taken = judge("liar", vv, tops, horizon, known)
+        except (Refused, PeerFailed):  # Held: not taken for now
+            return
+        rx.merge_snapshot(records, b"", b"", taken)
+        rx.finish_snapshot(taken, tops)
+        after = ({o: s for o, s in rx.vv.items() if o != GHOST}, dict(rx.state))
+        assert replay or after == before, f"{victim} took a lie: {taken}"
 
     def compact(self, name: str, pin_timeout_s: float = 0) -> None:
         """Truncation and GC at ``name``; with ``pin_timeout_s`` members cut off stop
@@ -187,6 +230,15 @@ action = st.one_of(
     st.tuples(st.just("wipe"), st.integers(0, 4)),
     st.tuples(st.just("backup"), st.integers(0, 4)),
     st.tuples(st.just("restore"), st.integers(0, 4)),
+    st.tuples(
+        st.just("lie"),
+        st.integers(0, 4),
+        st.sampled_from([1, 10**12]),
+        st.sampled_from([-3, 0, 1, 59_000]),
+        st.booleans(),
+        st.booleans(),
+        st.booleans(),
+    ),
 )
 
 
@@ -230,6 +282,8 @@ def test_gc_points_snapshots_and_partitions_converge_and_nothing_deleted_comes_b
                 net.cut.add(link)
             else:
                 net.cut.discard(link)
+        elif kind == "lie":  # a member outside the honest ones sends a lying snapshot
+            net.lie(net.names[act[1] % n], *act[2:])
         elif kind == "backup":
             name = net.names[act[1] % n]
             backups[name] = net.nodes[name].snapshot()
@@ -244,10 +298,14 @@ def test_gc_points_snapshots_and_partitions_converge_and_nothing_deleted_comes_b
     nodes = list(net.nodes.values())
     first = nodes[0]
     for node in nodes[1:]:
-        assert node.vv == first.vv
+        assert honest(node.vv) == honest(first.vv)
         assert node.digest == first.digest
         assert node.live() == first.live()
     assert first.live() == net.expected(), "a deleted key came back, or a write was lost"
+
+
+def honest(vv: dict[str, int]) -> dict[str, int]:
+    return {o: s for o, s in vv.items() if o != GHOST}
 
 
 def test_a_put_held_by_a_partitioned_node_does_not_resurrect_after_gc_and_heal():

@@ -95,7 +95,7 @@ def test_a_horizon_newer_than_any_collectable_tombstone_is_refused(ahead_ms, ref
         with pytest.raises(Refused, match="node-m's snapshot claims a GC horizon .* ahead"):
             judge("node-m", vv, tops, horizon, known())
     else:
-        assert judge("node-m", vv, tops, horizon, known()).horizon == horizon
+        assert judge("node-m", vv, tops, horizon, known(others={OLD: 4})).horizon == horizon
 
 
 def test_a_horizon_newer_than_every_entry_the_sender_holds_is_refused():
@@ -153,6 +153,14 @@ def test_a_range_only_the_sender_claims_explains_no_drop():
     assert not judge("node-m", vv, {OLD: PAST, A: PAST}, PAST, alone).drop_upto
     by_itself = Known(ME, alone.vv, alone.tops, B, {}, None, NOW, SKEW, GRACE)
     assert judge("node-b", vv, {OLD: PAST, A: PAST}, PAST, by_itself).drops(A, 10, PAST - 50)
+
+
+def test_a_horizon_comes_only_with_a_range_someone_besides_the_sender_vouches_for():
+    """Else one member's word (a made-up origin, say) would make this node refuse live
+    entries older than the horizon it claims."""
+    vv = {OLD: 4}
+    taken = judge("node-m", vv, {OLD: PAST}, PAST, known(others={}))
+    assert taken.moved == {OLD: 4} and taken.horizon == 0 and taken.drop_upto == 0
 
 
 def test_without_a_horizon_nothing_held_is_dropped():
