@@ -208,6 +208,7 @@ class Intake:
             replica.links.outbound[self.peer].replica_id,
             said,
             others,
+            frozenset([replica.node_id, self.peer, *cfg.peers]),
             replica.wall_ms(),
             cfg.max_clock_skew_ms,
             cfg.tombstone_grace_ms,

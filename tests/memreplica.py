@@ -120,11 +120,16 @@ class MemoryReplica:
         return dict(self.vv), dict(self.tops), records, self.horizon
 
     def known(
-        self, sender: str, said: dict[str, int], others: dict[str, int] | None, wall_ms: int
+        self,
+        sender: str,
+        said: dict[str, int],
+        others: dict[str, int] | None,
+        names: frozenset[str],
+        wall_ms: int,
     ) -> Known:
         """What it can check a snapshot against (no clock skew, no grace: as ``collect``)."""
         vv, tops = dict(self.vv), dict(self.tops)
-        return Known(self.origin, vv, tops, sender, said, others, wall_ms, 0, 0)
+        return Known(self.origin, vv, tops, sender, said, others, names, wall_ms, 0, 0)
 
     def merge_snapshot(self, records: list[pb.Entry], lo: bytes, hi: bytes, taken: Taken) -> None:
         """One chunk, as node/trim.merge_snapshot: LWW merge, covered-and-absent dropped."""

@@ -18,7 +18,8 @@ later write, or make it refuse a live origin for good. So:
   rest (a snapshot taken an instant after the origin's last word is honest). The
   sender's word on its own origin is the origin's word. Any other origin (its node down,
   retired as an earlier incarnation, beyond a relay) moves on the sender's word: the
-  sender may be the only node left holding it.
+  sender may be the only node left holding it; but one no other peer holds is refused
+  unless a node the receiver knows of (itself, a peer, the sender) wrote it.
 - **The horizon**: a real one is the hlc of a tombstone collected ``tombstone_grace_ms``
   after it was written, by a clock within ``max_clock_skew_ms`` of the receiver's, and of
   an entry the sender holds: at or below ``now - grace + skew`` and the newest of its tops.
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 from node.clock import unpack
 from node.protocol.errors import Held, PeerFailed, Refused
 from node.protocol.horizon import check_horizon
+from node.protocol.identity import name_of
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Known:
     # per origin, the most any peer but the sender on a live link announced holding (the
     # origin's own word among them); None: the receiver has no peer but the sender
     others: Mapping[str, int] | None
+    names: frozenset[str]  # this node's name, its peers' and the sender's: who can write
     wall_ms: int
     skew_ms: int  # max_clock_skew_ms
     grace_ms: int  # tombstone_grace_ms
@@ -116,10 +119,15 @@ def judge(
             unchecked[origin] = (seq, max(have, said))  # left alone: its own log brings it
             covers[origin] = have
             continue
-        moved[origin] = covers[origin] = seq
         word = None if known.others is None else known.others.get(origin, 0)
         if word is None or min(seq, word) > have:  # not only the sender says it lacks some
             vouched.append(origin)
+        elif name_of(origin) not in known.names:
+            raise Refused(
+                f"{peer} sent a snapshot claiming {seq:,} entries of {origin}, which no peer "
+                f"of this node holds and no member it knows of wrote"
+            )
+        moved[origin] = covers[origin] = seq
     if not moved:
         if unchecked:
             origin, (seq, bound) = sorted(unchecked.items())[0]

@@ -131,7 +131,7 @@ class FakeSubscriber:
             packed_snapshots=False,
         )
 
-    def first(self, n: int, timeout: float = 10) -> list[pb.ServerMessage]:
+    def first(self, n: int, timeout: float = 30) -> list[pb.ServerMessage]:
         """The first ``n`` messages the node sends after this Hello."""
         call = self.channel.stream_stream(
             f"/{SERVICE}/Replicate",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -39,7 +40,7 @@ class Mesh:
             return r.read().decode()
 
     def set_peers(self, node: NodeProc, peers: dict[str, str]) -> None:
-        pb_grpc.AdminStub(node.channel).SetPeers(pb.SetPeersRequest(peers=peers), timeout=10)
+        pb_grpc.AdminStub(node.channel).SetPeers(pb.SetPeersRequest(peers=peers), timeout=30)
 
 
 @pytest.fixture
@@ -81,17 +82,23 @@ def held(mesh: Mesh) -> dict[str, int]:
     return {name: n.status().keys for name, n in mesh.nodes.items()}
 
 
-def lie_to_node_c(mesh: Mesh, script: Script) -> FakeServer:
+@contextmanager
+def lie_to_node_c(mesh: Mesh, script: Script) -> Iterator[FakeServer]:
     """Acknowledged writes everywhere, then node-c subscribes to the liar and hears
-    ``script``; returns the liar once node-c has heard all of it."""
+    ``script``; yields the liar once node-c has heard all of it, and takes it out of
+    node-c's peers afterwards."""
     for i in range(KEYS):
         mesh.a.put(b"k%03d" % i, b"v")
     wait_converged(list(mesh.nodes.values()))
     liar = FakeServer(LIAR, TOKEN, free_ports(1)[0], script)
     peers = {n: x.address for n, x in mesh.nodes.items() if n != "node-c"}
-    mesh.set_peers(mesh.c, {**peers, LIAR: liar.address})
-    liar.wait_script_sent()
-    return liar
+    try:
+        mesh.set_peers(mesh.c, {**peers, LIAR: liar.address})
+        liar.wait_script_sent()
+        yield liar
+    finally:
+        mesh.set_peers(mesh.c, peers)
+        liar.close()
 
 
 def refused_link(mesh: Mesh, word: str = "refused") -> str:
@@ -140,8 +147,7 @@ def test_a_snapshot_claiming_every_origin_to_the_end_of_time_is_refused(mesh):
         yield welcome(LIAR, liar.origin, claim)
         yield from snapshot(claim)
 
-    liar = lie_to_node_c(mesh, script)
-    try:
+    with lie_to_node_c(mesh, script):
         why = refused_link(mesh)
         assert "snapshot" in why and "own" in why, why
         nothing_lost_nothing_diverged(mesh)
@@ -151,9 +157,6 @@ def test_a_snapshot_claiming_every_origin_to_the_end_of_time_is_refused(mesh):
         assert 'remesh_rejected_total{reason="snapshot"} 0.0' not in mesh.metrics("node-c")
         served_by_c = serves(mesh.c)
         assert all(seq < 10**6 for seq in served_by_c.values()), served_by_c
-    finally:
-        mesh.set_peers(mesh.c, {n: x.address for n, x in mesh.nodes.items() if n != "node-c"})
-        liar.close()
 
 
 def test_a_snapshot_claiming_other_origins_past_what_they_announced_moves_nothing(mesh):
@@ -165,16 +168,12 @@ def test_a_snapshot_claiming_other_origins_past_what_they_announced_moves_nothin
         yield welcome(LIAR, liar.origin, claim)
         yield from snapshot(claim)
 
-    liar = lie_to_node_c(mesh, script)
-    try:
+    with lie_to_node_c(mesh, script):
         why = refused_link(mesh, "announced")
         assert "snapshot" in why and "not taken" in why, why
         nothing_lost_nothing_diverged(mesh)
         assert f"WARNING node-c node.peers: node-c: link to {LIAR}: {why}" in mesh.c.log.read_text()
         assert 'remesh_rejected_total{reason="snapshot"} 0.0' not in mesh.metrics("node-c")
-    finally:
-        mesh.set_peers(mesh.c, {n: x.address for n, x in mesh.nodes.items() if n != "node-c"})
-        liar.close()
 
 
 def test_a_gc_horizon_ahead_of_any_collectable_tombstone_is_refused(mesh):
@@ -186,13 +185,28 @@ def test_a_gc_horizon_ahead_of_any_collectable_tombstone_is_refused(mesh):
         yield welcome(LIAR, liar.origin, dict(hello.vv))
         yield from snapshot({}, horizon=pack(wall_ms() + 59_000, 0))
 
-    liar = lie_to_node_c(mesh, script)
-    try:
+    with lie_to_node_c(mesh, script):
         why = refused_link(mesh)
         assert "GC horizon" in why, why
         assert mesh.c.status().gc_horizon == 0
         nothing_lost_nothing_diverged(mesh)
         assert "GC horizon" in mesh.c.log.read_text()
-    finally:
-        mesh.set_peers(mesh.c, {n: x.address for n, x in mesh.nodes.items() if n != "node-c"})
-        liar.close()
+
+
+def test_a_snapshot_claiming_an_origin_nobody_wrote_is_refused(mesh):
+    """An origin no peer holds, of a node nobody knows, under a plausible horizon: taken
+    on the liar's word it would make node-c claim (and serve on) entries that never
+    existed and, with the horizon, refuse older live ones."""
+
+    def script(liar: FakeServer, hello: pb.Hello) -> Iterator[pb.ServerMessage]:
+        old = pack(wall_ms() - 700_000, 0)  # older than tombstone_grace_ms: plausible
+        claim = {**hello.vv, "node-z@00000000000f": 10**12}
+        yield welcome(LIAR, liar.origin, claim)
+        yield from snapshot(claim, dict.fromkeys(claim, old), horizon=old)
+
+    with lie_to_node_c(mesh, script):
+        why = refused_link(mesh)
+        assert "node-z@00000000000f, which no peer of this node holds" in why, why
+        assert mesh.c.status().gc_horizon == 0
+        nothing_lost_nothing_diverged(mesh)
+        assert "node-z" not in str(serves(mesh.c))

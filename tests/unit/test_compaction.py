@@ -190,7 +190,7 @@ def test_a_snapshot_merged_into_another_store_gives_the_same_state(tmp_path):
     dst.commit([entry(A, 1, b"k01", b"v1", 1), entry(B, 1, b"zz", b"mine", 20)])
     vv, tops, records, pages = snapshot_pages(src, max_records=3, max_bytes=1 << 20)
     assert records == 6 and vv == {A: 8}
-    known = Known(B, dict(dst.vv), dict(dst.tops), "", {}, None, 10**6, 0, 0)
+    known = Known(B, dict(dst.vv), dict(dst.tops), "", {}, None, frozenset(), 10**6, 0, 0)
     drops = judge("src", vv, tops, src.horizon, known).drops
     lo = b""
     for page, count in pages:

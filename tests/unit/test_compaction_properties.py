@@ -37,7 +37,7 @@ pytestmark = pytest.mark.unit
 
 KEYS = [b"k0", b"k1"]
 LIAR = replica_id("liar", "00000000fa6e")
-GHOST = replica_id("ghost", "00000000fa6e")  # an origin only the liar claims
+GHOST = replica_id("n0", "00000000fa6e")  # an incarnation of n0 only the liar claims
 
 
 class GcNet:
@@ -108,7 +108,8 @@ class GcNet:
         most = {o: max(n.vv.get(o, 0) for n in live) for n in live for o in n.vv}
         pair = len(self.names) == 2 and server in self.nodes
         sender = self.nodes[server].origin if server in self.nodes else LIAR
-        return self.nodes[sub].known(sender, said, None if pair else most, self.now)
+        names = frozenset([*self.names, "liar"])
+        return self.nodes[sub].known(sender, said, None if pair else most, names, self.now)
 
     def lie(
         self, victim: str, extra: int, ahead_ms: int, own: bool, replay: bool, ghost: bool

@@ -43,7 +43,7 @@ def receive(src: Store, dst: Store, packed: bool) -> None:
     vv, tops, records, pages = snapshot_pages(src, 4, 1 << 20, packed=packed)
     rx = SnapshotReceiver("src", WriteLimits(64, 64))
     rx.on_begin(pb.SnapshotBegin(vv=vv, tops=tops, records=records, gc_horizon=src.horizon))
-    known = Known(B, dict(dst.vv), dict(dst.tops), "", {}, None, 10**6, 0, 0)
+    known = Known(B, dict(dst.vv), dict(dst.tops), "", {}, None, frozenset(), 10**6, 0, 0)
     taken = judge("src", rx.vv, rx.tops, rx.horizon, known)
     for chunk, count in pages:
         assert bool(chunk.packed) is packed and (packed or len(chunk.records) == count)

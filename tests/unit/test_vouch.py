@@ -24,7 +24,8 @@ def known(vv=None, tops=None, announced=None, others=None, sender=B) -> Known:
     tops = dict.fromkeys(vv, pack(NOW - 3 * GRACE, 0)) if tops is None else tops
     announced = {A: 10} if announced is None else announced
     others = {**vv, **announced} if others is None else others
-    return Known(ME, vv, tops, sender, announced, others, NOW, SKEW, GRACE)
+    names = frozenset(["a", "b", "c"])
+    return Known(ME, vv, tops, sender, announced, others, names, NOW, SKEW, GRACE)
 
 
 def tops_of(vv: dict[str, int]) -> dict[str, int]:
@@ -151,7 +152,7 @@ def test_a_range_only_the_sender_claims_explains_no_drop():
     assert not taken.drops(A, 10, PAST - 50)
     alone = known(vv={ME: 5, A: 10, OLD: 4}, tops={OLD: PAST - 100}, announced={}, others={})
     assert not judge("node-m", vv, {OLD: PAST, A: PAST}, PAST, alone).drop_upto
-    by_itself = Known(ME, alone.vv, alone.tops, B, {}, None, NOW, SKEW, GRACE)
+    by_itself = Known(ME, alone.vv, alone.tops, B, {}, None, alone.names, NOW, SKEW, GRACE)
     assert judge("node-b", vv, {OLD: PAST, A: PAST}, PAST, by_itself).drops(A, 10, PAST - 50)
 
 
@@ -161,6 +162,12 @@ def test_a_horizon_comes_only_with_a_range_someone_besides_the_sender_vouches_fo
     vv = {OLD: 4}
     taken = judge("node-m", vv, {OLD: PAST}, PAST, known(others={}))
     assert taken.moved == {OLD: 4} and taken.horizon == 0 and taken.drop_upto == 0
+
+
+def test_an_origin_no_peer_holds_and_no_known_member_wrote_is_refused():
+    vv = {"z@00000000000f": 3}
+    with pytest.raises(Refused, match="3 entries of z@00000000000f, which no peer"):
+        judge("node-m", vv, tops_of(vv), 0, known())
 
 
 def test_without_a_horizon_nothing_held_is_dropped():
