@@ -2,11 +2,12 @@
 replication protocol with the cluster's valid credentials, so a test can send a real
 node process exactly the lie it wants to check (issue 24).
 
-``FakeServer`` listens like a node: a real node pointed at it (``Admin.SetPeers``)
-subscribes, says Hello, and is answered with a Welcome and whatever the test's script
-yields; then heartbeats (claiming the script's vv) until the node ends the stream. The
-node's Acks are recorded. ``FakeSubscriber`` dials a real node as a named member and
-reads what it is served.
+``FakeServer`` listens like a node: it answers ``Auth.Challenge`` with the token (as a
+member can) and checks the proof a subscriber then presents; a real node pointed at it
+(``Admin.SetPeers``) subscribes, says Hello, and is answered with whatever the test's
+script yields (a Welcome first); then heartbeats (claiming the script's vv) until the
+node ends the stream. The node's Acks are recorded. ``FakeSubscriber`` dials a real
+node as a named member and reads what it is served.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import grpc
 from cluster.client import open_channel
 from cluster.secrets import Credentials
 from cluster.wait import wait_for
-from node.bearer import HEADER, SCHEME
+from node.bearer import HEADER
+from node.challenge import Issuer
 from node.clock import wall_ms
 from node.pb import remesh_pb2 as pb
 from node.protocol.hello import PROTOCOL
 from node.protocol.identity import replica_id
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Replication"].full_name
+AUTH = pb.DESCRIPTOR.services_by_name["Auth"].full_name
 HEARTBEAT_S = 0.1
 
 Script = Callable[["FakeServer", pb.Hello], Iterable[pb.ServerMessage]]
@@ -55,10 +58,10 @@ def snapshot(
 class FakeServer:
     """A member named ``node_id`` that answers every subscriber with ``script``."""
 
-    def __init__(self, node_id: str, token: str, port: int, script: Script) -> None:
+    def __init__(self, node_id: str, token: str, cluster: str, port: int, script: Script) -> None:
         self.node_id = node_id
         self.origin = replica_id(node_id, "00000000fa6e")
-        self.token = token
+        self.issuer = Issuer(token.encode(), cluster, node_id)
         self.script = script
         self.address = f"127.0.0.1:{port}"
         self.hellos: list[pb.Hello] = []
@@ -73,16 +76,31 @@ class FakeServer:
             response_serializer=pb.ServerMessage.SerializeToString,
         )
         generic = grpc.method_handlers_generic_handler(SERVICE, {"Replicate": handler})
+        challenge = grpc.unary_unary_rpc_method_handler(
+            self._challenge,
+            request_deserializer=pb.ChallengeRequest.FromString,
+            response_serializer=pb.ChallengeResponse.SerializeToString,
+        )
+        auth = grpc.method_handlers_generic_handler(AUTH, {"Challenge": challenge})
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        self.server.add_generic_rpc_handlers((generic,))
+        self.server.add_generic_rpc_handlers((generic, auth))
         self.server.add_insecure_port(self.address)
         self.server.start()
+
+    def _challenge(
+        self, request: pb.ChallengeRequest, context: grpc.ServicerContext
+    ) -> pb.ChallengeResponse:
+        sn, proof = self.issuer.challenge(request.client_nonce)
+        return pb.ChallengeResponse(
+            cluster=self.issuer.cluster, node_id=self.node_id, server_nonce=sn, proof=proof
+        )
 
     def _replicate(
         self, requests: Iterator[pb.SubscriberMessage], context: grpc.ServicerContext
     ) -> Iterator[pb.ServerMessage]:
-        if dict(context.invocation_metadata()).get(HEADER) != SCHEME + self.token:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "not the cluster's token")
+        problem = self.issuer.problem(dict(context.invocation_metadata()).get(HEADER, ""))
+        if problem:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
         first = next(requests)
         hello = first.hello
         with self._lock:
@@ -116,12 +134,19 @@ class FakeServer:
 
 
 class FakeSubscriber:
-    """A member named ``node_id`` subscribing to a real node: what is it served?"""
+    """A member named ``node_id`` subscribing to the real node ``target``: what is it
+    served?"""
 
     def __init__(
-        self, node_id: str, address: str, token: str, cluster: str, tenant: str = "default"
+        self,
+        node_id: str,
+        target: str,
+        address: str,
+        token: str,
+        cluster: str,
+        tenant: str = "default",
     ) -> None:
-        self.channel = open_channel("fake", address, Credentials(token))
+        self.channel = open_channel(target, address, Credentials(token, cluster=cluster))
         self.hello = pb.Hello(
             protocol=PROTOCOL,
             node_id=node_id,

@@ -90,7 +90,7 @@ def lie_to_node_c(mesh: Mesh, script: Script) -> Iterator[FakeServer]:
     for i in range(KEYS):
         mesh.a.put(b"k%03d" % i, b"v")
     wait_converged(list(mesh.nodes.values()))
-    liar = FakeServer(LIAR, TOKEN, free_ports(1)[0], script)
+    liar = FakeServer(LIAR, TOKEN, "it", free_ports(1)[0], script)
     peers = {n: x.address for n, x in mesh.nodes.items() if n != "node-c"}
     try:
         mesh.set_peers(mesh.c, {**peers, LIAR: liar.address})
@@ -117,7 +117,7 @@ def refused_link(mesh: Mesh, word: str = "refused") -> str:
 
 def serves(node: NodeProc) -> dict[str, int]:
     """The vv ``node`` welcomes another member with: what it would serve on."""
-    fake = FakeSubscriber("node-x", node.address, TOKEN, "it")
+    fake = FakeSubscriber("node-x", node.name, node.address, TOKEN, "it")
     try:
         (first,) = fake.first(1)
     finally:
