@@ -278,14 +278,13 @@ class PeerLink:
             msg = await self._next(call)
             got = session.on_message(msg, time.monotonic(), replica.wall_ms())
             stats.clock_offset_ms = session.clock_offset_ms
-            if msg.HasField("heartbeat"):
-                replica.links.announce(self.peer, msg.heartbeat.vv)
             if got.snapshot is not None:
                 intake.on_message(got.snapshot)
             elif got.entries:
                 applied += replica.apply_remote(got.entries, self.peer)
             if got.heartbeat is not None:
                 beat = got.heartbeat
+                replica.links.announce(self.peer, beat.vv)  # what a snapshot may claim
                 replica.integrity.check(
                     self.peer, session.peer_origin, beat.vv, beat.chains, "a Heartbeat"
                 )
