@@ -23,6 +23,9 @@ later write, or make it refuse a live origin for good. So:
 - **The horizon**: a real one is the hlc of a tombstone collected ``tombstone_grace_ms``
   after it was written, by a clock within ``max_clock_skew_ms`` of the receiver's, and of
   an entry the sender holds: at or below ``now - grace + skew`` and the newest of its tops.
+  It guards what was taken, so it is adopted only with a range someone besides the
+  sender says the receiver lacks (one member's word alone could make it refuse live
+  entries older than that horizon).
 - **Need**: a snapshot that moves no origin is not taken. It cannot explain any drop.
 - **Drops**: a held record goes only if the snapshot covers it, it is dated at or below
   the checked horizon, and some moved origin could hold the tombstone that beat it: one
