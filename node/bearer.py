@@ -21,7 +21,8 @@ def check_token(token: str, where: str = "token") -> str:
     """``token`` if it is usable as a gRPC metadata value and long enough to guess at."""
     if not MIN_TOKEN_CHARS <= len(token) <= MAX_TOKEN_CHARS:
         raise TokenError(
-            f"{where}: expected {MIN_TOKEN_CHARS} to {MAX_TOKEN_CHARS} characters, got {len(token)}"
+            f"{where}: expected {MIN_TOKEN_CHARS} to {MAX_TOKEN_CHARS} characters, "
+            f"got {len(token)}"
         )
     if not all(33 <= ord(c) < 127 for c in token):
         raise TokenError(f"{where}: expected printable ASCII without spaces")

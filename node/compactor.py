@@ -173,11 +173,9 @@ class Compactor:
         store, cfg = self.replica.store, self.replica.config
         members = self.members()
         out = []
-        for origin, t in sorted(
-            truncation_points(
-                store.vv, members, cfg.retain_entries, cfg.pin_timeout_ms / 1000
-            ).items()
-        ):
+        for origin, t in sorted(truncation_points(
+            store.vv, members, cfg.retain_entries, cfg.pin_timeout_ms / 1000
+        ).items()):
             if not t.pinned_by or t.acked >= store.vv.get(origin, 0) - cfg.retain_entries:
                 continue
             ack = members[t.pinned_by]

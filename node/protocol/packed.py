@@ -41,7 +41,9 @@ class Unpacked:
     max_origin: str = ""  # the origin of the newest record (for a skew message)
 
 
-def unpack_chunk(buf: bytes, lo: bytes, end: bytes, limits: WriteLimits, peer: str) -> Unpacked:
+def unpack_chunk(
+    buf: bytes, lo: bytes, end: bytes, limits: WriteLimits, peer: str
+) -> Unpacked:
     """Split and check a packed chunk covering ``lo <= key < end`` (``end`` empty: to the
     last key); raises ``Refused`` naming the first problem, before anything is merged."""
     out = Unpacked()

@@ -23,13 +23,8 @@ def test_floor_counts_every_call_and_message_and_both_sides_cpu() -> None:
 
 def test_the_report_shows_each_floor_shape_in_its_own_terms() -> None:
     result = {
-        "machine": {
-            "nproc": 2,
-            "cpu_model": "x",
-            "python": "3",
-            "data_dir_fs": "ext4",
-            "loadavg_at_start": [0.1],
-        },  # fmt: skip
+        "machine": {"nproc": 2, "cpu_model": "x", "python": "3", "data_dir_fs": "ext4",
+                    "loadavg_at_start": [0.1]},  # fmt: skip
         "config": {"value_size": 100, "keys": 10},
         "floor": {
             "unary_put": {"count": 9, "per_s": 900, "server_cpu_us": 500.0, "client_cpu_us": 1.0},

@@ -62,7 +62,9 @@ def test_node_container_serves_health_put_and_get(
             DockerContainer(node_image.tag, labels=labels, name=f"remesh-test-node-{suffix}")
             .with_exposed_ports(NODE_PORT)
             .with_volume_mapping(volume.name, "/data", "rw")
-            .with_command(["--config", "/etc/remesh/node.yaml", "--node-id", "node-a", "--no-auth"])
+            .with_command(
+                ["--config", "/etc/remesh/node.yaml", "--node-id", "node-a", "--no-auth"]
+            )
             .with_env("REMESH_PEERS", "")
         )
         stack.enter_context(container)  # removed (with -v) on exit, even if start failed

@@ -100,7 +100,6 @@ AFTER_HELLO = [
 def test_server_refuses_a_bad_message_after_hello(case, msg, text):
     s = ServerSession(A, LIMITS)
     s.on_hello(hello(vv={"node-a@0123456789aa": 1}), {"node-a@0123456789aa": 3}, 0.0)
-
     def seen():
         c = s.cursor
         return (dict(c.pos), dict(c.acked), set(c.exclude), s.last_heard, s.durable, s.clock)

@@ -65,7 +65,9 @@ class Prometheus:
     def query(self, promql: str) -> dict[tuple[tuple[str, str], ...], float]:
         """An instant query's vector: ``{sorted labels: value}``."""
         data = self.api("query", query=promql)
-        return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in data["result"]}
+        return {
+            tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in data["result"]
+        }
 
     def targets_up(self) -> dict[str, str]:
         """``{node label: health}`` of every active target."""

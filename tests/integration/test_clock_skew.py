@@ -53,7 +53,9 @@ def test_entries_from_a_node_ahead_are_held_then_applied_and_no_clock_is_dragged
     c.skew("node-c", 0)
     c.converge(30)
     assert c.read("node-a", b"k") == b"from-the-future"
-    wait_for(lambda: not held("node-a") and not held("node-b"), 10, "the held links to come back")
+    wait_for(
+        lambda: not held("node-a") and not held("node-b"), 10, "the held links to come back"
+    )
     later = c.write("node-a", b"k", b"now")  # a write after seeing it still wins
     assert (later.hlc, later.origin) > (version.hlc, version.origin)
     c.converge(30)

@@ -199,16 +199,9 @@ def test_a_backup_older_than_a_collected_tombstone_is_refused_on_restore(clean_c
     wait_for(
         lambda: all(c.node_status(n).gc_horizon for n in NODES),
         60,
-        lambda: (
-            "every node to collect the tombstone of k: "
-            + str(
-                {
-                    n: (st.tombstones, st.gc_floor, st.gc_horizon, st.state)
-                    for n in NODES
-                    for st in [c.node_status(n)]
-                }
-            )
-        ),
+        lambda: "every node to collect the tombstone of k: "
+        + str({n: (st.tombstones, st.gc_floor, st.gc_horizon, st.state) for n in NODES
+               for st in [c.node_status(n)]}),
     )
 
     c.stop("node-a")

@@ -64,6 +64,7 @@ def test_status_table_shows_down_links_lag_and_stopped_nodes():
     assert table[4].split()[:3] == ["node-d", "RUNNING", "(decommissioned)"]
 
 
+
 def test_notes_under_the_status_table_name_skewed_clocks_and_held_links():
     from cluster.commands.output import notes
 
@@ -86,13 +87,8 @@ def test_notes_under_the_status_table_name_skewed_clocks_and_held_links():
             3,
             "c",
             pins=[
-                {
-                    "origin": "node-a@0123456789ab",
-                    "peer": "node-b",
-                    "acked": 7,
-                    "since_s": 41.0,
-                    "open": False,
-                }
+                {"origin": "node-a@0123456789ab", "peer": "node-b", "acked": 7, "since_s": 41.0,
+                 "open": False}
             ],
             snapshot="receiving from node-a: 10/99 records",
         ),

@@ -158,3 +158,4 @@ def test_gc_judges_only_this_machines_objects_by_their_state_dir(tmp_path: Path)
     assert orphaned({**here, STATE: str(tmp_path / "gone"), UID: "live"})
     assert not orphaned({HOST_LABEL: "another-machine", STATE: "/gone", UID: "x"})
     assert not orphaned({HOST_LABEL: socket.gethostname()})  # not the backend's
+

@@ -90,7 +90,7 @@ def test_a_replica_exposes_exactly_the_table(tmp_path):
     assert set(exposed) == set(declared) - absent_until_measured
     for name, labelsets in exposed.items():
         assert labelsets == {declared[name]}, name
-    assert "remesh_local_writes_total 1.0" in text
+    assert 'remesh_local_writes_total 1.0' in text
     assert 'remesh_rejected_total{reason="bad_request"} 1.0' in text
     assert 'remesh_commit_entries_count{source="local"} 1.0' in text
     assert 'remesh_peer_link_up{peer="b"} 0.0' in text

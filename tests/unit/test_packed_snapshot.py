@@ -97,6 +97,6 @@ def test_the_longest_key_a_node_accepts_travels_packed(tmp_path):
     vv, tops, records, pages = snapshot_pages(src, 4, 1 << 20, packed=True)
     rx = SnapshotReceiver("src", WriteLimits(64 << 10, 64))
     rx.on_begin(pb.SnapshotBegin(vv=vv, tops=tops, records=records))
-    ((chunk, count),) = pages
+    (chunk, count), = pages
     rx.on_chunk(chunk)
     assert rx.unpacked is not None and rx.unpacked.records[0][0] == key and count == 1

@@ -35,7 +35,7 @@ def test_the_ranges_cover_the_truncated_logs_and_the_state_only_after_gc(tmp_pat
               for o in (A, B) for i in range(1, 4)])  # fmt: skip
     truncate_log(s, A, 2, 100)
     truncate_log(s, B, 1, 100)
-    ((start, stop),) = reclaim_ranges(s, [B, A], collected=False)
+    (start, stop), = reclaim_ranges(s, [B, A], collected=False)
     assert start == b"l" + A.encode() + b"\0"
     assert stop == b"l" + B.encode() + b"\0" + (2).to_bytes(8, "big")  # B's point + 1
     assert reclaim_ranges(s, [], collected=True) == [(b"d", b"l")]
