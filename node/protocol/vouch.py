@@ -35,8 +35,9 @@ later write, or make it refuse a live origin for good. So:
   (GC needs every member's ack), or they would hold entries it lacks.
 
 What stays trusted: the records (a state is not a log: which keys it omits and what
-the moved ranges held), how far an origin the receiver cannot hear directly goes, and,
-with no other live link, the sender's word on what the receiver lacks. Documented in
+the moved ranges held), how far an origin the receiver cannot hear directly goes,
+with no other live link the sender's word on what the receiver lacks, and other peers'
+words, which may repeat what they took on one member's word. Documented in
 docs/compaction.md.
 """
 

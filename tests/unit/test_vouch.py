@@ -174,3 +174,18 @@ def test_without_a_horizon_nothing_held_is_dropped():
     vv = {OLD: 9}
     taken = judge("node-b", vv, tops_of(vv), 0, known(vv={ME: 5, OLD: 4}))
     assert not taken.drops(OLD, 1, 1)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="residual (docs/compaction.md): a node announces what it took"
+)
+def test_a_claim_one_node_took_on_a_liars_word_vouches_for_it_elsewhere():
+    """A liar makes node-c take a made-up incarnation of node-a on its word alone (no other
+    peer holds it: nothing dropped, no horizon). node-c now announces it; the same lie to
+    node-b with a plausible horizon is vouched by node-c's word, so node-b would drop
+    its records dated below that horizon. Closing this needs a node never to announce
+    (or vouch with) what it took on one word, or per-origin proofs (chain heads)."""
+    vv = {ME: 5, A: 10, OLD: 1}
+    mine = known(vv={ME: 5, A: 10}, tops={A: PAST - 50}, others={A: 10, OLD: 1})
+    taken = judge("node-m", vv, {A: PAST, OLD: PAST}, PAST, mine)
+    assert taken.drop_upto == 0
