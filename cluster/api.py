@@ -47,8 +47,9 @@ from cluster.state import (
     find,
     up_lock,
 )
+from cluster.statefile import check_copy, recorded_topology
 from cluster.status import PAUSED, NodeView, view
-from cluster.topology import Topology, load_topology, parse_topology
+from cluster.topology import Topology, load_topology
 from cluster.wait import WaitTimeout, wait_for
 from node.pb import remesh_pb2 as pb
 
@@ -67,8 +68,10 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         self.dir = state_dir
         self._state = ClusterState.load(state_dir)
         self.name = self._state.name
-        topology_file = state_dir / TOPOLOGY_FILE
-        self.topology: Topology = parse_topology(topology_file.read_text(), str(topology_file))
+        text = self._state.topology_text
+        # cluster.json records the cluster as it runs; topology.yaml is only its copy
+        self.topology: Topology = recorded_topology(state_dir / STATE_FILE, text, self._state.nodes)
+        self.topology_edited = not check_copy(state_dir / TOPOLOGY_FILE, text)
         self._backend = backend or backend_for(state_dir)
         self._clients: dict[str, NodeClient] = {}
         self._credentials: Credentials | None = None
@@ -114,6 +117,8 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
                     f"cluster {topo.name} is already up (state in {state_dir}); "
                     f"`cluster down --cluster {topo.name}` first"
                 )
+            if (state_dir / STATE_FILE).exists():  # its copy of the topology, as it runs
+                atomic_write(state_dir / TOPOLOGY_FILE, ClusterState.load(state_dir).topology_text)
             source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
             ClusterState.for_up(load_topology(source), source, state_dir, tls=tls, backend=backend)
             cluster = cls(state_dir)
@@ -368,6 +373,11 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
                 except ClusterError as exc:
                     row.error = str(exc)
             rows.append(row)
+        for n, info in sorted(procs.items()):  # running, yet no member: say so, never hide it
+            if n not in self.topology.names() and n != PROXY and info.running:
+                row = view(n, info, False, "?")
+                row.error = f"not a member in {STATE_FILE}: `cluster down` stops it"
+                rows.append(row)
         return rows
 
     # ------------------------------------------------------------------ logs

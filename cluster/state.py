@@ -24,6 +24,7 @@ from cluster.errors import ClusterError
 from cluster.faults.model import link_name
 from cluster.files import atomic_write, open_private, private_dir
 from cluster.ports import bindable, free_ports
+from cluster.statefile import read_state
 from cluster.topology import Topology
 
 HOST = "127.0.0.1"
@@ -35,11 +36,16 @@ def default_home() -> Path:
     return Path(os.environ.get("REMESH_HOME", ".cluster")).absolute()
 
 
+# What marks a directory as a cluster's state, even one whose cluster.json was lost:
+# ``down`` must still find it to stop what its processes' config paths point into.
+MARKERS = (STATE_FILE, "supervisord.conf", "docker.json")
+
+
 def cluster_names(home: Path) -> list[str]:
     """The clusters with a state directory under ``home``."""
     if not home.is_dir():
         return []
-    return sorted(p.name for p in home.iterdir() if (p / STATE_FILE).is_file())
+    return sorted(p.name for p in home.iterdir() if any((p / m).is_file() for m in MARKERS))
 
 
 def find(name: str | None, home: Path) -> Path:
@@ -71,7 +77,8 @@ class ClusterState:
 
     @classmethod
     def load(cls, state_dir: Path) -> ClusterState:
-        return cls(state_dir, json.loads((state_dir / STATE_FILE).read_text()))
+        """``DamagedState`` (naming the file and the way out) when it cannot be trusted."""
+        return cls(state_dir, read_state(state_dir / STATE_FILE))
 
     @classmethod
     def for_up(

@@ -15,7 +15,9 @@ from cluster.catalog import resolve_topology
 from cluster.commands import AddVerb, open_cluster
 from cluster.commands.image import ensure_image
 from cluster.commands.output import Progress, print_status
-from cluster.state import STATE_FILE, ClusterState, default_home
+from cluster.salvage import down_damaged
+from cluster.state import STATE_FILE, ClusterState, default_home, find
+from cluster.statefile import DamagedState
 from cluster.topology import load_topology
 
 
@@ -58,10 +60,21 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    c = open_cluster(args)
-    for orphan in c.down(purge=args.purge):
+    state_dir = find(args.cluster, Path(args.home) if args.home else default_home())
+    try:
+        c = Cluster(state_dir)
+    except DamagedState as exc:  # what is damaged must not keep its processes running
+        print(
+            f"warning: {exc.problem}; stopping what runs under {state_dir}",
+            file=sys.stderr,
+        )
+        orphans = down_damaged(state_dir, args.purge)
+        name = state_dir.name
+    else:
+        orphans, name = c.down(purge=args.purge), c.name
+    for orphan in orphans:
         print(f"warning: supervisord was gone; stopped its leftover {orphan}", file=sys.stderr)
-    print(f"cluster {c.name} down" + (" and purged" if args.purge else f"; data kept in {c.dir}"))
+    print(f"cluster {name} down" + (" and purged" if args.purge else f"; data kept in {state_dir}"))
     return 0
 
 
@@ -91,9 +104,21 @@ def status(args: argparse.Namespace) -> int:
 
 def list_clusters(args: argparse.Namespace) -> int:
     home = Path(args.home) if args.home else default_home()
-    rows = []
+    rows: list[dict[str, object]] = []
     for name in Cluster.list(home):
-        c = Cluster(home / name)
+        try:
+            c = Cluster(home / name)
+        except DamagedState as exc:  # one bad cluster must not hide the others
+            rows.append(
+                {
+                    "cluster": name,
+                    "up": None,
+                    "nodes": None,
+                    "state_dir": str(home / name),
+                    "error": str(exc),
+                }
+            )
+            continue
         rows.append(
             {
                 "cluster": name,
@@ -108,6 +133,9 @@ def list_clusters(args: argparse.Namespace) -> int:
         print(f"no clusters in {home}")
     else:
         for r in rows:
+            if "error" in r:
+                print(f"{r['cluster']:<20} {'?':<5} damaged: {r['error']}")
+                continue
             print(
                 f"{r['cluster']:<20} {'up' if r['up'] else 'down':<5} {r['nodes']} nodes  "
                 f"{r['state_dir']}"

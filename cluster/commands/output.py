@@ -155,6 +155,12 @@ def print_status(c: Cluster, as_json: bool) -> None:
             print("metrics: " + ", ".join(f"{r.name} {r.metrics}" for r in rows if r.metrics))
         for line in notes(rows):
             print(line)
+        if c.topology_edited:
+            print(
+                f"warning: {c.dir / 'topology.yaml'} differs from the topology in cluster.json, "
+                "which the cluster runs as; edit the file you `cluster up` from instead",
+                file=sys.stderr,
+            )
         if any(r.state == UNSUPERVISED for r in rows):
             print(
                 "warning: supervisord is not running, but the nodes marked UNSUPERVISED are;"

@@ -43,10 +43,15 @@ def cli(tmp_path):
     # Every cluster a test left is brought down; no process may survive and no node
     # log may hold an ERROR or traceback (unless the test provoked one on purpose).
     from cluster.api import Cluster
+    from cluster.errors import ClusterError
 
     home, problems = tmp_path / "home", []
     for name in Cluster.list(home):
-        c = Cluster(home / name)
+        try:
+            c = Cluster(home / name)
+        except ClusterError:  # a test that damaged the state purges it itself
+            assert run("down", "--purge", "--cluster", name, ok=False).returncode == 0
+            continue
         pids = c.pids()
         run("down", "--cluster", name, ok=False)
         problems += [f"pid {p} of {name} still alive" for p in pids if pid_alive(p)]

@@ -61,9 +61,10 @@ def engine_errors(doing: str) -> Iterator[None]:
 class DockerBackend:
     """Runs a cluster's processes as containers of the node image (see ``Backend``)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, cluster: str | None = None) -> None:
+        """``cluster``: its name when cluster.json cannot be read (``cluster.salvage``)."""
         self.dir = state_dir
-        self.meta = Meta.load(state_dir, ClusterState.load(state_dir).name)
+        self.meta = Meta.load(state_dir, cluster or ClusterState.load(state_dir).name)
         self._client: Any = None
         self._lock = threading.Lock()  # the meta file: verbs may run from several threads
 

@@ -1,0 +1,28 @@
+"""``down`` of a cluster whose state files are damaged: stop what runs, from what is left.
+
+``Cluster`` needs a readable ``cluster.json``; stopping a cluster must not. The backend is
+found from the files beside it (``cluster.backends.salvage_backend``), which finds the
+processes through their supervisor's socket or, with none, by the config paths on their
+command lines: the same way ``down`` stops what a SIGKILLed supervisord left.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from cluster.backends import salvage_backend
+from cluster.backends.base import BackendError
+from cluster.errors import OperationFailed
+
+
+def down_damaged(state_dir: Path, purge: bool) -> list[str]:
+    """Stop every process of the cluster in ``state_dir`` (and with ``purge`` delete the
+    directory); returns the processes found without their supervisor and stopped."""
+    try:
+        leftovers = salvage_backend(state_dir).down(purge=purge)
+    except BackendError as exc:
+        raise OperationFailed(str(exc)) from None
+    if purge:
+        shutil.rmtree(state_dir)
+    return leftovers
