@@ -25,9 +25,8 @@ from cluster.catalog import resolve_topology
 from cluster.client import NodeClient
 from cluster.convergence import Snapshot, fork_line, wait_converged
 from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
-from cluster.faults.model import (
-    ProxyError,
-)
+from cluster.faults.leftover import clear, left_by
+from cluster.faults.model import ProxyError
 from cluster.faults.verbs import LinkFaults
 from cluster.files import atomic_write
 from cluster.logs import tail, unexpected_lines
@@ -45,11 +44,11 @@ from cluster.state import (
     cluster_names,
     default_home,
     find,
-    up_lock,
 )
 from cluster.statefile import check_copy, recorded_topology
 from cluster.status import PAUSED, NodeView, view
 from cluster.topology import Topology, load_topology
+from cluster.verblock import exclusive, hold, hold_for_down
 from cluster.wait import WaitTimeout, wait_for
 from node.pb import remesh_pb2 as pb
 
@@ -66,17 +65,25 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
 
     def __init__(self, state_dir: Path, backend: Backend | None = None) -> None:
         self.dir = state_dir
-        self._state = ClusterState.load(state_dir)
-        self.name = self._state.name
-        text = self._state.topology_text
-        # cluster.json records the cluster as it runs; topology.yaml is only its copy
-        self.topology: Topology = recorded_topology(state_dir / STATE_FILE, text, self._state.nodes)
-        self.topology_edited = not check_copy(state_dir / TOPOLOGY_FILE, text)
+        self.reload()
         self._backend = backend or backend_for(state_dir)
         self._clients: dict[str, NodeClient] = {}
         self._credentials: Credentials | None = None
         self._lock = threading.Lock()  # verbs may run from several client threads
         self.reconciled: Reconcile | None = None  # what ``up`` of an edited file changed
+        # verbs that change the cluster hold its lock (cluster.verblock): None, refuse when
+        # another holds it; else wait that many seconds for it
+        self.lock_wait: float | None = None
+        self.notes: Lines = []  # what ``up`` found and did, or could not, for the operator
+
+    def reload(self) -> None:
+        """Read the state again (a verb does once it holds the cluster's lock)."""
+        self._state = ClusterState.load(self.dir)
+        self.name = self._state.name
+        text = self._state.topology_text
+        # cluster.json records the cluster as it runs; topology.yaml is only its copy
+        self.topology: Topology = recorded_topology(self.dir / STATE_FILE, text, self._state.nodes)
+        self.topology_edited = not check_copy(self.dir / TOPOLOGY_FILE, text)
 
     # ---------------------------------------------------------------- finding
     @classmethod
@@ -98,6 +105,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         force: bool = False,
         tls: bool | None = None,
         backend: str | None = None,
+        lock_wait: float | None = None,
     ) -> Cluster:
         """Validate, render, start and wait until every node serves and every link is up.
         ``path``: a topology file, or the name of a built-in one (``cluster.catalog``).
@@ -111,7 +119,8 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         path = resolve_topology(path)
         topo = load_topology(path)
         state_dir = (Path(home) if home else default_home()) / topo.name
-        with up_lock(state_dir, topo.name):
+        with hold(state_dir, "up", lock_wait) as waited:
+            timeout = max(0.1, timeout - waited)
             if (state_dir / STATE_FILE).exists() and backend_for(state_dir).is_up():
                 raise ClusterError(
                     f"cluster {topo.name} is already up (state in {state_dir}); "
@@ -151,9 +160,20 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
             except WaitTimeout as exc:
                 log = self.log_path(PROXY)
                 raise OperationFailed(f"{exc}; see {log}:\n" + tail(log)) from None
+            leftover = left_by(self.dir)
+            if leftover:  # its faults were never undone: nodes must not recover behind them
+                self._proxy().heal()
+                clear(self.dir)
+                self.notes.append(f"healed the link faults {leftover} left in force")
         for name in self.topology.names():
             self._backend.start(name, wait=False)
         self.wait_ready(timeout, progress=progress)
+        cut = sorted(n for n, f in self.faults().items() if f.get("mode", "ok") != "ok")
+        if cut:  # kept across down/up on purpose; up promised links, so it says which
+            self.notes.append(
+                f"links still cut by faults kept from before `down`: {' '.join(cut)}; "
+                "`cluster heal` restores them"
+            )
         if self.backend != "supervisor":  # published ports are known once containers run
             self._write_scrape_config()
 
@@ -197,6 +217,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
     def tls(self) -> bool:
         return self._state.tls
 
+    @exclusive("rotate-secrets")
     def rotate_secrets(self) -> None:
         """New token (and with TLS a new CA and certificates) for a cluster that is down:
         nodes read them when they start, so every node must start with the new ones."""
@@ -395,12 +416,17 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         return unexpected_lines((n, self.log_path(n)) for n in self.topology.names())
 
     # ------------------------------------------------------------------ down
-    def down(self, purge: bool = False) -> Lines:
+    def down(self, purge: bool = False, timeout: float = 60) -> Lines:
         """Stop every process this cluster started and check none is left.
 
         Returns the processes found running without their supervisor (which
-        had died) and stopped; normally none.
+        had died) and stopped; normally none. A nemesis or bench running on it is stopped
+        first (SIGTERM: it heals what it set) and awaited up to ``timeout``.
         """
+        with hold_for_down(self.dir, self.lock_wait, timeout):
+            return self._down(purge)
+
+    def _down(self, purge: bool) -> Lines:
         with self._lock:
             for client in self._clients.values():
                 client.close()

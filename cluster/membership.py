@@ -35,6 +35,7 @@ from cluster.reshape import Ports, Reconcile, lacking, plan_ports, with_node, wi
 from cluster.secrets import Credentials
 from cluster.state import HOST, ClusterState
 from cluster.topology import Topology, parse_topology
+from cluster.verblock import exclusive
 from cluster.wait import WaitTimeout, wait_for
 
 Progress = Callable[[str], None] | None
@@ -48,6 +49,7 @@ class Membership:
     """``add``/``remove``; the rest of ``Cluster`` provides what is declared here."""
 
     dir: Path
+    lock_wait: float | None
     name: str
     topology: Topology
     _state: ClusterState
@@ -79,6 +81,7 @@ class Membership:
         raise NotImplementedError
 
     # ------------------------------------------------------------------- add
+    @exclusive("add")
     def add(
         self,
         node: str,
@@ -122,6 +125,7 @@ class Membership:
             raise OperationFailed(f"{exc}; see {self.log_path(node)}") from None
 
     # ---------------------------------------------------------------- remove
+    @exclusive("remove")
     def remove(
         self, node: str, force: bool = False, timeout: float = 60, progress: Progress = None
     ) -> None:

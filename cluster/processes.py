@@ -5,15 +5,19 @@ one facade of small parts; the rest of ``Cluster`` provides what is declared her
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from cluster.backends.base import RUNNING, Backend, ProcessInfo
 from cluster.errors import OperationFailed
 from cluster.state import ClusterState
+from cluster.verblock import exclusive
 
 
 class ProcessVerbs:
     """Each node's process as the backend runs it (supervisord or a container)."""
 
+    dir: Path
+    lock_wait: float | None
     _state: ClusterState
     _backend: Backend
 
@@ -26,17 +30,20 @@ class ProcessVerbs:
     def wait_ready(self, timeout: float = 60, nodes: Sequence[str] | None = None) -> None:
         raise NotImplementedError
 
+    @exclusive("kill")
     def kill(self, node: str) -> None:
         """SIGKILL, not restarted."""
         self._known(node)
         self._unpause(node)
         self._backend.kill(node)
 
+    @exclusive("stop")
     def stop(self, node: str) -> None:
         self._known(node)
         self._unpause(node)
         self._backend.stop(node)
 
+    @exclusive("start")
     def start(self, node: str, timeout: float = 30, wait: bool = True) -> None:
         """Start ``node``; ``wait``: until it serves and its links are up."""
         self._known(node)
@@ -44,10 +51,12 @@ class ProcessVerbs:
         if wait:
             self.wait_ready(timeout, nodes=[node])
 
+    @exclusive("restart")
     def restart(self, node: str, timeout: float = 30) -> None:
         self.stop(node)
         self.start(node, timeout)
 
+    @exclusive("pause")
     def pause(self, node: str) -> None:
         self._known(node)
         if self._backend.info(node).state != RUNNING:
@@ -55,6 +64,7 @@ class ProcessVerbs:
         self._backend.pause(node)
         self._state.set_paused(node, True)
 
+    @exclusive("resume")
     def resume(self, node: str) -> None:
         self._known(node)
         self._backend.resume(node)

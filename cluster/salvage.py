@@ -14,13 +14,15 @@ from pathlib import Path
 from cluster.backends import salvage_backend
 from cluster.backends.base import BackendError
 from cluster.errors import OperationFailed
+from cluster.verblock import hold_for_down
 
 
-def down_damaged(state_dir: Path, purge: bool) -> list[str]:
+def down_damaged(state_dir: Path, purge: bool, timeout: float = 60) -> list[str]:
     """Stop every process of the cluster in ``state_dir`` (and with ``purge`` delete the
     directory); returns the processes found without their supervisor and stopped."""
     try:
-        leftovers = salvage_backend(state_dir).down(purge=purge)
+        with hold_for_down(state_dir, None, timeout):
+            leftovers = salvage_backend(state_dir).down(purge=purge)
     except BackendError as exc:
         raise OperationFailed(str(exc)) from None
     if purge:

@@ -11,18 +11,15 @@ swapped for free ones only when something else took them meanwhile.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from cluster.errors import ClusterError
 from cluster.faults.model import link_name
-from cluster.files import atomic_write, open_private, private_dir
+from cluster.files import atomic_write, private_dir
 from cluster.ports import bindable, free_ports
 from cluster.statefile import read_state
 from cluster.topology import Topology
@@ -251,22 +248,3 @@ def _plan(topo: Topology, path: Path) -> dict[str, Any]:
         else None,
         "created": time.time(),
     }
-
-
-@contextlib.contextmanager
-def up_lock(state_dir: Path, name: str) -> Iterator[None]:
-    """Held while ``up`` starts a cluster: a second ``up`` of it fails at once instead of
-    both killing each other's supervisord or both reporting "up"."""
-    private_dir(state_dir)
-    fd = open_private(state_dir / ".up.lock")
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ClusterError(
-                f"cluster {name} is already starting (another `cluster up` holds "
-                f"{state_dir / '.up.lock'}): wait for it, or `cluster down --cluster {name}`"
-            ) from None
-        yield
-    finally:
-        os.close(fd)

@@ -188,6 +188,20 @@ def bench_heal(c: Cluster, cfg: BenchConfig, progress: Callable[[str], None]) ->
     half = max(1, len(nodes) // 2)
     left, right = nodes[:half], nodes[half:]
     c.partition([left, right])
+    try:
+        return _measure_heal(c, cfg, progress, nodes, left, right)
+    finally:
+        c.heal()  # also when stopped half-way: the bench leaves no partition behind
+
+
+def _measure_heal(
+    c: Cluster,
+    cfg: BenchConfig,
+    progress: Callable[[str], None],
+    nodes: list[str],
+    left: list[str],
+    right: list[str],
+) -> dict:
     wait_for(
         lambda: all(
             not p.connected for p in c.node_status(left[0]).peers if p.peer in right and p.address

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,10 @@ from typing import Any
 from cluster.api import Cluster
 from cluster.argtypes import int_list, positive_float, positive_int
 from cluster.bench.config import SECTIONS, STANDALONE, BenchConfig
-from cluster.commands import AddVerb
+from cluster.commands import AddVerb, lock_wait, on_sigterm, waits
 from cluster.commands.output import Progress
 from cluster.errors import ClusterError
+from cluster.verblock import hold
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -50,7 +53,12 @@ def bench(args: argparse.Namespace) -> int:
             c: Cluster | None = owned
         else:
             c = Cluster.open(args.cluster, args.home) if needs_cluster else None
-        result = run_bench(c, cfg, sections, progress)
+        previous = signal.signal(signal.SIGTERM, on_sigterm)  # `down` stops it: unwind, heal
+        try:
+            with hold(c.dir, "bench", lock_wait(args)) if c else contextlib.nullcontext():
+                result = run_bench(c, cfg, sections, progress)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         if args.scale:
             from cluster.bench.scale import bench_scale
 
@@ -108,7 +116,7 @@ def generator_behind(result: dict[str, Any]) -> list[str]:
 
 
 def register(add: AddVerb) -> None:
-    sp = add("bench", bench, "measure latency, throughput, catch-up, heal, fan-out, startup")
+    sp = waits(add("bench", bench, "measure latency, throughput, catch-up, heal, fan-out, startup"))
     sp.add_argument("file", nargs="?", help="bring this topology up for the run (and down after)")
     sp.add_argument("--only", help="comma list of: " + ",".join(SECTIONS))
     sp.add_argument("--value-size", type=positive_int, default=100)

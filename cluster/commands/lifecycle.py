@@ -12,7 +12,7 @@ from cluster.api import Cluster
 from cluster.argtypes import positive_float
 from cluster.backends import BACKENDS
 from cluster.catalog import resolve_topology
-from cluster.commands import AddVerb, open_cluster
+from cluster.commands import AddVerb, lock_wait, open_cluster, waits
 from cluster.commands.image import ensure_image
 from cluster.commands.output import Progress, print_status
 from cluster.salvage import down_damaged
@@ -45,10 +45,13 @@ def up(args: argparse.Namespace) -> int:
             force=args.force,
             tls=args.tls,
             backend=args.backend,
+            lock_wait=lock_wait(args),
         )
     finally:
         progress.done()
     took = time.monotonic() - start
+    for note in c.notes:
+        print(f"note: {note}", file=sys.stderr)
     if c.reconciled is not None:
         print(c.reconciled.describe(c.name), file=sys.stderr if args.json else sys.stdout)
     if args.json:
@@ -68,10 +71,11 @@ def down(args: argparse.Namespace) -> int:
             f"warning: {exc.problem}; stopping what runs under {state_dir}",
             file=sys.stderr,
         )
-        orphans = down_damaged(state_dir, args.purge)
+        orphans = down_damaged(state_dir, args.purge, args.timeout)
         name = state_dir.name
     else:
-        orphans, name = c.down(purge=args.purge), c.name
+        c.lock_wait = lock_wait(args)
+        orphans, name = c.down(purge=args.purge, timeout=args.timeout), c.name
     for orphan in orphans:
         print(f"warning: supervisord was gone; stopped its leftover {orphan}", file=sys.stderr)
     print(f"cluster {name} down" + (" and purged" if args.purge else f"; data kept in {state_dir}"))
@@ -154,7 +158,7 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def register(add: AddVerb) -> None:
-    sp = add("up", up, "start a topology and wait until every node and link is up")
+    sp = waits(add("up", up, "start a topology and wait until every node and link is up"))
     sp.add_argument("file", help="a topology file, or a built-in's name (`cluster topologies`)")
     sp.add_argument("--timeout", type=float, default=60)
     sp.add_argument(
@@ -175,9 +179,21 @@ def register(add: AddVerb) -> None:
         help="mutual TLS between nodes and for the tool, on unless the file says `tls: false`; "
         "--no-tls: plaintext, the token proved by challenge and never sent (README, Security)",
     )
-    sp = add("down", down, "stop every process of the cluster")
+    sp = waits(add("down", down, "stop every process of the cluster"))
     sp.add_argument("--purge", action="store_true", help="also delete data and logs")
-    add("rotate-secrets", rotate_secrets, "new token and certificates (the cluster must be down)")
+    sp.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=60,
+        help="seconds to wait for a nemesis or bench it stops first (60)",
+    )
+    waits(
+        add(
+            "rotate-secrets",
+            rotate_secrets,
+            "new token and certificates (the cluster must be down)",
+        )
+    )
     sp = add("status", status, "per node: process, keys, digest, links, lag, vv")
     sp.add_argument("--watch", action="store_true")
     sp.add_argument("--interval", type=positive_float, default=1.0, help="seconds between")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cluster.commands import AddVerb, open_cluster
+from cluster.commands import AddVerb, open_cluster, waits
 from cluster.errors import ClusterError
 from cluster.faults.model import CUT_MODES
 
@@ -53,17 +53,19 @@ def parse_offset(text: str) -> int:
 
 
 def register(add: AddVerb) -> None:
-    sp = add("partition", partition, "cut links between groups, e.g. node-a node-b,node-c")
+    sp = waits(add("partition", partition, "cut links between groups, e.g. node-a node-b,node-c"))
     sp.add_argument("groups", nargs="+", metavar="GROUP")
     sp.add_argument("--mode", choices=CUT_MODES, default="blackhole")
-    sp = add("isolate", isolate, "cut every link of NODE")
+    sp = waits(add("isolate", isolate, "cut every link of NODE"))
     sp.add_argument("node")
     sp.add_argument("--mode", choices=CUT_MODES, default="blackhole")
-    add("heal", heal, "remove every link fault")
-    sp = add("delay", delay, "add latency on the links between NODE and PEER")
+    waits(add("heal", heal, "remove every link fault"))
+    sp = waits(add("delay", delay, "add latency on the links between NODE and PEER"))
     sp.add_argument("node")
     sp.add_argument("peer")
     sp.add_argument("ms", type=int)
-    sp = add("skew", skew, "shift NODE's physical clock by +MS or -MS (0: back); a test fault")
+    sp = waits(
+        add("skew", skew, "shift NODE's physical clock by +MS or -MS (0: back); a test fault")
+    )
     sp.add_argument("node")
     sp.add_argument("offset", metavar="+MS|-MS")

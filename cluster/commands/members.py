@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cluster.commands import AddVerb, open_cluster
+from cluster.commands import AddVerb, open_cluster, waits
 from cluster.commands.output import Progress
 
 
@@ -37,7 +37,9 @@ def remove(args: argparse.Namespace) -> int:
 
 
 def register(add_verb: AddVerb) -> None:
-    sp = add_verb("add", add, "add a node to the cluster that is up; returns once it caught up")
+    sp = waits(
+        add_verb("add", add, "add a node to the cluster that is up; returns once it caught up")
+    )
     sp.add_argument("node")
     sp.add_argument(
         "--links",
@@ -45,10 +47,12 @@ def register(add_verb: AddVerb) -> None:
         "required when the topology lists its links)",
     )
     sp.add_argument("--timeout", type=float, default=120)
-    sp = add_verb(
-        "remove",
-        remove,
-        "decommission a node, wait until the others hold its writes, stop and drop it",
+    sp = waits(
+        add_verb(
+            "remove",
+            remove,
+            "decommission a node, wait until the others hold its writes, stop and drop it",
+        )
     )
     sp.add_argument("node")
     sp.add_argument(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
 
-from cluster.commands import AddVerb, open_cluster
+from cluster.commands import AddVerb, Stopped, on_sigterm, open_cluster, waits
 from cluster.commands.output import Progress
 from cluster.nemesis import DEFAULT_FAULTS, FAULTS, check_faults, run_nemesis
 from cluster.nemesis.drawing import INSTALL
@@ -31,6 +32,7 @@ def nemesis(args: argparse.Namespace) -> int:
     faults = check_faults(args.faults.split(","))
     cluster = open_cluster(args)
     progress = Progress()
+    previous = signal.signal(signal.SIGTERM, on_sigterm)  # like Ctrl-C: undo, then exit
     try:
         s = run_nemesis(
             cluster,
@@ -43,7 +45,16 @@ def nemesis(args: argparse.Namespace) -> int:
             args.converge_timeout,
             progress,
         )
+    except Stopped:
+        progress.done()
+        print(
+            "nemesis stopped by SIGTERM: what it set is undone (links healed, nodes "
+            "running); no verdict",
+            file=sys.stderr,
+        )
+        return 143
     finally:
+        signal.signal(signal.SIGTERM, previous)
         progress.done()
     if args.json:
         print(json.dumps(s, indent=2))
@@ -74,7 +85,7 @@ def nemesis(args: argparse.Namespace) -> int:
 
 def register(add: AddVerb) -> None:
     help = "random faults under a client workload, then check the history (exit 1 if invalid)"
-    sp = add("nemesis", nemesis, help)
+    sp = waits(add("nemesis", nemesis, help))
     sp.add_argument("--seed", type=int, required=True, help="replays the same fault schedule")
     sp.add_argument("--duration", type=parse_duration, default=30.0, help="e.g. 30s, 2m (30s)")
     sp.add_argument(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cluster.commands import AddVerb, Run, open_cluster
+from cluster.commands import AddVerb, Run, open_cluster, waits
 
 VERBS = [  # (verb, what it prints after the node, help)
     ("kill", "killed (SIGKILL; not restarted)", "SIGKILL a node"),
@@ -27,4 +27,4 @@ def _node_verb(method: str, done: str) -> Run:
 
 def register(add: AddVerb) -> None:
     for name, done, help in VERBS:
-        add(name, _node_verb(name, done), help).add_argument("node")
+        waits(add(name, _node_verb(name, done), help)).add_argument("node")

@@ -8,11 +8,13 @@ themselves are built by ``cluster.faults.model`` and set through the proxy's con
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from cluster.client import NodeClient
 from cluster.errors import ClusterError
 from cluster.faults.control import ProxyControl
+from cluster.faults.leftover import clear
 from cluster.faults.model import (
     FaultRequest,
     delay_faults,
@@ -22,9 +24,12 @@ from cluster.faults.model import (
 )
 from cluster.secrets import Credentials
 from cluster.state import ClusterState
+from cluster.verblock import exclusive
 
 
 class LinkFaults:
+    dir: Path
+    lock_wait: float | None
     name: str
     _state: ClusterState
 
@@ -41,6 +46,7 @@ class LinkFaults:
         """Where this machine reaches the proxy's control port (the backend knows)."""
         return self._state.proxy_control
 
+    @exclusive("skew")
     def skew(self, node: str, offset_ms: int) -> int:
         """Shift ``node``'s physical clock by ``offset_ms`` from now on (0: back to true
         time); returns the node's clock with it. Tests the skew guard and LWW under skew."""
@@ -69,10 +75,12 @@ class LinkFaults:
             )
         return ProxyControl(self._proxy_control_address(), token=self.credentials().token)
 
+    @exclusive("faults")
     def set_link_faults(self, faults: FaultRequest) -> dict[str, Any]:
         """Set these links' faults (``{link: {mode, delay_ms}}``), others unchanged."""
         return self._proxy().set_faults(faults)
 
+    @exclusive("partition")
     def partition(self, groups: Sequence[Sequence[str]], mode: str = "blackhole") -> dict[str, Any]:
         """Cut every link between different groups, both ways."""
         self._known(*(node for group in groups for node in group))
@@ -82,6 +90,7 @@ class LinkFaults:
             )
         return self._set(lambda: partition_faults(groups, self.links(), mode))
 
+    @exclusive("isolate")
     def isolate(self, node: str, mode: str = "blackhole") -> dict[str, Any]:
         self._known(node)
         return self._set(lambda: isolate_faults(node, self.links(), mode))
@@ -94,14 +103,18 @@ class LinkFaults:
             raise ClusterError(str(exc)) from None
         return self.set_link_faults(faults)
 
+    @exclusive("delay")
     def delay(self, src: str, dst: str, ms: int) -> dict[str, Any]:
         self._known(src, dst)
         if link_name(src, dst) not in self.links():
             raise ClusterError(f"no link {src}>{dst} in cluster {self.name}")
         return self.set_link_faults(delay_faults(src, dst, ms))
 
+    @exclusive("heal")
     def heal(self) -> dict[str, Any]:
-        return self._proxy().heal()
+        healed = self._proxy().heal()
+        clear(self.dir)  # no run's faults are left in force
+        return healed
 
     def faults(self) -> dict[str, Any]:
         """The active link faults ({} without proxies)."""

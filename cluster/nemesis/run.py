@@ -16,12 +16,14 @@ from typing import Any
 from cluster.api import Cluster
 from cluster.checker import FinalState, Verdict, check
 from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
+from cluster.faults.leftover import clear, mark
 from cluster.history import History, count_types, dump
 from cluster.nemesis.apply import Nemesis
 from cluster.nemesis.drawing import write_report
 from cluster.nemesis.plan import DEFAULT_FAULTS, FAULTS, plan
 from cluster.nemesis.report import build
 from cluster.nemesis.workers import Live, Worker
+from cluster.verblock import hold
 
 
 def read_final(
@@ -96,7 +98,36 @@ def run_nemesis(
     progress: Callable[[str], None] | None = None,
     op_timeout: float = 1.0,
 ) -> dict[str, Any]:
-    """Workload and faults for ``duration`` s; heal, converge, check; write and return a summary."""
+    """Workload and faults for ``duration`` s; heal, converge, check; write and return a summary.
+    Holds the cluster's lock (``cluster.verblock``) throughout: no other verb changes it
+    meanwhile, and ``down`` stops the run first (SIGTERM: it heals what it set)."""
+    with hold(cluster.dir, f"nemesis seed {seed}", cluster.lock_wait):
+        return _run_nemesis(
+            cluster,
+            seed,
+            duration,
+            faults,
+            workers,
+            keys,
+            out_dir,
+            converge_timeout,
+            progress,
+            op_timeout,
+        )
+
+
+def _run_nemesis(
+    cluster: Cluster,
+    seed: int,
+    duration: float,
+    faults: Iterable[str],
+    workers: int,
+    keys: int,
+    out_dir: Path | str | None,
+    converge_timeout: float,
+    progress: Callable[[str], None] | None,
+    op_timeout: float,
+) -> dict[str, Any]:
     run = _Run(seed, duration, check_faults(faults), workers, keys, converge_timeout)
     nodes = cluster.topology.names()
     links = cluster.links()
@@ -129,6 +160,7 @@ def run_nemesis(
 
     converged: float | None = None
     convergence_error = ""
+    mark(cluster.dir, f"nemesis seed {seed}")  # until restored: a killed run's faults are known
     try:
         for w in pool:
             w.start()
@@ -147,6 +179,7 @@ def run_nemesis(
             w.join(op_timeout + 30)
         nemesis.record("workers-stopped", ops=history.counts())
         nemesis.restore(converge_timeout)
+        clear(cluster.dir)
     errors = [w.error for w in pool if w.error]
     if errors:
         raise errors[0]

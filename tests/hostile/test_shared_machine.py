@@ -13,7 +13,7 @@ import pytest
 
 from cluster.errors import ClusterError
 from cluster.readiness import not_ready
-from cluster.state import up_lock
+from cluster.verblock import LOCK_FILE, hold
 from node.pb import remesh_pb2 as pb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def test_a_node_of_another_cluster_on_the_port_is_never_ready(node_id, cluster, 
 @pytest.mark.component
 def test_a_second_up_of_a_cluster_that_is_starting_exits_2_and_changes_nothing(tmp_path):
     home = tmp_path / "home"
-    with up_lock(home / "mesh3", "mesh3"):
+    with hold(home / "mesh3", "up"):
         p = subprocess.run(
             [
                 sys.executable,
@@ -67,8 +67,9 @@ def test_a_second_up_of_a_cluster_that_is_starting_exits_2_and_changes_nothing(t
             timeout=60,
         )
     assert p.returncode == 2, p.stderr
-    assert "cluster mesh3 is already starting" in p.stderr and "Traceback" not in p.stderr
-    assert sorted(x.name for x in (home / "mesh3").iterdir()) == [".up.lock"]
+    assert f"busy: up by pid {os.getpid()} since" in p.stderr and "Traceback" not in p.stderr
+    assert "--wait" in p.stderr
+    assert sorted(x.name for x in (home / "mesh3").iterdir()) == [LOCK_FILE]
 
 
 @pytest.mark.integration

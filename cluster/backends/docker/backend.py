@@ -207,8 +207,9 @@ class DockerBackend:
         import docker
 
         for name in names:
-            with engine_errors(f"removing volume {name}"), contextlib.suppress(
-                docker.errors.NotFound
+            with (
+                engine_errors(f"removing volume {name}"),
+                contextlib.suppress(docker.errors.NotFound),
             ):
                 self.engine.volumes.get(name).remove(force=True)
 
