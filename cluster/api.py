@@ -149,7 +149,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
     def _start_all(self, timeout: float, progress: Progress) -> None:
         self._backend.up(progress)
         if self.has_proxy:
-            self._backend.start(PROXY)
+            self._backend.start(PROXY, wait=False)  # it answering is the check below
 
             def proxy_answers() -> bool:
                 self._check_alive(PROXY)

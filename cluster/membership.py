@@ -77,7 +77,7 @@ class Membership:
     def log_path(self, node: str) -> Path:
         raise NotImplementedError
 
-    def _proxy_control_address(self) -> str:
+    def _proxy(self) -> ProxyControl:
         raise NotImplementedError
 
     # ------------------------------------------------------------------- add
@@ -237,8 +237,7 @@ class Membership:
         write(rendered, self.dir)
         self._backend.reshape(rendered.specs)
         if self._state.has_proxy:
-            control = self._proxy_control_address()
-            ProxyControl(control, token=self.credentials().token).reload()
+            self._proxy().reload()
         return {
             n: cfg["peers"]
             for n, cfg in rendered.node_configs.items()

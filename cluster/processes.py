@@ -9,8 +9,11 @@ from pathlib import Path
 
 from cluster.backends.base import RUNNING, Backend, ProcessInfo
 from cluster.errors import OperationFailed
+from cluster.faults.control import SupervisedControl
+from cluster.render import PROXY
 from cluster.state import ClusterState
 from cluster.verblock import exclusive
+from cluster.wait import WaitTimeout, wait_for
 
 
 class ProcessVerbs:
@@ -22,6 +25,13 @@ class ProcessVerbs:
     _backend: Backend
 
     def _known(self, *nodes: str) -> None:
+        raise NotImplementedError
+
+    @property
+    def has_proxy(self) -> bool:
+        raise NotImplementedError
+
+    def _proxy(self) -> SupervisedControl:
         raise NotImplementedError
 
     def process_state(self, node: str) -> str:
@@ -39,13 +49,25 @@ class ProcessVerbs:
 
     @exclusive("stop")
     def stop(self, node: str) -> None:
+        if node == PROXY and self.has_proxy:  # links stop forwarding until it starts
+            self._backend.stop(PROXY)
+            return
         self._known(node)
         self._unpause(node)
         self._backend.stop(node)
 
     @exclusive("start")
     def start(self, node: str, timeout: float = 30, wait: bool = True) -> None:
-        """Start ``node``; ``wait``: until it serves and its links are up."""
+        """Start ``node`` (or the link proxy, ``proxy``); ``wait``: until it serves and its
+        links are up (the proxy: until it answers)."""
+        if node == PROXY and self.has_proxy:
+            self._backend.start(PROXY, wait=False)
+            if wait:
+                try:
+                    wait_for(self._proxy().ping, timeout, "the link proxy to answer")
+                except WaitTimeout as exc:
+                    raise OperationFailed(f"{exc}; `cluster logs proxy` says why") from None
+            return
         self._known(node)
         self._backend.start(node, wait=False)
         if wait:

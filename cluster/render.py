@@ -108,7 +108,9 @@ def render(topo: Topology, state: ClusterState, python: str = sys.executable) ->
         command = [python, "-m", "cluster.faults.proxy", "--config", str(state.dir / "proxy.json")]
         port = int(state.proxy_control.rsplit(":", 1)[1])
         specs.append(
-            ProcessSpec(PROXY, command, env=ENV, first=True, ports=(port,), alias=PROXY_ALIAS)
+            ProcessSpec(
+                PROXY, command, env=ENV, first=True, ports=(port,), alias=PROXY_ALIAS, restart=True
+            )
         )
     configs: dict[str, dict[str, Any]] = {}
     for spec in topo.nodes:

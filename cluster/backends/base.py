@@ -44,6 +44,9 @@ class ProcessSpec:
     stop_timeout: int = 10  # seconds a graceful stop may take before the process is killed
     ports: tuple[int, ...] = ()  # ports it listens on that this machine must reach
     alias: str = ""  # its name on a cluster network (containers); "" means ``name``
+    # restarted by its backend when it dies (the link proxy: infrastructure, not a subject
+    # of the test; a node's crash must stay visible, so nodes never are)
+    restart: bool = False
 
 
 @dataclass(frozen=True)

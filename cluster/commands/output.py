@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from cluster.api import Cluster
-from cluster.backends.base import UNSUPERVISED
+from cluster.backends.base import DOWN, RUNNING, UNSUPERVISED
+from cluster.faults.model import ProxyError
+from cluster.render import PROXY
 from cluster.status import NodeView
 
 
@@ -129,9 +131,28 @@ def notes(rows: Sequence[NodeView]) -> list[str]:
     return out
 
 
+def proxy_line(c: Cluster) -> tuple[dict[str, Any], str]:
+    """The link proxy's process and whether its faults could be read, for ``status``."""
+    info = c.processes().get(PROXY)
+    state = info.state if info else DOWN
+    out: dict[str, Any] = {"state": state, "pid": info.pid if info else 0, "error": ""}
+    line = f"proxy: {state}" + (f" pid {info.pid}" if info and info.pid else "")
+    if c.is_up() and state not in (RUNNING, "STARTING", UNSUPERVISED):
+        out["error"] = "links do not forward: `cluster start proxy` (`cluster logs proxy`)"
+        line += f": {out['error']}"
+    return out, line
+
+
 def print_status(c: Cluster, as_json: bool) -> None:
     rows = c.status()
-    faults = c.faults() if c.has_proxy and c.is_up() else {}
+    faults: dict[str, Any] = {}
+    proxy, line = proxy_line(c) if c.has_proxy else ({}, "")
+    if c.has_proxy and c.is_up():
+        try:
+            faults = c.faults()
+        except ProxyError as exc:  # the table is still worth showing: say what is unknown
+            proxy["error"] = str(exc)
+            line = f"proxy: {exc}"
     if as_json:
         print(
             json.dumps(
@@ -140,6 +161,7 @@ def print_status(c: Cluster, as_json: bool) -> None:
                     "backend": c.backend,
                     "state_dir": str(c.dir),
                     "faults": faults,
+                    **({"proxy": proxy} if proxy else {}),
                     "nodes": [r.as_dict() for r in rows],
                 },
                 indent=2,
@@ -150,7 +172,8 @@ def print_status(c: Cluster, as_json: bool) -> None:
         if c.backend != "supervisor":
             print(f"backend: {c.backend}")
         if c.has_proxy:
-            print(faults_line(faults))
+            print(line)
+            print(faults_line(faults) if not proxy.get("error") else "links: faults unknown")
         if any(r.metrics for r in rows):
             print("metrics: " + ", ".join(f"{r.name} {r.metrics}" for r in rows if r.metrics))
         for line in notes(rows):

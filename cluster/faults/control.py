@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+from collections.abc import Callable
 from typing import Any
 
 from cluster.faults.auth import OPEN_OPS, check_proxy, sign
 from cluster.faults.config import split_address
-from cluster.faults.model import FaultRequest, ProxyError
+from cluster.faults.model import FaultRequest, ProxyError, ProxyUnreachable
 from node.challenge import new_nonce
 
 
@@ -33,7 +35,7 @@ class ProxyControl:
                     req = sign(token, cn, sn, req)
                 resp = self._exchange(sock, lines, req)
         except OSError as e:
-            raise ProxyError(
+            raise ProxyUnreachable(
                 f"link proxy at {self.address} is not answering ({e}): is the cluster up?"
             ) from None
         if not isinstance(resp, dict) or resp.get("ok") is not True:
@@ -72,3 +74,42 @@ class ProxyControl:
     def reload(self) -> dict[str, Any]:
         """Re-read the proxy's config file: links added start, links gone stop."""
         return self.request({"op": "reload"})
+
+
+RESTARTING = ("RUNNING", "STARTING", "BACKOFF")  # its backend is bringing it back
+
+
+class SupervisedControl(ProxyControl):
+    """The control port of a proxy its backend restarts when it dies: a request that finds
+    nothing listening waits (up to ``patience`` s) while the backend brings it back, since
+    it reads its faults back from ``faults.json`` at start; otherwise the error names the
+    process, its state and what to do. ``state`` reads the proxy process's state."""
+
+    def __init__(
+        self, address: str, token: str | None, state: Callable[[], str], patience: float = 15.0
+    ) -> None:
+        super().__init__(address, token=token)
+        self._state = state
+        self._patience = patience
+
+    def request(self, req: dict[str, Any]) -> dict[str, Any]:
+        deadline = time.monotonic() + self._patience
+        while True:
+            try:
+                return super().request(req)
+            except ProxyUnreachable:
+                state = self._state()
+                if state not in RESTARTING or time.monotonic() >= deadline:
+                    raise ProxyUnreachable(
+                        f"the link proxy (process 'proxy', {state}) is not answering at "
+                        f"{self.address}, so no link forwards: `cluster logs proxy` says why, "
+                        "`cluster start proxy` starts it (its faults come back from faults.json)"
+                    ) from None
+                time.sleep(0.1)  # polling a process that restarts, within the deadline
+
+    def ping(self) -> bool:
+        """One try, no waiting: for callers that poll."""
+        try:
+            return ProxyControl.request(self, {"op": "ping"})["ok"] is True
+        except ProxyError:
+            return False

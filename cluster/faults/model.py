@@ -24,6 +24,10 @@ class ProxyError(Exception):
     """A proxy problem a person can act on; the message says what to do."""
 
 
+class ProxyUnreachable(ProxyError):
+    """Nothing answered on the proxy's control port (it may be restarting)."""
+
+
 def link_name(src: str, dst: str) -> str:
     """The name of the directed link on which node ``src`` subscribes to node ``dst``."""
     return f"{src}>{dst}"

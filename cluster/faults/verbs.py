@@ -13,7 +13,7 @@ from typing import Any
 
 from cluster.client import NodeClient
 from cluster.errors import ClusterError
-from cluster.faults.control import ProxyControl
+from cluster.faults.control import SupervisedControl
 from cluster.faults.leftover import clear
 from cluster.faults.model import (
     FaultRequest,
@@ -22,6 +22,7 @@ from cluster.faults.model import (
     link_name,
     partition_faults,
 )
+from cluster.render import PROXY
 from cluster.secrets import Credentials
 from cluster.state import ClusterState
 from cluster.verblock import exclusive
@@ -40,6 +41,9 @@ class LinkFaults:
         raise NotImplementedError
 
     def credentials(self) -> Credentials:
+        raise NotImplementedError
+
+    def process_state(self, node: str) -> str:
         raise NotImplementedError
 
     def _proxy_control_address(self) -> str:
@@ -67,13 +71,17 @@ class LinkFaults:
         """Each directed link's proxy listen address (where ``src`` dials ``dst``)."""
         return self._state.link_addresses
 
-    def _proxy(self) -> ProxyControl:
+    def _proxy(self) -> SupervisedControl:
         if not self.has_proxy:
             raise ClusterError(
                 f"cluster {self.name} runs without link proxies (proxies: false): "
                 "faults on links need them"
             )
-        return ProxyControl(self._proxy_control_address(), token=self.credentials().token)
+        return SupervisedControl(
+            self._proxy_control_address(),
+            self.credentials().token,
+            lambda: self.process_state(PROXY),
+        )
 
     @exclusive("faults")
     def set_link_faults(self, faults: FaultRequest) -> dict[str, Any]:

@@ -41,6 +41,11 @@ def create_args(
         "network": meta.network,
         "hostname": alias,
         "stop_signal": "SIGTERM",
+        **(
+            {"restart_policy": {"Name": "on-failure", "MaximumRetryCount": 5}}
+            if spec.restart
+            else {}
+        ),
     }
 
 

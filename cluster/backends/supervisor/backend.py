@@ -31,7 +31,11 @@ def _program(spec: ProcessSpec) -> Program:
         env=dict(spec.env),
         stopwaitsecs=spec.stop_timeout,
         priority=1 if spec.first else 999,
-        startsecs=0,  # readiness is the caller's health check
+        # readiness is the caller's health check; one that restarts must survive a second
+        # each start, else a proxy that cannot listen would restart forever
+        startsecs=1 if spec.restart else 0,
+        autorestart=spec.restart,
+        startretries=3 if spec.restart else 0,
     )
 
 

@@ -48,6 +48,9 @@ class Program:
     # Seconds a process must stay up to count as started; with startretries=0
     # a process that dies sooner is FATAL and start_program reports it.
     startsecs: int = 1
+    # Tries before FATAL for a process that dies within startsecs (autorestart ones only:
+    # a process that cannot start must not restart in a loop).
+    startretries: int = 0
 
 
 def _ini_value(value: str, what: str) -> str:
@@ -128,7 +131,7 @@ def _program_section(p: Program, log_dir: Path) -> list[str]:
         "autostart=false",
         f"autorestart={'true' if p.autorestart else 'false'}",
         f"startsecs={p.startsecs}",
-        "startretries=0",
+        f"startretries={p.startretries}",
         f"priority={p.priority}",
         f"stopsignal={p.stopsignal}",
         f"stopwaitsecs={p.stopwaitsecs}",
