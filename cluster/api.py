@@ -25,7 +25,6 @@ from cluster.catalog import resolve_topology
 from cluster.client import NodeClient
 from cluster.convergence import Snapshot, fork_line, wait_converged
 from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
-from cluster.faults.leftover import clear, left_by
 from cluster.faults.model import ProxyError
 from cluster.faults.verbs import LinkFaults
 from cluster.files import atomic_write
@@ -160,20 +159,11 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
             except WaitTimeout as exc:
                 log = self.log_path(PROXY)
                 raise OperationFailed(f"{exc}; see {log}:\n" + tail(log)) from None
-            leftover = left_by(self.dir)
-            if leftover:  # its faults were never undone: nodes must not recover behind them
-                self._proxy().heal()
-                clear(self.dir)
-                self.notes.append(f"healed the link faults {leftover} left in force")
+            self.notes += self._heal_leftovers()
         for name in self.topology.names():
             self._backend.start(name, wait=False)
         self.wait_ready(timeout, progress=progress)
-        cut = sorted(n for n, f in self.faults().items() if f.get("mode", "ok") != "ok")
-        if cut:  # kept across down/up on purpose; up promised links, so it says which
-            self.notes.append(
-                f"links still cut by faults kept from before `down`: {' '.join(cut)}; "
-                "`cluster heal` restores them"
-            )
+        self.notes += self._kept_cuts()
         if self.backend != "supervisor":  # published ports are known once containers run
             self._write_scrape_config()
 

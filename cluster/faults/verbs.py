@@ -14,7 +14,7 @@ from typing import Any
 from cluster.client import NodeClient
 from cluster.errors import ClusterError
 from cluster.faults.control import SupervisedControl
-from cluster.faults.leftover import clear
+from cluster.faults.leftover import clear, left_by
 from cluster.faults.model import (
     FaultRequest,
     delay_faults,
@@ -123,6 +123,27 @@ class LinkFaults:
         healed = self._proxy().heal()
         clear(self.dir)  # no run's faults are left in force
         return healed
+
+    def _heal_leftovers(self) -> list[str]:
+        """At ``up``: heal what a run that died without undoing it left (nodes must not
+        recover behind links a dead nemesis cut); what was done, for the operator."""
+        leftover = left_by(self.dir)
+        if not leftover:
+            return []
+        self._proxy().heal()
+        clear(self.dir)
+        return [f"healed the link faults {leftover} left in force"]
+
+    def _kept_cuts(self) -> list[str]:
+        """After ``up``: the links still cut by faults kept across down/up on purpose (up
+        promised every link up, so it says which are not and why)."""
+        cut = sorted(n for n, f in self.faults().items() if f.get("mode", "ok") != "ok")
+        if not cut:
+            return []
+        return [
+            f"links still cut by faults kept from before `down`: {' '.join(cut)}; "
+            "`cluster heal` restores them"
+        ]
 
     def faults(self) -> dict[str, Any]:
         """The active link faults ({} without proxies)."""
