@@ -265,10 +265,10 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
     def running_nodes(self) -> Names:
         """Nodes whose process runs and is not paused."""
         procs = self._backend.processes()
-        return [
+        return [  # UNSUPERVISED ones too: a dead supervisord left them serving
             n
             for n in self.topology.names()
-            if n in procs and procs[n].state == RUNNING and n not in self._state.paused
+            if n in procs and procs[n].running and n not in self._state.paused
         ]
 
     def serving(self, node: str) -> bool:

@@ -32,7 +32,7 @@ from cluster.faults.control import ProxyControl
 from cluster.ports import free_ports
 from cluster.render import node_config_path, render, write
 from cluster.reshape import Ports, Reconcile, lacking, plan_ports, with_node, without_node
-from cluster.secrets import Credentials
+from cluster.secrets import Credentials, Paths, secrets_dir
 from cluster.state import HOST, ClusterState
 from cluster.topology import Topology, parse_topology
 from cluster.verblock import exclusive
@@ -147,6 +147,8 @@ class Membership:
         if client is not None:
             client.close()
         shutil.rmtree(node_config_path(self.dir, node).parent, ignore_errors=True)
+        for secret in Paths(secrets_dir(self.dir)).node(node):  # a member no more: its key goes
+            secret.unlink(missing_ok=True)
         log = self.log_path_of(node)
         if log.exists():
             log.rename(log.with_name(f"{log.name}.removed-{time.strftime('%Y%m%d-%H%M%S')}"))
@@ -210,6 +212,13 @@ class Membership:
 
     # --------------------------------------------------------------- shared
     def _must_be_up(self, what: str) -> None:
+        if not self._backend.is_up() and self._backend.processes():
+            raise ClusterError(
+                f"supervisord of cluster {self.name} is not running, but its nodes are "
+                f"(UNSUPERVISED in `cluster status`): nothing could start or stop a member; "
+                f"`cluster down --cluster {self.name}` then `cluster up FILE` puts them back "
+                f"under supervision, then {what}"
+            )
         if not self._backend.is_up():
             raise ClusterError(
                 f"cluster {self.name} is down: `cluster up FILE` with the file's nodes "

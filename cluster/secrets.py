@@ -141,7 +141,12 @@ class Credentials:
         try:
             token = check_token(raw.decode("ascii", "replace").strip(), str(paths.token))
         except TokenError as exc:
-            raise ClusterError(f"{exc}; `cluster rotate-secrets` makes a new one") from None
+            name = state_dir.name
+            raise ClusterError(
+                f"{exc}: the running nodes still hold the token they started with, which the "
+                f"tool cannot read; `cluster down --cluster {name}` then `cluster "
+                f"rotate-secrets --cluster {name}` and `cluster up` start them with a new one"
+            ) from None
         cluster = state_dir.name
         if not tls:
             return cls(token, cluster=cluster)

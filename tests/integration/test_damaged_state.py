@@ -10,6 +10,7 @@ import pytest
 
 from cluster.api import Cluster
 from cluster.backends.procfs import pid_alive, processes_under
+from cluster.wait import wait_for
 from tests.integration.test_cli import cli, out  # noqa: F401 - the CLI fixture
 
 pytestmark = pytest.mark.integration
@@ -85,6 +86,12 @@ def test_down_without_cluster_json_finds_the_processes_by_their_config_paths(cli
     pids, daemon = c.pids(), c.daemon_pid()
     assert daemon is not None
     os.kill(daemon, signal.SIGKILL)
+    wait_for(lambda: not c.is_up(), 10, "supervisord to die")
+    # What is true and what to do: the nodes serve (converge says so), members cannot change.
+    assert "converged in" in out(cli("converge", "--timeout", "30"))
+    p = cli("add", "node-c", ok=False)
+    err = p.stderr.decode()
+    assert p.returncode == 2 and "supervisord of cluster pair is not running, but its" in err
     (state / "cluster.json").unlink()
     assert "pair" in out(cli("list"))
     cli("down", "--cluster", "pair")

@@ -105,6 +105,8 @@ def test_concurrent_add_remove_add_are_refused_or_serialised_and_leave_one_state
     assert all(r.returncode == 0 for r in results), [(r.args, r.stderr) for r in results]
     members = assert_consistent(state)
     assert members == sorted(expected - {survivor} | {"node-x", "node-y"})
+    keys = sorted(p.stem for p in (state / "secrets/nodes").glob("*.key"))
+    assert keys == members, keys  # a member that left takes its key and certificate along
     cli("converge", "--timeout", "60")
     assert out(cli("read", "node-y", "before")) == "1\n"
 
