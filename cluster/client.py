@@ -101,7 +101,9 @@ class Prover(
         with self._lock:
             if self._header is None:
                 timeout = min(details.timeout or TIMEOUT, TIMEOUT)
-                self._header = prove(self._channel, self._token, self._cluster, self._name, timeout)
+                self._header = prove(
+                    self._channel, self._token, self._cluster, self._name, timeout
+                )
             proof = ((HEADER, self._header),)
         return _Details(
             details.method,
@@ -123,7 +125,9 @@ class Prover(
 def stale(exc: grpc.RpcError) -> bool:
     """Was the call refused for a proof made for an earlier process of the node?"""
     call: grpc.Call = exc
-    return call.code() == grpc.StatusCode.UNAUTHENTICATED and STALE in (call.details() or "")
+    return call.code() == grpc.StatusCode.UNAUTHENTICATED and STALE in (
+        call.details() or ""
+    )
 
 
 def open_channel(

@@ -66,13 +66,8 @@ class NodeView:
         self.tombstones, self.truncated = st.tombstones, dict(st.truncated)
         self.gc_horizon = st.gc_horizon
         self.pins = [
-            {
-                "origin": p.origin,
-                "peer": p.peer,
-                "acked": p.acked,
-                "since_s": round(p.since_s, 1),
-                "open": p.open,
-            }
+            {"origin": p.origin, "peer": p.peer, "acked": p.acked, "since_s": round(p.since_s, 1),
+             "open": p.open}
             for p in st.pins
         ]
         self.snapshot = st.snapshot

@@ -23,8 +23,6 @@ POLL_CONTAINER_S = 1.0
 
 def poll_s(backend: str) -> float:
     return POLL_CONTAINER_S if backend == "docker" else POLL_S
-
-
 COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93", "95", "92")
 
 
