@@ -132,7 +132,8 @@ def notes(rows: Sequence[NodeView]) -> list[str]:
 
 
 def proxy_line(c: Cluster) -> tuple[dict[str, Any], str]:
-    """The link proxy's process and whether its faults could be read, for ``status``."""
+    """The link proxy's process and whether its faults could be read, for ``status``
+    (``--json`` always; the table only when something is wrong with it)."""
     info = c.processes().get(PROXY)
     state = info.state if info else DOWN
     out: dict[str, Any] = {"state": state, "pid": info.pid if info else 0, "error": ""}
@@ -172,7 +173,8 @@ def print_status(c: Cluster, as_json: bool) -> None:
         if c.backend != "supervisor":
             print(f"backend: {c.backend}")
         if c.has_proxy:
-            print(line)
+            if proxy.get("error"):  # short by default: the proxy is shown when it is not well
+                print(line)
             print(faults_line(faults) if not proxy.get("error") else "links: faults unknown")
         if any(r.metrics for r in rows):
             print("metrics: " + ", ".join(f"{r.name} {r.metrics}" for r in rows if r.metrics))
