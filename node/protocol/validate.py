@@ -18,6 +18,9 @@ from node.protocol.identity import ORIGIN_RE
 
 MAX_SEQ = (1 << 63) - 1
 MAX_ORIGINS = 4096  # origins a peer may name in one vv or exclude list
+# A received batch may hold max(max_batch_entries, this) entries: a peer configured with
+# a larger max_batch_entries than ours is still heard, and one batch stalls us briefly.
+RECEIVED_ENTRIES_FLOOR = 10_000
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,17 @@ def check_batch(
     own_origin: str,
     peer: str,
     what: str = "entry",
+    max_entries: int = 0,
 ) -> None:
     """Refuse the whole batch if any entry is malformed; nothing of it is applied.
-    ``own_origin`` empty: this node's own origin is allowed (snapshot records)."""
+    ``own_origin`` empty: this node's own origin is allowed (snapshot records).
+    ``max_entries``: more is refused as too large (one batch must not stall the node)."""
+    if max_entries and len(entries) > max_entries:
+        raise Refused(
+            f"{peer} sent a batch of {len(entries)} entries; this node accepts at most "
+            f"{max_entries} (max_batch_entries, and at least {RECEIVED_ENTRIES_FLOOR})",
+            "exhausted",
+        )
     good_origins: set[str] = set()  # a batch is mostly one or two origins: match each once
     for e in entries:
         problem = None
@@ -61,12 +72,51 @@ def check_batch(
             problem = f"an entry of this node's own origin {own_origin} (seq {e.seq})"
         elif not 1 <= e.seq <= MAX_SEQ:
             problem = f"seq {e.seq} out of range"
+        elif not e.hlc:
+            problem = "hlc 0 (every write is dated after the epoch)"
         else:
             problem = write_problem(e.op, e.key, e.value, limits)
         if problem is None:
             good_origins.add(e.origin)
         if problem:
             raise Refused(f"{peer} sent a bad {what} ({e.origin[:80]} seq {e.seq}): {problem}")
+
+
+def check_rising(
+    entries: Sequence[pb.Entry], vv: Mapping[str, int], tops: Mapping[str, int], peer: str
+) -> None:
+    """Refuse a batch in which an origin's HLC does not rise with its seq: within the
+    batch, and past the last entry held of that origin (``tops``, at ``vv``). Every node
+    dates its writes with a rising clock, and log truncation bisects on it."""
+    last: dict[str, tuple[int, int]] = {}  # per origin: the highest seq seen, its hlc
+    for e in entries:
+        origin, seq, hlc = e.origin, e.seq, e.hlc
+        prev = last.get(origin)
+        if prev is None:
+            prev = (vv.get(origin, 0), tops.get(origin, 0))
+        if seq > prev[0]:
+            if hlc <= prev[1]:
+                raise Refused(
+                    f"{peer} sent {origin} seq {seq} dated {hlc}, not after seq {prev[0]} "
+                    f"dated {prev[1]}: an origin's clock must rise with its seq"
+                )
+            last[origin] = (seq, hlc)
+
+
+def check_received(
+    entries: Sequence[pb.Entry],
+    limits: WriteLimits,
+    own_origin: str,
+    peer: str,
+    max_batch_entries: int,
+    held: tuple[Mapping[str, int], Mapping[str, int]],
+) -> None:
+    """A peer's batch, before anything of it is applied: bounded in entries (its bytes
+    are bounded by the gRPC message limit), every entry well formed, every origin's
+    clock rising with its seq past ``held`` (this node's vv and tops)."""
+    most = max(max_batch_entries, RECEIVED_ENTRIES_FLOOR)
+    check_batch(entries, limits, own_origin, peer, max_entries=most)
+    check_rising(entries, *held, peer)
 
 
 def check_skew(entries: Sequence[pb.Entry], wall_ms: int, max_skew_ms: int, peer: str) -> None:
