@@ -24,7 +24,7 @@ from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, Serv
 from node.replica import Replica
 from node.statuses import REFUSALS, abort
 from node.store import Record
-from node.watch import TooManyWatchers
+from node.watchstream import serve_watch
 from node.writestream import NODE_WINDOW, NODE_WINDOW_BYTES, Window, serve_writes
 
 log = logging.getLogger("node.service")
@@ -32,7 +32,6 @@ log = logging.getLogger("node.service")
 MAX_BATCH_BYTES = 4 << 20
 MAX_SUBSCRIBERS = 256  # Replicate streams served at once
 SCAN_PAGE_BYTES = 1 << 20  # a Scan page stays well under gRPC's 4 MiB client default
-WATCH_BATCH = 64  # commits per Watch message at most
 
 
 Context: TypeAlias = grpc.aio.ServicerContext  # untyped: grpc ships no stubs
@@ -111,48 +110,8 @@ class KVService(pb_grpc.KVServicer):
         items = [pb.KeyValue(key=k, value=r.value, version=version_of(r)) for k, r in page]
         return pb.ScanResponse(items=items, next_key=next_key)
 
-    async def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.Changes]:
-        async for change in quietly_cancelled(self._watch(request, context)):
-            yield change
-
-    async def _watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.Changes]:
-        if self.replica.snapshot_from:  # its records change state without events
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                f"a snapshot from {self.replica.snapshot_from} is being merged and its "
-                f"records are not sent as events; watch again once it is done "
-                f"(cluster status shows it)",
-            )
-        try:
-            watcher = self.replica.watchers.add(request.prefix)
-        except TooManyWatchers as exc:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        try:
-            while True:
-                if watcher.overflowed:
-                    await context.abort(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        "watch stream fell too far behind; reconnect",
-                    )
-                items = await watcher.take(WATCH_BATCH)
-                msg = pb.Changes()
-                for item in items:
-                    if item is None:  # the node is shutting down
-                        break
-                    picked, applied_ns = item
-                    for entry, won in picked:
-                        change = msg.changes.add(won=won, applied_unix_ns=applied_ns)
-                        change.entry.CopyFrom(entry)
-                if msg.changes:
-                    yield msg
-                if None in items:
-                    if watcher.interrupted:
-                        await context.abort(grpc.StatusCode.ABORTED, watcher.interrupted)
-                    return
-                if self.linger_s:
-                    await asyncio.sleep(self.linger_s)  # like replication: fewer messages
-        finally:
-            self.replica.watchers.remove(watcher)
+    async def Watch(self, request: pb.WatchRequest, context: Context) -> None:
+        await serve_watch(self.replica, request.prefix, context, self.linger_s)
 
     async def Status(self, request: pb.StatusRequest, context: Context) -> pb.StatusResponse:
         return self.replica.status()
