@@ -22,7 +22,7 @@ import ctypes.util
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing, suppress
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -38,6 +38,7 @@ class Stalled(Exception):
 
 async def _write(context: Any, msg: Any, stall_s: float | None, stop: asyncio.Event | None) -> None:
     write = asyncio.ensure_future(context.write(msg))
+    write.add_done_callback(_retrieved)  # a client gone mid-send fails it: not an error
     waits: set[asyncio.Future[Any]] = {write}
     stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
     if stopped is not None:
@@ -49,11 +50,14 @@ async def _write(context: Any, msg: Any, stall_s: float | None, stop: asyncio.Ev
             stopped.cancel()
         if not write.done():
             write.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await write
     if write.cancelled() or not write.done():
         raise Stalled
     write.result()
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def pump(

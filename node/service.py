@@ -22,6 +22,7 @@ from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
 from node.replica import Replica
+from node.sending import Stalled, pump, trim_soon
 from node.statuses import REFUSALS, abort
 from node.store import Record
 from node.watchstream import serve_watch
@@ -30,7 +31,6 @@ from node.writestream import NODE_WINDOW, NODE_WINDOW_BYTES, Window, serve_write
 log = logging.getLogger("node.service")
 
 MAX_BATCH_BYTES = 4 << 20
-MAX_SUBSCRIBERS = 256  # Replicate streams served at once
 SCAN_PAGE_BYTES = 1 << 20  # a Scan page stays well under gRPC's 4 MiB client default
 
 
@@ -134,9 +134,23 @@ class ReplicationService(pb_grpc.ReplicationServicer):
 
     async def Replicate(
         self, request_iterator: AsyncIterator[pb.SubscriberMessage], context: Context
-    ) -> AsyncIterator[pb.ServerMessage]:
-        async for msg in quietly_cancelled(self._replicate(request_iterator, context)):
-            yield msg
+    ) -> None:
+        """A subscriber that takes nothing for twice the link timeout is ended (what the
+        node holds for it is one or two batches: ``node.sending``)."""
+        stall = 2 * self.limits.timeout_s
+        ended = asyncio.Event()  # a newer stream of the same node replaced this one
+
+        def why() -> str:
+            if ended.is_set():
+                return "a newer stream of the same node replaced this one"
+            self.replica.metrics.reject("fell_behind")
+            return f"the subscriber took nothing for {stall:g}s; ending its stream"
+
+        try:
+            stream = self._replicate(request_iterator, context, ended)
+            await pump(stream, context, stall, why, ended)
+        finally:
+            trim_soon()
 
     async def _check_certificate(self, context: Context, peer: str) -> None:
         """A node may subscribe only as itself: the name in its Hello must be the one in
@@ -157,7 +171,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             )
 
     async def _replicate(
-        self, requests: AsyncIterator[pb.SubscriberMessage], context: Context
+        self, requests: AsyncIterator[pb.SubscriberMessage], context: Context, ended: asyncio.Event
     ) -> AsyncIterator[pb.ServerMessage]:
         replica = self.replica
         if replica.stopping:
@@ -181,13 +195,13 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             await abort(context, exc)
         if self.certified:
             await self._check_certificate(context, session.peer)
-        if replica.links.open_streams() >= MAX_SUBSCRIBERS:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"{replica.node_id} serves {MAX_SUBSCRIBERS} Replicate streams already",
-            )
+        try:  # the certificate proved the name (checked above), else the Hello says it
+            inbound = replica.links.subscribed(session, session.peer, proven=self.certified)
+        except Refused as exc:
+            replica.metrics.reject("too_many_streams")
+            await abort(context, exc)
+        inbound.ended = ended
         peer = session.peer
-        inbound = replica.links.subscribed(session)
         wake = asyncio.Event()  # set on every commit, on Want and when the reader ends
         log.info("%s: %s subscribed (its vv %s)", replica.node_id, peer, dict(session.cursor.pos))
 
@@ -203,11 +217,13 @@ class ReplicationService(pb_grpc.ReplicationServicer):
 
         reader = asyncio.create_task(read_requests())
         reader.add_done_callback(lambda _: wake.set())
+        replaced = asyncio.ensure_future(ended.wait())
+        replaced.add_done_callback(lambda _: wake.set())
         replica.wakers.add(wake)
         try:
             yield welcome
             loop = asyncio.get_running_loop()
-            while not reader.done() and not replica.stopping:
+            while not reader.done() and not replica.stopping and not ended.is_set():
                 wake.clear()
                 if replica.incarnation.withholding:  # over older data, not yet checked (or stale)
                     batch = None
@@ -238,11 +254,14 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                 timer = loop.call_later(self.limits.heartbeat_s, wake.set)  # cheaper than wait_for
                 await wake.wait()
                 timer.cancel()
+            if ended.is_set():
+                raise Stalled  # replaced: ends with why
             failure = reader.exception() if reader.done() and not reader.cancelled() else None
             if failure is not None:
                 await abort(context, failure)
         finally:
             replica.wakers.discard(wake)
             reader.cancel()
+            replaced.cancel()
             replica.links.unsubscribed(inbound)
             log.info("%s: %s unsubscribed", replica.node_id, peer)

