@@ -30,10 +30,11 @@ from node.auth import ChallengeService, TokenAuth
 from node.config import NodeConfig, parse_address
 from node.exposition import MetricsServer, text
 from node.gate import WriteGate
+from node.limits import server_limits
 from node.logfmt import quiet_gone_peers
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from node.peers import MAX_MESSAGE, PeerLink
+from node.peers import PeerLink
 from node.replica import Replica
 from node.service import KVService, ReplicationService
 from node.store import Record
@@ -41,9 +42,7 @@ from node.tls import TlsFiles
 
 log = logging.getLogger("node")
 
-SERVER_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE),
-    ("grpc.max_receive_message_length", MAX_MESSAGE),
+SERVER_OPTIONS = [  # and the message limits of node.limits
     # Notice subscribers that vanished behind a silent network.
     ("grpc.keepalive_time_ms", 2000),
     ("grpc.keepalive_timeout_ms", 3000),
@@ -94,7 +93,8 @@ class Node:
         interceptors = [self.auth] if self.auth else []
         if self.auth:
             self.auth.on_refused = lambda: self.replica.metrics.reject("auth")
-        self.server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
+        options = [*SERVER_OPTIONS, *server_limits(cfg)]
+        self.server = grpc.aio.server(options=options, interceptors=interceptors)
         pb_grpc.add_KVServicer_to_server(KVService(self.replica, self.gate), self.server)
         replication = ReplicationService(self.replica, certified=self.tls is not None)
         pb_grpc.add_ReplicationServicer_to_server(replication, self.server)

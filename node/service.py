@@ -18,6 +18,7 @@ import grpc
 from node import snapshots
 from node.auth import certified_name
 from node.gate import WriteGate
+from node.limits import BATCH_BYTES
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
@@ -30,7 +31,6 @@ from node.writestream import NODE_WINDOW, NODE_WINDOW_BYTES, Window, serve_write
 
 log = logging.getLogger("node.service")
 
-MAX_BATCH_BYTES = 4 << 20
 SCAN_PAGE_BYTES = 1 << 20  # a Scan page stays well under gRPC's 4 MiB client default
 
 
@@ -126,7 +126,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         cfg = replica.config
         self.limits = ServerLimits(
             max_batch_entries=cfg.max_batch_entries,
-            max_batch_bytes=MAX_BATCH_BYTES,
+            max_batch_bytes=BATCH_BYTES,
             heartbeat_s=cfg.heartbeat_ms / 1000,
             timeout_s=cfg.link_timeout_ms / 1000,
         )
