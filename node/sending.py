@@ -7,7 +7,8 @@ async-generator handler cannot be interrupted in that wait, so its stream, and e
 queue behind it, lives as long as the connection. ``pump`` sends with
 ``context.write`` instead: a write that does not complete within ``stall_s`` (or once
 ``stop`` is set, say a Watch over its byte budget) ends the stream with
-RESOURCE_EXHAUSTED and a reason, and the handler's own ``finally`` runs at once.
+RESOURCE_EXHAUSTED and a reason; the handler's own ``finally`` runs at once, so what
+the stream held is freed, and the status follows the one message gRPC still holds.
 
 ``trim_soon`` gives freed memory back to the system after streams end: glibc keeps
 what the gRPC threads freed in their arenas otherwise (measured: 13 MiB per ended Watch
@@ -21,7 +22,7 @@ import ctypes
 import ctypes.util
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -36,9 +37,13 @@ class Stalled(Exception):
     """A stream's client did not take what was sent to it."""
 
 
-async def _write(context: Any, msg: Any, stall_s: float | None, stop: asyncio.Event | None) -> None:
-    write = asyncio.ensure_future(context.write(msg))
-    write.add_done_callback(_retrieved)  # a client gone mid-send fails it: not an error
+async def _sent(
+    write: asyncio.Future[Any], stall_s: float | None, stop: asyncio.Event | None
+) -> bool:
+    """Wait for ``write``: False if it did not complete within ``stall_s`` or ``stop`` was
+    set first. It is never cancelled: gRPC takes no status while a message is pending
+    (the abort would fail and the client would wait forever), so the caller waits for
+    it before ending the call."""
     waits: set[asyncio.Future[Any]] = {write}
     stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
     if stopped is not None:
@@ -48,11 +53,10 @@ async def _write(context: Any, msg: Any, stall_s: float | None, stop: asyncio.Ev
     finally:
         if stopped is not None:
             stopped.cancel()
-        if not write.done():
-            write.cancel()
-    if write.cancelled() or not write.done():
-        raise Stalled
-    write.result()
+    if write.done():
+        write.result()  # a failed send (the client left) ends the call with it
+        return stop is None or not stop.is_set()
+    return False
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
@@ -61,7 +65,7 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
 
 
 async def pump(
-    stream: AsyncIterator[Any],
+    stream: AsyncGenerator[Any, None],
     context: Any,
     stall_s: float | None,
     why: Callable[[], str],
@@ -69,14 +73,23 @@ async def pump(
 ) -> None:
     """Send what ``stream`` yields. A client that takes nothing for ``stall_s`` (None:
     no limit), ``stop`` set, or the stream raising ``Stalled``, ends the call
-    RESOURCE_EXHAUSTED with ``why()``; cancellation (the client left, the server stops)
+    RESOURCE_EXHAUSTED with ``why()``: the stream is closed at once (what it held is
+    freed), the status follows the message gRPC still holds (a client that never reads
+    again is dropped by keepalive). Cancellation (the client left, the server stops)
     ends it quietly, as the normal end of a stream."""
     try:
-        async with aclosing(stream) as messages:  # type: ignore[type-var]
+        async with aclosing(stream) as messages:
             async for msg in messages:
                 if stop is not None and stop.is_set():
                     raise Stalled
-                await _write(context, msg, stall_s, stop)
+                write = asyncio.ensure_future(context.write(msg))
+                write.add_done_callback(_retrieved)  # a client gone mid-send: not an error
+                if await _sent(write, stall_s, stop):
+                    continue
+                reason = why()
+                await messages.aclose()
+                await write
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, reason)
     except Stalled:
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, why())
     except asyncio.CancelledError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
@@ -172,7 +172,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
 
     async def _replicate(
         self, requests: AsyncIterator[pb.SubscriberMessage], context: Context, ended: asyncio.Event
-    ) -> AsyncIterator[pb.ServerMessage]:
+    ) -> AsyncGenerator[pb.ServerMessage, None]:
         replica = self.replica
         if replica.stopping:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{replica.node_id} is shutting down")

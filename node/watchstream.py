@@ -12,7 +12,7 @@ with RESOURCE_EXHAUSTED at once, even from a send stuck on a client that never r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 import grpc
@@ -51,7 +51,9 @@ def messages(items: list[Item]) -> Iterator[tuple[pb.Changes, int]]:
         yield msg, size
 
 
-async def changes(watcher: Watcher, context: Any, linger_s: float) -> AsyncIterator[pb.Changes]:
+async def changes(
+    watcher: Watcher, context: Any, linger_s: float
+) -> AsyncGenerator[pb.Changes, None]:
     behind = 0  # bytes of the message sent last: gRPC may hold it until the next is sent
     while True:
         items, _ = await watcher.take(WATCH_BATCH)
