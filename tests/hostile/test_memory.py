@@ -26,10 +26,12 @@ from cluster.client import open_channel
 from cluster.ports import free_ports
 from cluster.secrets import Credentials
 from cluster.wait import wait_for
+from node.challenge import Issuer
 from node.clock import pack, wall_ms
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from tests.hostile.memory import Held, Probe, metric, rss_mib, write_big
+from tests.integration.forger import Prover
 from tests.integration.nodeproc import TOKEN, NodeProc
 
 pytestmark = pytest.mark.component
@@ -314,6 +316,8 @@ def test_a_huge_batch_from_a_peer_is_refused_whole(tmp_path, entries, reason):
     hostile = grpc.server(futures.ThreadPoolExecutor(4))
     peer = HostilePeer(batch_of(entries))
     hostile.add_generic_rpc_handlers((peer.handler(),))
+    issuer = Issuer(token=TOKEN.encode(), cluster="it", node="node-b")  # a member: it can
+    pb_grpc.add_AuthServicer_to_server(Prover(issuer), hostile)  # prove it holds the token
     port, peer_port, metrics = free_ports(3)
     hostile.add_insecure_port(f"127.0.0.1:{peer_port}")
     hostile.start()
