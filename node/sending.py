@@ -77,6 +77,7 @@ async def pump(
     freed), the status follows the message gRPC still holds (a client that never reads
     again is dropped by keepalive). Cancellation (the client left, the server stops)
     ends it quietly, as the normal end of a stream."""
+    write: asyncio.Future[Any] | None = None
     try:
         async with aclosing(stream) as messages:
             async for msg in messages:
@@ -93,7 +94,10 @@ async def pump(
     except Stalled:
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, why())
     except asyncio.CancelledError:
-        log.debug("stream cancelled")
+        if write is not None and not write.done():  # as grpc says it (node.logfmt)
+            log.info("a client went away while it was being sent to")
+        else:
+            log.debug("stream cancelled")
 
 
 _LIBC: Any = None

@@ -40,6 +40,7 @@ EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 GROWTH_MIB = 400  # what a case may add to the node's RSS at its peak
 KEPT_MIB = 200  # and what may stay once its streams ended
+WRITES_GROWTH_MIB = 300  # 80 streams: 1 MiB of read-ahead each and the 64 MiB window
 
 
 @pytest.fixture
@@ -238,7 +239,8 @@ def test_watch_streams_that_never_read_end_resource_exhausted(node):
 
 def test_many_writes_streams_hold_no_more_than_their_windows(node):
     """80 Writes streams of 16 KB values whose clients never read the answers: each
-    stream's writes in flight, and what gRPC reads ahead for it, stay bounded."""
+    stream's writes in flight, and what gRPC reads ahead for it (a receive window BDP
+    probing grew without bound), stay bounded however long they write."""
     stop = threading.Event()
     value = b"w" * 16_000
 
@@ -251,12 +253,12 @@ def test_many_writes_streams_hold_no_more_than_their_windows(node):
     chans = channels(node, 4)
     with Probe(node) as probe:
         calls = [pb_grpc.KVStub(chans[i % 4]).Writes(writes(i)) for i in range(80)]
-        wait_for(lambda: node.status().local_writes > 20_000, 60, lambda: probe.report())
+        wait_for(lambda: node.status().local_writes > 40_000, 120, probe.report)
         stop.set()
         for c in calls:
             c.cancel()
     print(probe.report())  # with -s: the figures of docs/bounds.md
-    assert probe.grew() < GROWTH_MIB, probe.report()
+    assert probe.grew() < WRITES_GROWTH_MIB, probe.report()
     assert not probe.failed and probe.gets, probe.report()
     wait_for(lambda: rss_mib(probe.pid) < probe.before + KEPT_MIB, 10, probe.report)
     for c in chans:
