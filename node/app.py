@@ -30,10 +30,11 @@ from node.auth import ChallengeService, TokenAuth
 from node.config import NodeConfig, parse_address
 from node.exposition import MetricsServer, text
 from node.gate import WriteGate
+from node.limits import server_limits
 from node.logfmt import quiet_gone_peers
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from node.peers import MAX_MESSAGE, PeerLink
+from node.peers import PeerLink
 from node.replica import Replica
 from node.service import KVService, ReplicationService
 from node.store import Record
@@ -41,15 +42,19 @@ from node.tls import TlsFiles
 
 log = logging.getLogger("node")
 
-SERVER_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE),
-    ("grpc.max_receive_message_length", MAX_MESSAGE),
+MAX_RPCS = 1024  # calls served at once; past it RESOURCE_EXHAUSTED (memory: docs/bounds.md)
+SERVER_OPTIONS = [  # and the message limits of node.limits
     # Notice subscribers that vanished behind a silent network.
     ("grpc.keepalive_time_ms", 2000),
     ("grpc.keepalive_timeout_ms", 3000),
     ("grpc.http2.min_ping_interval_without_data_ms", 500),
     ("grpc.http2.max_ping_strikes", 0),
     ("grpc.so_reuseport", 0),
+    # A stream's receive window stays at 1 MiB: with BDP probing it grew per stream
+    # into tens of MiB that gRPC buffered for clients whose writes waited (40 Writes
+    # streams: 60 MiB -> 1.5 GB resident).
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.http2.lookahead_bytes", 1 << 20),
 ]
 
 
@@ -94,7 +99,10 @@ class Node:
         interceptors = [self.auth] if self.auth else []
         if self.auth:
             self.auth.on_refused = lambda: self.replica.metrics.reject("auth")
-        self.server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
+        options = [*SERVER_OPTIONS, *server_limits(cfg)]
+        self.server = grpc.aio.server(
+            options=options, interceptors=interceptors, maximum_concurrent_rpcs=MAX_RPCS
+        )
         pb_grpc.add_KVServicer_to_server(KVService(self.replica, self.gate), self.server)
         replication = ReplicationService(self.replica, certified=self.tls is not None)
         pb_grpc.add_ReplicationServicer_to_server(replication, self.server)

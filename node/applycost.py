@@ -29,7 +29,7 @@ from node.clock import LOGICAL_BITS
 from node.pb import remesh_pb2 as pb
 from node.protocol import triage
 from node.protocol.apply import Head, plan_commit
-from node.protocol.validate import WriteLimits, check_batch, check_skew
+from node.protocol.validate import WriteLimits, check_received, check_skew
 from node.recent import Recent
 from node.store import KEY, Store, encode_record, log_key
 
@@ -101,7 +101,7 @@ def apply_cost(entries: int = 200_000, value_size: int = 100, keys: int = 100_00
     wall = int(time.time() * 1000)
 
     def check(es: list[pb.Entry]) -> None:
-        check_batch(es, LIMITS, "node-c.1", "node-a")
+        check_received(es, LIMITS, "node-c.1", "node-a", BATCH, ({}, {}))
         check_skew(es, wall, 60_000, "node-a")
 
     stages["check"] = _per_entry(check, parsed)

@@ -82,6 +82,8 @@ def snapshot(replica: Replica, now: float | None = None) -> Snapshot:
         "remesh_log_entries": [((), log_held(replica.store))],
         "remesh_disk_reclaims_total": [((), replica.compactor.reclaims)],
         "remesh_replication_streams": [((), links.open_streams())],
+        "remesh_watch_streams": [((), len(replica.watchers.active))],
+        "remesh_watch_bytes": [((), replica.watchers.total)],
         "remesh_watermark_age_seconds": [((), max(0.0, now - m.watermark_current_at))],
         "remesh_hlc_ahead_seconds": [((), max(0, hlc_ms - wall) / 1000)],
         "remesh_storage_ok": [((), int(not replica.health.error))],

@@ -8,12 +8,17 @@ because it is a function of the outbound link states alone.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from node.pb import remesh_pb2 as pb
-from node.protocol import ServerSession
+from node.protocol import Refused, ServerSession
+
+MAX_STREAMS = 64  # Replicate streams served at once, whoever opened them
+MAX_STREAMS_PER_CALLER = 2  # by one caller: its stream and one replacing it
 
 
 @dataclass
@@ -37,6 +42,9 @@ class Inbound:
 
     session: ServerSession
     open: bool = True
+    caller: str = ""  # who opened the stream: its certificate's name, else its Hello's
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # set: a newer one replaced it
+    counted: bool = True  # still counted in Links.streams (until its handler ends)
 
 
 class Links:
@@ -47,6 +55,8 @@ class Links:
             p: OutboundStats(a, known.get(p, "")) for p, a in peers.items()
         }
         self.inbound: dict[str, Inbound] = {}
+        self.streams = 0  # Replicate streams whose handler runs (each counted once)
+        self.by_caller: Counter[str] = Counter()
         self._listeners: list[Callable[[], None]] = []
 
     def add_peer(self, peer: str, address: str) -> None:
@@ -137,13 +147,45 @@ class Links:
         ]
 
     # ------------------------------------------------------------------- inbound
-    def subscribed(self, session: ServerSession) -> Inbound:
-        entry = self.inbound[session.peer] = Inbound(session)
+    def subscribed(self, session: ServerSession, caller: str = "", proven: bool = False) -> Inbound:
+        """A stream said Hello as ``session.peer``. Streams are counted per ``caller`` and
+        in all. A name with a stream open is refused, so nobody takes over a member's
+        acks (which truncation and GC read), unless ``proven`` (its certificate names it):
+        then the new stream replaces the old one, which ends (a node whose old stream
+        half-died gets back in at once; without TLS, once that one times out)."""
+        peer, caller = session.peer, caller or session.peer
+        old = self.inbound.get(peer)
+        if old is not None and old.open and not proven:
+            since = time.monotonic() - old.session.last_heard
+            raise Refused(
+                f"a Replicate stream of {peer} is open already (last heard {since:.1f}s ago); "
+                f"a second is refused until it ends (it times out after "
+                f"{2 * session.limits.timeout_s:g}s of silence)",
+                "unavailable",
+            )
+        if self.streams >= MAX_STREAMS or self.by_caller[caller] >= MAX_STREAMS_PER_CALLER:
+            raise Refused(
+                f"{self.streams} Replicate streams are open ({self.by_caller[caller]} by "
+                f"{caller}); the limit is {MAX_STREAMS}, and {MAX_STREAMS_PER_CALLER} per caller",
+                "exhausted",
+            )
+        if old is not None and old.open:
+            old.open = False
+            old.ended.set()
+        self.streams += 1
+        self.by_caller[caller] += 1
+        entry = self.inbound[peer] = Inbound(session, caller=caller)
         return entry
 
     def unsubscribed(self, entry: Inbound) -> None:
         """A stream ended: a configured peer's figures stay for status; anyone else's go,
         so subscribers that come and go cannot grow this table."""
+        if entry.counted:
+            entry.counted = False
+            self.streams -= 1
+            self.by_caller[entry.caller] -= 1
+            if not self.by_caller[entry.caller]:
+                del self.by_caller[entry.caller]
         peer = entry.session.peer
         if self.inbound.get(peer) is entry:
             if peer in self.outbound:

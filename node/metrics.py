@@ -36,6 +36,9 @@ REJECT_REASONS = (
     "bad_message",  # a subscriber's Ack or Want refused
     "auth",  # a call without the cluster's token, or a peer whose certificate is another node's
     "snapshot",  # a snapshot claiming what its receiver can check is untrue (issue 24)
+    "too_large",  # a peer's batch or message past what this node accepts
+    "too_many_streams",  # a stream past the caller's or the node's cap, or a name already open
+    "fell_behind",  # a stream (Watch, Replicate) that held its byte budget unread too long
 )
 SOURCES = ("local", "replicated")  # of a commit: client writes, or a peer's batch
 
@@ -88,6 +91,9 @@ METRICS: tuple[Metric, ...] = (
            "LevelDB compactions asked for to free what truncation and GC deleted"),
     Metric("remesh_replication_streams", "gauge", (),
            "Peers subscribed to this node right now"),
+    Metric("remesh_watch_streams", "gauge", (), "Watch streams open right now"),
+    Metric("remesh_watch_bytes", "gauge", (),
+           "Bytes of entries every Watch stream holds: queued, or being sent"),
     Metric("remesh_watermark_age_seconds", "gauge", (),
            "Since the watermark checkpoint last matched what is applied (0: current)"),
     Metric("remesh_hlc_ahead_seconds", "gauge", (),

@@ -13,12 +13,13 @@ import asyncio
 import logging
 import random
 import time
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 
 from node import challenge
 from node.bearer import HEADER
+from node.limits import channel_limits
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import Held, PeerFailed, Refused, SubscriberSession, exclusions
@@ -31,10 +32,7 @@ Call: TypeAlias = grpc.aio.StreamStreamCall  # untyped: grpc ships no stubs
 
 log = logging.getLogger("node.peers")
 
-MAX_MESSAGE = 256 << 20
-CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE),
-    ("grpc.max_receive_message_length", MAX_MESSAGE),
+CHANNEL_OPTIONS = [  # and the message limits of node.limits
     ("grpc.enable_retries", 0),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
@@ -129,6 +127,8 @@ class PeerLink:
                 raise
             except grpc.aio.AioRpcError as exc:
                 error = f"{exc.code().name}: {exc.details()}"
+                if "larger than max" in (exc.details() or ""):  # past node.limits: refused
+                    self.replica.metrics.reject("too_large")
                 if lost_status(exc):
                     error = f"{self.peer} ended the stream; grpcio lost why: see its log"
                 if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
@@ -249,9 +249,10 @@ class PeerLink:
     def _channel(self) -> grpc.aio.Channel:
         """Plaintext, or TLS with this node's certificate, checking the far end's names
         the peer (the address may be a fault proxy's)."""
+        options: list[tuple[str, Any]] = [*CHANNEL_OPTIONS, *channel_limits(self.replica.config)]
         if self._tls is None:
-            return grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
-        options = [*CHANNEL_OPTIONS, target_name(self.peer)]
+            return grpc.aio.insecure_channel(self.address, options=options)
+        options.append(target_name(self.peer))
         creds = self._tls.channel_credentials()
         return grpc.aio.secure_channel(self.address, creds, options=options)
 

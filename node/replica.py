@@ -27,7 +27,7 @@ from node.metrics import NodeMetrics
 from node.pb import remesh_pb2 as pb
 from node.protocol import Held, Identity, PeerFailed, Refused, conflict, triage
 from node.protocol.horizon import first_stale, stale_message
-from node.protocol.validate import WriteLimits, check_batch, check_skew, write_problem
+from node.protocol.validate import WriteLimits, check_received, check_skew, write_problem
 from node.recent import Recent
 from node.store import Record, Store
 from node.trim import log_held
@@ -325,9 +325,12 @@ class Replica:
         seq) we already hold with other content, refuses all of it (``Refused``).
         """
         try:
-            check_batch(entries, self.limits, self.origin, peer)
-        except Refused:
-            self.metrics.reject("bad_entry")
+            held = (self.store.vv, self.store.tops)
+            check_received(
+                entries, self.limits, self.origin, peer, self.config.max_batch_entries, held
+            )
+        except Refused as exc:
+            self.metrics.reject("too_large" if exc.kind == "exhausted" else "bad_entry")
             raise
         try:
             check_skew(entries, self.wall_ms(), self.config.max_clock_skew_ms, peer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
@@ -18,21 +18,20 @@ import grpc
 from node import snapshots
 from node.auth import certified_name
 from node.gate import WriteGate
+from node.limits import BATCH_BYTES
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
 from node.replica import Replica
+from node.sending import Stalled, pump, trim_soon
 from node.statuses import REFUSALS, abort
 from node.store import Record
-from node.watch import TooManyWatchers
+from node.watchstream import serve_watch
 from node.writestream import NODE_WINDOW, NODE_WINDOW_BYTES, Window, serve_writes
 
 log = logging.getLogger("node.service")
 
-MAX_BATCH_BYTES = 4 << 20
-MAX_SUBSCRIBERS = 256  # Replicate streams served at once
 SCAN_PAGE_BYTES = 1 << 20  # a Scan page stays well under gRPC's 4 MiB client default
-WATCH_BATCH = 64  # commits per Watch message at most
 
 
 Context: TypeAlias = grpc.aio.ServicerContext  # untyped: grpc ships no stubs
@@ -111,48 +110,8 @@ class KVService(pb_grpc.KVServicer):
         items = [pb.KeyValue(key=k, value=r.value, version=version_of(r)) for k, r in page]
         return pb.ScanResponse(items=items, next_key=next_key)
 
-    async def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.Changes]:
-        async for change in quietly_cancelled(self._watch(request, context)):
-            yield change
-
-    async def _watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.Changes]:
-        if self.replica.snapshot_from:  # its records change state without events
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                f"a snapshot from {self.replica.snapshot_from} is being merged and its "
-                f"records are not sent as events; watch again once it is done "
-                f"(cluster status shows it)",
-            )
-        try:
-            watcher = self.replica.watchers.add(request.prefix)
-        except TooManyWatchers as exc:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        try:
-            while True:
-                if watcher.overflowed:
-                    await context.abort(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        "watch stream fell too far behind; reconnect",
-                    )
-                items = await watcher.take(WATCH_BATCH)
-                msg = pb.Changes()
-                for item in items:
-                    if item is None:  # the node is shutting down
-                        break
-                    picked, applied_ns = item
-                    for entry, won in picked:
-                        change = msg.changes.add(won=won, applied_unix_ns=applied_ns)
-                        change.entry.CopyFrom(entry)
-                if msg.changes:
-                    yield msg
-                if None in items:
-                    if watcher.interrupted:
-                        await context.abort(grpc.StatusCode.ABORTED, watcher.interrupted)
-                    return
-                if self.linger_s:
-                    await asyncio.sleep(self.linger_s)  # like replication: fewer messages
-        finally:
-            self.replica.watchers.remove(watcher)
+    async def Watch(self, request: pb.WatchRequest, context: Context) -> None:
+        await serve_watch(self.replica, request.prefix, context, self.linger_s)
 
     async def Status(self, request: pb.StatusRequest, context: Context) -> pb.StatusResponse:
         return self.replica.status()
@@ -167,7 +126,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         cfg = replica.config
         self.limits = ServerLimits(
             max_batch_entries=cfg.max_batch_entries,
-            max_batch_bytes=MAX_BATCH_BYTES,
+            max_batch_bytes=BATCH_BYTES,
             heartbeat_s=cfg.heartbeat_ms / 1000,
             timeout_s=cfg.link_timeout_ms / 1000,
         )
@@ -175,9 +134,23 @@ class ReplicationService(pb_grpc.ReplicationServicer):
 
     async def Replicate(
         self, request_iterator: AsyncIterator[pb.SubscriberMessage], context: Context
-    ) -> AsyncIterator[pb.ServerMessage]:
-        async for msg in quietly_cancelled(self._replicate(request_iterator, context)):
-            yield msg
+    ) -> None:
+        """A subscriber that takes nothing for twice the link timeout is ended (what the
+        node holds for it is one or two batches: ``node.sending``)."""
+        stall = 2 * self.limits.timeout_s
+        ended = asyncio.Event()  # a newer stream of the same node replaced this one
+
+        def why() -> str:
+            if ended.is_set():
+                return "a newer stream of the same node replaced this one"
+            self.replica.metrics.reject("fell_behind")
+            return f"the subscriber took nothing for {stall:g}s; ending its stream"
+
+        try:
+            stream = self._replicate(request_iterator, context, ended)
+            await pump(stream, context, stall, why, ended)
+        finally:
+            trim_soon()
 
     async def _check_certificate(self, context: Context, peer: str) -> None:
         """A node may subscribe only as itself: the name in its Hello must be the one in
@@ -198,8 +171,8 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             )
 
     async def _replicate(
-        self, requests: AsyncIterator[pb.SubscriberMessage], context: Context
-    ) -> AsyncIterator[pb.ServerMessage]:
+        self, requests: AsyncIterator[pb.SubscriberMessage], context: Context, ended: asyncio.Event
+    ) -> AsyncGenerator[pb.ServerMessage, None]:
         replica = self.replica
         if replica.stopping:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{replica.node_id} is shutting down")
@@ -222,13 +195,13 @@ class ReplicationService(pb_grpc.ReplicationServicer):
             await abort(context, exc)
         if self.certified:
             await self._check_certificate(context, session.peer)
-        if replica.links.open_streams() >= MAX_SUBSCRIBERS:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"{replica.node_id} serves {MAX_SUBSCRIBERS} Replicate streams already",
-            )
+        try:  # the certificate proved the name (checked above), else the Hello says it
+            inbound = replica.links.subscribed(session, session.peer, proven=self.certified)
+        except Refused as exc:
+            replica.metrics.reject("too_many_streams")
+            await abort(context, exc)
+        inbound.ended = ended
         peer = session.peer
-        inbound = replica.links.subscribed(session)
         wake = asyncio.Event()  # set on every commit, on Want and when the reader ends
         log.info("%s: %s subscribed (its vv %s)", replica.node_id, peer, dict(session.cursor.pos))
 
@@ -244,11 +217,13 @@ class ReplicationService(pb_grpc.ReplicationServicer):
 
         reader = asyncio.create_task(read_requests())
         reader.add_done_callback(lambda _: wake.set())
+        replaced = asyncio.ensure_future(ended.wait())
+        replaced.add_done_callback(lambda _: wake.set())
         replica.wakers.add(wake)
         try:
             yield welcome
             loop = asyncio.get_running_loop()
-            while not reader.done() and not replica.stopping:
+            while not reader.done() and not replica.stopping and not ended.is_set():
                 wake.clear()
                 if replica.incarnation.withholding:  # over older data, not yet checked (or stale)
                     batch = None
@@ -279,11 +254,14 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                 timer = loop.call_later(self.limits.heartbeat_s, wake.set)  # cheaper than wait_for
                 await wake.wait()
                 timer.cancel()
+            if ended.is_set():
+                raise Stalled  # replaced: ends with why
             failure = reader.exception() if reader.done() and not reader.cancelled() else None
             if failure is not None:
                 await abort(context, failure)
         finally:
             replica.wakers.discard(wake)
             reader.cancel()
+            replaced.cancel()
             replica.links.unsubscribed(inbound)
             log.info("%s: %s unsubscribed", replica.node_id, peer)

@@ -18,6 +18,9 @@ from node.protocol.identity import ORIGIN_RE
 
 MAX_SEQ = (1 << 63) - 1
 MAX_ORIGINS = 4096  # origins a peer may name in one vv or exclude list
+# A received batch may hold max(max_batch_entries, this) entries: a peer configured with
+# a larger max_batch_entries than ours is still heard, and one batch stalls us briefly.
+RECEIVED_ENTRIES_FLOOR = 10_000
 
 
 @dataclass(frozen=True)
@@ -49,24 +52,70 @@ def check_batch(
     own_origin: str,
     peer: str,
     what: str = "entry",
+    max_entries: int = 0,
+    held: tuple[Mapping[str, int], Mapping[str, int]] | None = None,
 ) -> None:
     """Refuse the whole batch if any entry is malformed; nothing of it is applied.
-    ``own_origin`` empty: this node's own origin is allowed (snapshot records)."""
+    ``own_origin`` empty: this node's own origin is allowed (snapshot records).
+    ``max_entries``: more is refused as too large (one batch must not stall the node).
+    ``held`` (this node's vv and tops): each origin's HLC must rise with its seq, within
+    the batch and past the entry held (every node dates its writes with a rising clock,
+    and log truncation bisects on it)."""
+    if max_entries and len(entries) > max_entries:
+        raise Refused(
+            f"{peer} sent a batch of {len(entries)} entries; this node accepts at most "
+            f"{max_entries} (max_batch_entries, and at least {RECEIVED_ENTRIES_FLOOR})",
+            "exhausted",
+        )
     good_origins: set[str] = set()  # a batch is mostly one or two origins: match each once
+    vv, tops = held or ({}, {})
+    seqs: dict[str, int] = {}  # per origin: the highest seq of the batch so far
+    hlcs: dict[str, int] = {}  # and its hlc
     for e in entries:
+        origin, seq, hlc = e.origin, e.seq, e.hlc
         problem = None
-        if e.origin not in good_origins and not ORIGIN_RE.match(e.origin):
-            problem = f"bad origin {e.origin[:80]!r}"
-        elif own_origin and e.origin == own_origin:
-            problem = f"an entry of this node's own origin {own_origin} (seq {e.seq})"
-        elif not 1 <= e.seq <= MAX_SEQ:
-            problem = f"seq {e.seq} out of range"
+        if origin not in good_origins and not ORIGIN_RE.match(origin):
+            problem = f"bad origin {origin[:80]!r}"
+        elif own_origin and origin == own_origin:
+            problem = f"an entry of this node's own origin {own_origin} (seq {seq})"
+        elif not 1 <= seq <= MAX_SEQ:
+            problem = f"seq {seq} out of range"
+        elif not hlc:
+            problem = "hlc 0 (every write is dated after the epoch)"
         else:
             problem = write_problem(e.op, e.key, e.value, limits)
-        if problem is None:
-            good_origins.add(e.origin)
         if problem:
-            raise Refused(f"{peer} sent a bad {what} ({e.origin[:80]} seq {e.seq}): {problem}")
+            raise Refused(f"{peer} sent a bad {what} ({origin[:80]} seq {seq}): {problem}")
+        good_origins.add(origin)
+        if held is None:
+            continue
+        top = seqs.get(origin)
+        if top is None:
+            top, top_hlc = vv.get(origin, 0), tops.get(origin, 0)
+        else:
+            top_hlc = hlcs[origin]
+        if seq > top:
+            if hlc <= top_hlc:
+                raise Refused(
+                    f"{peer} sent {origin} seq {seq} dated {hlc}, not after seq {top} "
+                    f"dated {top_hlc}: an origin's clock must rise with its seq"
+                )
+            seqs[origin], hlcs[origin] = seq, hlc
+
+
+def check_received(
+    entries: Sequence[pb.Entry],
+    limits: WriteLimits,
+    own_origin: str,
+    peer: str,
+    max_batch_entries: int,
+    held: tuple[Mapping[str, int], Mapping[str, int]],
+) -> None:
+    """A peer's batch, before anything of it is applied: bounded in entries (its bytes
+    are bounded by the gRPC message limit), every entry well formed, every origin's
+    clock rising with its seq past ``held`` (this node's vv and tops)."""
+    most = max(max_batch_entries, RECEIVED_ENTRIES_FLOOR)
+    check_batch(entries, limits, own_origin, peer, max_entries=most, held=held)
 
 
 def check_skew(entries: Sequence[pb.Entry], wall_ms: int, max_skew_ms: int, peer: str) -> None:

@@ -32,9 +32,9 @@ CASES = [
         "1001 writes in one request; the limit is 1000 (max_batch_entries): split it",
     ),
     (
-        "PutBatch of 20 MiB",
+        "PutBatch of 17 MB",  # past 16 MiB, within the message limit (node.limits)
         "PutBatch",
-        pb.PutBatchRequest(writes=[W(b"k%d" % i, b"v" * (1 << 20)) for i in range(20)]),
+        pb.PutBatchRequest(writes=[W(b"k%d" % i, b"v" * 1_000_000) for i in range(17)]),
         "bytes in one request; the limit is",
     ),
     (
@@ -65,6 +65,18 @@ def test_bad_client_input_is_refused_and_changes_nothing(node, case, method, req
         getattr(node.kv, method)(request_, timeout=10)
     assert err.value.code() == INVALID, err.value
     assert text in err.value.details()
+    assert node.fingerprint() == before
+
+
+def test_a_message_past_the_nodes_message_limit_is_refused_before_it_is_handled(node):
+    """A request larger than any the node accepts (node.limits: a PutBatch at its
+    limits) is refused by gRPC as it arrives: RESOURCE_EXHAUSTED, nothing changed."""
+    before = node.fingerprint()
+    big = pb.PutBatchRequest(writes=[W(b"k%d" % i, b"v" * (1 << 20)) for i in range(20)])
+    with pytest.raises(grpc.RpcError) as err:
+        node.kv.PutBatch(big, timeout=10)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, err.value
+    assert "larger than max" in err.value.details()
     assert node.fingerprint() == before
 
 

@@ -7,23 +7,28 @@ digest, clock, state or watermark file moved.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from node.clock import pack, wall_ms
 from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
 from node.protocol import Held, Refused
+from node.protocol.validate import RECEIVED_ENTRIES_FLOOR, check_received
 from node.replica import Replica
 
 pytestmark = pytest.mark.unit
 
 B = "node-b@0123456789ab"
+C = "node-c@0123456789cc"
 DAY_MS = 86_400_000
+TICKS = itertools.count()
 
 
 def e(origin: str = B, seq: int = 2, key: bytes = b"k", value: bytes = b"v", **kw) -> pb.Entry:
     kw.setdefault("op", pb.PUT)
-    kw.setdefault("hlc", pack(wall_ms(), 0))
+    kw.setdefault("hlc", pack(wall_ms(), next(TICKS) % 60_000))  # rising within a millisecond
     return pb.Entry(origin=origin, seq=seq, key=key, value=value, **kw)
 
 
@@ -43,6 +48,7 @@ CASES = [
     ("100 KB key", e(key=b"k" * 100_000), Refused, "key is 100000 bytes"),
     ("5 MB value", e(value=b"v" * (5 << 20)), Refused, "value is 5242880 bytes"),
     ("DELETE with a value", e(op=pb.DELETE), Refused, "a DELETE carries no value"),
+    ("hlc 0", e(hlc=0), Refused, "hlc 0"),
     ("HLC at 2^64 - 1", e(hlc=2**64 - 1), Held, "clock skew"),
     # dated when the test runs, not at import (a long suite runs it minutes later)
     ("dated a day ahead", lambda: e(hlc=pack(wall_ms() + DAY_MS, 0)), Held, r"86,[34]\d\d s ahead"),
@@ -95,9 +101,41 @@ def test_a_new_entry_dated_at_or_below_the_gc_horizon_is_refused(replica):
     horizon = pack(wall_ms() - 60_000, 5)
     replica.store.horizon = horizon
     before = fingerprint(replica)
-    old = e(seq=3, key=b"old", hlc=horizon)
-    with pytest.raises(Refused, match=rf"node-c sent {B} seq 3 dated .* at or before tombstones"):
+    old = e(origin=C, seq=1, key=b"old", hlc=horizon)  # another origin: B's clock rose past it
+    with pytest.raises(Refused, match=rf"node-c sent {C} seq 1 dated .* at or before tombstones"):
         replica.apply_remote([e(seq=2, key=b"good"), old], "node-c")
     assert fingerprint(replica) == before and replica.get(b"good") is None
     assert replica.metrics.rejected["stale"] == 1
     assert replica.apply_remote([e(seq=2, key=b"good")], "node-c") == 1  # newer: taken
+
+
+def test_an_origin_whose_clock_does_not_rise_with_its_seq_is_refused(replica):
+    """Within the batch and past the entry held: log truncation bisects on an origin's
+    HLC, so a seq dated at or before the one below it is refused, naming both."""
+    held = replica.read_log(B, 1, 1)[0].hlc
+    before = fingerprint(replica)
+    back = [e(seq=2, hlc=held + 10), e(seq=3, key=b"back", hlc=held + 5)]
+    same = [e(seq=2, hlc=held)]
+    for batch, text in ((back, "seq 3 dated .*, not after seq 2"), (same, "not after seq 1")):
+        with pytest.raises(Refused, match=text + ".*must rise with its seq"):
+            replica.apply_remote(batch, "node-c")
+        assert fingerprint(replica) == before and replica.get(b"k") is None
+    assert replica.metrics.rejected["bad_entry"] == 2
+    assert replica.apply_remote([e(seq=2, hlc=held + 1)], "node-c") == 1  # rising: taken
+
+
+def test_a_batch_past_the_received_entry_bound_is_refused_whole(replica):
+    """One batch of 300,000 entries stalled a node's loop for seconds: a received batch
+    holds at most max(max_batch_entries, RECEIVED_ENTRIES_FLOOR) entries."""
+    before = fingerprint(replica)
+    now = pack(wall_ms() + 1, 0)  # after the held entry
+    n = RECEIVED_ENTRIES_FLOOR + 1
+    batch = [e(seq=2 + i, key=b"k%d" % i, hlc=now + i) for i in range(n)]
+    with pytest.raises(Refused, match=f"node-c sent a batch of {n} entries; .* at most") as err:
+        replica.apply_remote(batch, "node-c")
+    assert err.value.kind == "exhausted"
+    assert fingerprint(replica) == before
+    assert replica.metrics.rejected["too_large"] == 1
+    held = (replica.store.vv, replica.store.tops)
+    check_received(batch[:-1], replica.limits, replica.origin, "node-c", 1000, held)  # the bound
+    assert replica.apply_remote(batch[:100], "node-c") == 100
