@@ -14,7 +14,7 @@ from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from tests.integration import embedded
-from tests.integration.embedded import linked_pair, until
+from tests.integration.embedded import linked_pair, running_pair, until
 
 pytestmark = pytest.mark.integration
 
@@ -123,12 +123,8 @@ def test_a_replicated_batch_whose_commit_fails_moves_no_vv_or_ack_and_is_stored_
     n = 50
 
     async def main():
-        a, b = await linked_pair(config(tmp_path, "a"), config(tmp_path, "b"))
-        try:
+        async with running_pair(config(tmp_path, "a"), config(tmp_path, "b")) as (a, b):
             await refused_then_retried(a, b)
-        finally:
-            await a.stop()
-            await b.stop()
 
     async def refused_then_retried(a: Node, b: Node) -> None:
         db = b.replica.store.db
@@ -157,7 +153,6 @@ def test_a_replicated_batch_whose_commit_fails_moves_no_vv_or_ack_and_is_stored_
         # the link fails, connects again and is sent them again: Hello and acks say as much
         await until(lambda: len(refused) >= 2, 30, "b to try again after a new Hello")
         b_holds_none()
-        assert "No space left on device" in b.replica.health.error
         del db.write_batch  # the disk has room again
         await until(lambda: b.status().vv.get(origin, 0) == n, 30, "the retry to store them")
         assert [b.get(b"r%02d" % i).value for i in range(n)] == [b"v%d" % i for i in range(n)]

@@ -16,7 +16,7 @@ from node.app import Node
 from node.clock import unpack
 from node.clock import wall_ms as real_wall_ms
 from tests.integration import embedded
-from tests.integration.embedded import linked_pair, until
+from tests.integration.embedded import running_pair, until
 
 pytestmark = pytest.mark.integration
 
@@ -49,12 +49,8 @@ def test_a_tombstone_acked_by_every_member_is_kept_within_the_grace_and_collecte
         )
 
     async def main():
-        a, b = await linked_pair(config("a"), config("b"))
-        try:
+        async with running_pair(config("a"), config("b")) as (a, b):
             await kept_then_collected(a, b)
-        finally:
-            await a.stop()
-            await b.stop()
 
     async def kept_then_collected(a: Node, b: Node) -> None:
         await a.put(b"gone", b"v")
