@@ -45,6 +45,19 @@ def _free(count: int, avoid: Iterable[int]) -> list[int]:
     return free_ports(count, avoid=set(avoid)) if count else []
 
 
+def _shortfall(short: dict[str, Any], own: dict[str, int], vvs: dict[str, dict[str, int]]) -> str:
+    """Each remaining node that is unreachable or lacks entries, and of which of the
+    leaving node's origins: what must be replicated before the node may go."""
+    parts = []
+    for n, v in short.items():
+        if isinstance(v, str):
+            parts.append(f"{n} {v}")
+        else:
+            origins = ", ".join(o for o, top in sorted(own.items()) if vvs[n].get(o, 0) < top)
+            parts.append(f"{n} lacks {v} entries of {origins}")
+    return "; ".join(parts)
+
+
 class Membership:
     """``add``/``remove``; the rest of ``Cluster`` provides what is declared here."""
 
@@ -184,10 +197,11 @@ class Membership:
             )
         own = dict(self.client(node).decommission().vv)
         short: dict[str, Any] = {}
+        vvs: dict[str, dict[str, int]] = {}
 
         def held() -> bool:
             short.clear()
-            vvs = {}
+            vvs.clear()
             for other in others:
                 try:
                     vvs[other] = dict(self.client(other).status().vv)
@@ -201,9 +215,7 @@ class Membership:
         try:
             wait_for(held, timeout, lambda: f"every remaining node to hold {node}'s entries")
         except WaitTimeout:
-            detail = "; ".join(
-                f"{n} {v if isinstance(v, str) else f'lacks {v} entries'}" for n, v in short.items()
-            )
+            detail = _shortfall(short, own, vvs)
             raise OperationFailed(
                 f"after {timeout:g}s not every remaining node holds {node}'s entries: {detail}. "
                 f"{node} is decommissioned (refuses writes) and still running: heal the links "

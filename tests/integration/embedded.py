@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +44,15 @@ async def linked_pair(a: NodeConfig, b: NodeConfig) -> tuple[Node, Node]:
     na.add_peer(b.node_id, nb.address)
     nb.add_peer(a.node_id, na.address)
     return na, nb
+
+
+@asynccontextmanager
+async def running_pair(a: NodeConfig, b: NodeConfig) -> AsyncIterator[tuple[Node, Node]]:
+    """``linked_pair``, both nodes stopped however the test ends (a failed assertion
+    included), so no node outlives its event loop."""
+    na, nb = await linked_pair(a, b)
+    try:
+        yield na, nb
+    finally:
+        await na.stop()
+        await nb.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -13,7 +14,7 @@ from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from tests.integration import embedded
-from tests.integration.embedded import linked_pair, until
+from tests.integration.embedded import linked_pair, running_pair, until
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +110,55 @@ def test_a_failed_commit_fails_put_and_putbatch_with_unavailable(tmp_path, caplo
 
     asyncio.run(main())
     assert "local writes failed: [Errno 28] No space left on device" in caplog.text
+
+
+def test_a_replicated_batch_whose_commit_fails_moves_no_vv_or_ack_and_is_stored_on_retry(
+    tmp_path, caplog
+):
+    """The replicated twin of a failed local commit: b's LevelDB refuses the WriteBatch
+    of a's entries (disk full). b's vv, and so what it acknowledges to a, must not move:
+    a vv ahead of the disk would tell a (and b's own next apply) that b holds them, and
+    nothing would send them again. Once the disk takes writes, the link's retry stores
+    them. Only a commit writes a WriteBatch on b here."""
+    n = 50
+
+    async def main():
+        async with running_pair(config(tmp_path, "a"), config(tmp_path, "b")) as (a, b):
+            await refused_then_retried(a, b)
+
+    async def refused_then_retried(a: Node, b: Node) -> None:
+        db = b.replica.store.db
+        refused: list[int] = []
+
+        @contextmanager
+        def disk_full(transaction=True, sync=False):
+            yield db.raw.write_batch()  # filled by the commit, never written
+            refused.append(1)
+            raise OSError(28, "No space left on device")
+
+        db.write_batch = disk_full
+        await a.write_batch(
+            [pb.Write(op=pb.PUT, key=b"r%02d" % i, value=b"v%d" % i) for i in range(n)]
+        )
+        origin = a.status().replica_id
+
+        def b_holds_none() -> None:
+            assert b.status().vv.get(origin, 0) == 0, "b's vv moved past a failed commit"
+            assert b.get(b"r00") is None and b.get(b"r%02d" % (n - 1)) is None
+            sent_to_b = {p.peer: p for p in a.status().peers}["b"]
+            assert sent_to_b.lag == n, f"b acknowledged what it failed to store: {sent_to_b}"
+
+        await until(lambda: refused, 10, "b to try to store a's entries")
+        b_holds_none()
+        # the link fails, connects again and is sent them again: Hello and acks say as much
+        await until(lambda: len(refused) >= 2, 30, "b to try again after a new Hello")
+        b_holds_none()
+        del db.write_batch  # the disk has room again
+        await until(lambda: b.status().vv.get(origin, 0) == n, 30, "the retry to store them")
+        assert [b.get(b"r%02d" % i).value for i in range(n)] == [b"v%d" % i for i in range(n)]
+        await until(
+            lambda: {p.peer: p for p in a.status().peers}["b"].lag == 0, 30, "b to ack them"
+        )
+
+    asyncio.run(main())
+    assert "cannot store entries from a: [Errno 28] No space left on device" in caplog.text

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cluster.api import Cluster
+from cluster.backends.base import RUNNING
 from cluster.errors import ClusterError
 from cluster.wait import wait_for
 from tests.integration.test_cli import cli, out  # noqa: F401 - the CLI fixture
@@ -151,6 +152,41 @@ def test_cli_remove_node_b_while_every_node_writes_then_add_it_back(cli, tmp_pat
     assert st.replica_id not in old and old <= set(st.vv)
     cli("converge", "--timeout", "60")
     assert_lww(c, w.acked, c.topology.names())
+
+
+def test_cli_remove_of_a_node_whose_writes_have_not_left_fails_and_keeps_it(cli, tmp_path):  # noqa: F811
+    """node-b is cut off and written to: `remove` must not stop it, however short the
+    timeout. It fails naming who lacks which of node-b's origins; node-b keeps running
+    (decommissioned) with its writes; healed, the same remove succeeds with them held."""
+    cli("up", MESH3)
+    c = Cluster.open("mesh3", tmp_path / "home")
+    pid = c.processes()["node-b"].pid
+    cli("isolate", "node-b")
+    c.write_batch("node-b", [(b"only-b-%d" % i, b"v%d" % i) for i in range(20)])
+    origin = c.node_status("node-b").replica_id
+    p = cli("remove", "node-b", "--timeout", "2", ok=False)
+    err = p.stderr.decode()
+    assert p.returncode == 1, err
+    assert "not every remaining node holds node-b's entries" in err, err
+    for n in ("node-a", "node-c"):
+        assert f"{n} lacks 20 entries of {origin}" in err, err
+    assert "still running" in err and "Traceback" not in err, err
+    c = Cluster.open("mesh3", tmp_path / "home")
+    assert c.topology.names() == ["node-a", "node-b", "node-c"]
+    assert c.process_state("node-b") == RUNNING and c.processes()["node-b"].pid == pid
+    st = c.node_status("node-b")
+    assert st.vv[origin] == 20 and st.state == "decommissioned"
+    assert [c.read("node-b", b"only-b-%d" % i) for i in range(20)] == [
+        b"v%d" % i for i in range(20)
+    ]
+    for n in ("node-a", "node-c"):
+        assert c.node_status(n).vv.get(origin, 0) == 0, f"{n} got node-b's writes while cut off"
+
+    cli("heal")
+    assert "every entry held" in out(cli("remove", "node-b"))
+    c = Cluster.open("mesh3", tmp_path / "home")
+    for n in ("node-a", "node-c"):
+        assert c.read(n, b"only-b-19") == b"v19", n
 
 
 def test_cli_membership_bad_input_exits_2_and_changes_nothing(cli, tmp_path):  # noqa: F811

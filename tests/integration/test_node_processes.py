@@ -15,6 +15,7 @@ from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.watermarks import Watermarks
 from tests.integration.nodeproc import TOKEN, NodeProc, wait_converged
+from tests.integration.watching import until_delivered
 
 pytestmark = pytest.mark.integration
 
@@ -218,15 +219,21 @@ def test_bad_hello_gets_a_clear_status(launch, hello, code, text):
     assert a.get(b"k") == b"v"
 
 
-# A client process that opens Watch streams and never reads them, so the node's sends
+# A client process that opens Watch streams, reads one message from each (so each is
+# registered on the node: tests/integration/watching.py) and no more, so the node's sends
 # wait on flow control; it is then killed with SIGKILL while they wait.
 STALLED_WATCHER = """
-import sys, time
+import sys, threading, time
 from cluster.client import open_channel
 from cluster.secrets import Credentials
 from node.pb import remesh_pb2 as pb, remesh_pb2_grpc as pb_grpc
 kv = pb_grpc.KVStub(open_channel("node-a", sys.argv[1], Credentials(sys.argv[2])))
 calls = [kv.Watch(pb.WatchRequest()) for _ in range(20)]
+readers = [threading.Thread(target=next, args=(call,)) for call in calls]
+for r in readers:
+    r.start()
+for r in readers:
+    r.join()
 print("open", flush=True)
 time.sleep(120)
 """
@@ -244,7 +251,13 @@ def test_a_client_killed_while_the_node_sends_to_it_is_no_error_in_the_node_log(
             stdout=subprocess.PIPE,
         )
         try:
-            assert client.stdout is not None and client.stdout.readline() == b"open\n"
+            assert client.stdout is not None
+            line = until_delivered(
+                client.stdout.readline,
+                lambda i: node.kv.Put(pb.PutRequest(key=b"probe%d" % i, value=b"1"), timeout=10),
+                "the client's 20 Watch streams to be registered",
+            )
+            assert line == b"open\n", line
             for _ in range(20):  # well past what the streams' flow-control windows hold
                 node.kv.PutBatch(pb.PutBatchRequest(writes=big), timeout=30)
         finally:
