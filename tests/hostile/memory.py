@@ -15,6 +15,7 @@ from pathlib import Path
 import grpc
 import yaml
 
+from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 from tests.integration.nodeproc import NodeProc
 
@@ -65,6 +66,14 @@ class Probe:
 
     def grew(self) -> float:
         return self.peak - self.before
+
+    def verdict(self, growth_mib: float, kept_mib: float | None = None) -> None:
+        """The case's memory held to ``growth_mib`` at its peak, every Get answered
+        meanwhile, and (``kept_mib``) the memory given back once its streams ended."""
+        assert self.grew() < growth_mib, self.report()
+        assert not self.failed and self.gets, self.report()
+        if kept_mib is not None:
+            wait_for(lambda: rss_mib(self.pid) < self.before + kept_mib, 10, self.report)
 
     def report(self) -> str:
         now = rss_mib(self.pid)

@@ -31,7 +31,7 @@ from node.challenge import Issuer
 from node.clock import pack, wall_ms
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from tests.hostile.memory import Held, Probe, metric, rss_mib, write_big
+from tests.hostile.memory import Held, Probe, metric, write_big
 from tests.integration.forger import Prover
 from tests.integration.nodeproc import TOKEN, NodeProc
 
@@ -160,9 +160,7 @@ def test_replicate_streams_past_the_cap_are_refused_and_memory_stays_bounded(pat
             c.cancel()
     held.release.set()
     print(probe.report())  # with -s: the figures of docs/bounds.md
-    assert probe.grew() < GROWTH_MIB, probe.report()
-    assert not probe.failed and probe.gets, probe.report()
-    wait_for(lambda: rss_mib(probe.pid) < probe.before + KEPT_MIB, 10, probe.report)
+    probe.verdict(GROWTH_MIB, KEPT_MIB)
     for c in chans:
         c.close()
 
@@ -186,8 +184,7 @@ def test_streams_that_say_hello_as_one_name_are_refused_but_the_first(patient_no
     refused = ended(calls, UNAVAILABLE)
     assert len(refused) == 299 and all("of node-x is open already" in d for d in refused)
     print(probe.report())  # with -s: the figures of docs/bounds.md
-    assert probe.grew() < GROWTH_MIB, probe.report()
-    assert not probe.failed and probe.gets, probe.report()
+    probe.verdict(GROWTH_MIB)
     for c in chans:
         c.close()
 
@@ -253,9 +250,7 @@ def test_watch_streams_that_never_read_end_resource_exhausted(node):
         client.kill()
         client.wait(10)
     print(probe.report())
-    assert probe.grew() < GROWTH_MIB, probe.report()
-    assert not probe.failed and probe.gets, probe.report()
-    wait_for(lambda: rss_mib(probe.pid) < probe.before + KEPT_MIB, 10, probe.report)
+    probe.verdict(GROWTH_MIB, KEPT_MIB)
 
 
 def test_many_writes_streams_hold_no_more_than_their_windows(node):
@@ -279,9 +274,7 @@ def test_many_writes_streams_hold_no_more_than_their_windows(node):
         for c in calls:
             c.cancel()
     print(probe.report())  # with -s: the figures of docs/bounds.md
-    assert probe.grew() < WRITES_GROWTH_MIB, probe.report()
-    assert not probe.failed and probe.gets, probe.report()
-    wait_for(lambda: rss_mib(probe.pid) < probe.before + KEPT_MIB, 10, probe.report)
+    probe.verdict(WRITES_GROWTH_MIB, KEPT_MIB)
     for c in chans:
         c.close()
 
@@ -360,8 +353,7 @@ def test_a_huge_batch_from_a_peer_is_refused_whole(tmp_path, entries, reason):
         st = node.status()
         assert B not in st.vv and st.keys == 1, "something of the batch was applied"
         print(probe.report())
-        assert probe.grew() < 150, probe.report()
-        assert not probe.failed and probe.gets, probe.report()
+        probe.verdict(150)
     finally:
         node.stop()
         node.close()

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from cluster.backends.procfs import pid_alive
 from cluster.faults.leftover import MARKER
 from cluster.wait import wait_for
 from tests.integration.test_cli import cli, out  # noqa: F401 - the CLI fixture
+from tests.integration.test_verb_lock import spawn_cli
 
 pytestmark = pytest.mark.integration
 
@@ -90,16 +90,8 @@ def test_a_proxy_that_is_stopped_is_named_with_the_fix(cli, tmp_path):  # noqa: 
 
 
 def nemesis(tmp_path: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "REMESH_HOME": str(tmp_path / "home")}
     argv = ["nemesis", "--seed", "3", "--duration", "120s", "--faults", "partition", *args]
-    return subprocess.Popen(
-        [sys.executable, "-m", "cluster.cli", *argv],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return spawn_cli(tmp_path, argv)
 
 
 def test_down_during_a_nemesis_heals_first_and_up_brings_links_and_incarnations_back(

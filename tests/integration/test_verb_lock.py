@@ -26,19 +26,20 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def spawn_cli(tmp_path: Path, argv: list[str]) -> subprocess.Popen:
+    """`cluster ARGV` started in the background on the cluster home under ``tmp_path``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cluster.cli", *argv],
+        env={**os.environ, "REMESH_HOME": str(tmp_path / "home")},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def at_once(tmp_path: Path, *commands: list[str]) -> list[subprocess.CompletedProcess]:
-    env = {**os.environ, "REMESH_HOME": str(tmp_path / "home")}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "cluster.cli", *argv],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for argv in commands
-    ]
+    procs = [spawn_cli(tmp_path, argv) for argv in commands]
     done = []
     for p, argv in zip(procs, commands, strict=True):
         stdout, stderr = p.communicate(timeout=180)
