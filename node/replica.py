@@ -25,9 +25,9 @@ from node.integrity import Integrity
 from node.links import Links
 from node.metrics import NodeMetrics
 from node.pb import remesh_pb2 as pb
-from node.protocol import Held, Identity, PeerFailed, Refused, conflict, triage
-from node.protocol.horizon import first_stale, stale_message
-from node.protocol.validate import WriteLimits, check_received, check_skew, write_problem
+from node.protocol import Held, Identity, PeerFailed, Refused
+from node.protocol.receive import Holding, Rules, receive
+from node.protocol.validate import WriteLimits, write_problem
 from node.recent import Recent
 from node.store import Record, Store
 from node.trim import log_held
@@ -321,24 +321,20 @@ class Replica:
     def apply_remote(self, entries: Sequence[pb.Entry], peer: str) -> int:
         """Store what is next in line from a peer's batch; returns how many were new.
 
-        The whole batch is checked first: a malformed entry, or one whose (origin,
-        seq) we already hold with other content, refuses all of it (``Refused``).
+        ``receive`` (node/protocol/receive.py) judges it: a malformed entry, or one whose
+        (origin, seq) we already hold with other content, refuses all of it (``Refused``).
         """
+        c = self.config
+        rules = Rules(
+            self.origin, self.node_id, self.limits, c.max_batch_entries, c.max_clock_skew_ms
+        )
+        holding = Holding(self.store.vv, self.store.tops, self.store.horizon, self.read_log)
         try:
-            held = (self.store.vv, self.store.tops)
-            check_received(
-                entries, self.limits, self.origin, peer, self.config.max_batch_entries, held
-            )
-        except Refused as exc:
-            self.metrics.reject("too_large" if exc.kind == "exhausted" else "bad_entry")
+            result = receive(entries, peer, rules, holding, self.wall_ms())
+        except (Refused, Held) as exc:
+            self.metrics.reject(exc.reason)
             raise
-        try:
-            check_skew(entries, self.wall_ms(), self.config.max_clock_skew_ms, peer)
-        except Held:
-            self.metrics.reject("clock_skew")
-            raise
-        result = triage(self.vv, entries)
-        dup = conflict(result.duplicate_entries, self.read_log)
+        dup = result.fork
         if dup is not None:
             self.metrics.reject("conflict")
             if self.integrity.conflict(peer, dup):  # the peer is its origin: repaired
@@ -347,10 +343,6 @@ class Replica:
                 f"{peer} sent {dup.origin} seq {dup.seq} with other content than this "
                 f"node holds: a fork (two writes under one (origin, seq)); refusing its batches"
             )
-        stale = first_stale(result.accepted, self.store.horizon)
-        if stale is not None:
-            self.metrics.reject("stale")
-            raise Refused(stale_message(stale, peer, self.node_id, self.store.horizon))
         if result.accepted:
             self.clock.observe(max(e.hlc for e in result.accepted))
         self.stats["duplicates_received"] += result.duplicates

@@ -1,4 +1,4 @@
-"""An in-memory replica for the property tests: the shipped decisions (``triage``,
+"""An in-memory replica for the property tests: the shipped decisions (``receive``,
 ``plan_commit``, the HLC) over dicts instead of LevelDB, so any delivery schedule can be
 tried in microseconds while the logic under test stays the one the Store persists."""
 
@@ -9,10 +9,16 @@ from collections.abc import Iterable
 
 from node.clock import HLC
 from node.pb import remesh_pb2 as pb
-from node.protocol import Head, Triage, conflict, plan_commit, triage
+from node.protocol import Head, Refused, plan_commit
 from node.protocol.compaction import Members, collectable, gc_floor, truncation_points
-from node.protocol.horizon import first_stale
+from node.protocol.receive import Holding, Receipt, Rules, receive
+from node.protocol.validate import WriteLimits
 from node.protocol.vouch import Known, Taken
+from node.settings import NodeSettings
+
+_DEFAULTS = NodeSettings()
+LIMITS = WriteLimits(_DEFAULTS.max_key_bytes, _DEFAULTS.max_value_bytes)
+MAX_BATCH, MAX_SKEW_MS = _DEFAULTS.max_batch_entries, _DEFAULTS.max_clock_skew_ms
 
 
 class Conflict(AssertionError):
@@ -55,14 +61,27 @@ class MemoryReplica:
         self._commit([entry])
         return entry
 
-    def receive(self, entries: Iterable[pb.Entry]) -> Triage:
-        result = triage(self.vv, entries)
-        dup = conflict(result.duplicate_entries, self.read)
-        if dup is not None:
+    def receive(
+        self,
+        entries: Iterable[pb.Entry],
+        peer: str = "a peer",
+        wall_ms: int | None = None,
+        limits: WriteLimits = LIMITS,
+    ) -> Receipt:
+        """The shipped pipeline (``node.protocol.receive``), then the commit. ``wall_ms``
+        is this replica's clock (default: its newest write's)."""
+        rules = Rules(self.origin, self.node_id, limits, MAX_BATCH, MAX_SKEW_MS)
+        holding = Holding(self.vv, self.tops, self.horizon, self.read)
+        now = self.now_ms if wall_ms is None else wall_ms
+        try:
+            result = receive(list(entries), peer, rules, holding, now)
+        except Refused as exc:
+            if exc.reason == "stale":
+                raise Stale(f"{self.node_id}: {exc}") from None
+            raise
+        if result.fork is not None:
+            dup = result.fork
             raise Conflict(f"{self.node_id}: {dup.origin} seq {dup.seq} names two writes")
-        stale = first_stale(result.accepted, self.horizon)
-        if stale is not None:
-            raise Stale(f"{self.node_id}: {stale.origin} seq {stale.seq} below its horizon")
         if result.accepted:
             self.clock.observe(max(e.hlc for e in result.accepted))
             self._commit(result.accepted)

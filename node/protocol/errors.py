@@ -14,6 +14,7 @@ class ProtocolError(Exception):
     """A replication stream cannot go on; the message says why, for a person."""
 
     kind: Kind = "unavailable"
+    reason = ""  # for a rejected batch: its ``remesh_rejected_total`` reason
 
     def __init__(self, message: str, kind: Kind | None = None) -> None:
         super().__init__(message)

@@ -93,7 +93,7 @@ class GcNet:
             for origin, top in sorted(tx.vv.items()):
                 if origin != rx.origin:
                     entries += tx.read(origin, rx.vv.get(origin, 0) + 1, top)
-            rx.receive(entries[:limit])
+            rx.receive(entries[:limit], server)
         self.acks[(server, sub)] = MemberAck(
             vv=dict(rx.vv),
             durable=dict(rx.vv),

@@ -150,7 +150,7 @@ class Net:
             return
         msg = q[index % len(q)] if duplicate else q.pop(index % len(q))
         got = self.subs[link].on_message(msg, self.now)
-        self.nodes[link[0]].receive(got.entries)
+        self.nodes[link[0]].receive(got.entries, link[1])
         self.tell_server(link)
 
     def drain(self):
