@@ -16,22 +16,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-LOGICAL_BITS = 16
-LOGICAL_MASK = (1 << LOGICAL_BITS) - 1
-MAX_PHYSICAL = (1 << 48) - 1
-MAX_HLC = (MAX_PHYSICAL << LOGICAL_BITS) | LOGICAL_MASK
+from node.protocol.hlc import (
+    LOGICAL_BITS,
+    LOGICAL_MASK,
+    MAX_HLC,
+    MAX_PHYSICAL,
+    ClockError,
+    pack,
+    unpack,
+)
 
-
-class ClockError(ValueError):
-    """A timestamp the clock cannot take without overflowing; nothing changed."""
-
-
-def pack(ms: int, counter: int) -> int:
-    return (ms << LOGICAL_BITS) | counter
-
-
-def unpack(hlc: int) -> tuple[int, int]:
-    return hlc >> LOGICAL_BITS, hlc & LOGICAL_MASK
+__all__ = [
+    "HLC",
+    "LOGICAL_BITS",
+    "LOGICAL_MASK",
+    "MAX_HLC",
+    "MAX_PHYSICAL",
+    "ClockError",
+    "pack",
+    "unpack",
+    "wall_ms",
+]
 
 
 def wall_ms() -> int:

@@ -11,19 +11,15 @@ config names file and field); the rules are here.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-# Node, cluster and tenant names: what a node accepts from a peer's Hello and what a
-# topology may name. Safe as a supervisord program name, a file name and a log prefix.
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
-NAME_RE = re.compile(NAME_PATTERN)
-NAME_RULE = (
-    "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 40 characters"
-)
+from node.protocol.identity import NAME_PATTERN, NAME_RE, NAME_RULE
+
+__all__ = ["NAME_PATTERN", "NAME_RE", "NAME_RULE", "Name", "NodeSettings", "bounds"]
+
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
 KIB = 1024

@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from node.clock import unpack
+from node.protocol.hlc import unpack
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from node.config import NAME_RE
 from node.pb import remesh_pb2 as pb
 from node.protocol.errors import PeerFailed, Refused
-from node.protocol.identity import ORIGIN_RE, name_of
+from node.protocol.identity import NAME_RE, ORIGIN_RE, name_of
 
 PROTOCOL = 1
 

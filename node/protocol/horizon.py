@@ -29,9 +29,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from node.clock import unpack
 from node.pb import remesh_pb2 as pb
 from node.protocol.errors import Refused
+from node.protocol.hlc import unpack
 
 HlcAt = Callable[[str, int], "int | None"]  # (origin, seq) -> that entry's hlc, if held
 

@@ -16,9 +16,17 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+# Node, cluster and tenant names: what a node accepts from a peer's Hello and what a
+# topology may name (node/settings.py). Safe as a supervisord program name, a file name
+# and a log prefix.
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+NAME_RE = re.compile(NAME_PATTERN)
+NAME_RULE = (
+    "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 40 characters"
+)
 SEP = "@"
 INCARNATION_RE = re.compile(r"^[0-9a-f]{12}$")
-# A node name (see node.config.NAME_RE), optionally @ a 12-hex-digit incarnation. Data
+# A node name (NAME_RE), optionally @ a 12-hex-digit incarnation. Data
 # written before incarnations existed carries the bare name.
 ORIGIN_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}(@[0-9a-f]{12})?$")
 

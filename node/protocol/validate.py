@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from node.clock import unpack
 from node.pb import remesh_pb2 as pb
 from node.protocol.errors import Held, Refused
+from node.protocol.hlc import unpack
 from node.protocol.identity import ORIGIN_RE
 
 MAX_SEQ = (1 << 63) - 1

@@ -46,8 +46,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from node.clock import unpack
 from node.protocol.errors import Held, PeerFailed, Refused
+from node.protocol.hlc import unpack
 from node.protocol.horizon import check_horizon
 from node.protocol.identity import name_of
 
