@@ -19,8 +19,9 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cluster.backends import backend_for
 from cluster.backends.base import FAILED_STATES, RUNNING, Backend, BackendError
+from cluster.backends.registry import traits
+from cluster.backends.select import backend_for
 from cluster.catalog import resolve_topology
 from cluster.client import NodeClient
 from cluster.convergence import Snapshot, fork_line, wait_converged
@@ -164,7 +165,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
             self._backend.start(name, wait=False)
         self.wait_ready(timeout, progress=progress)
         self.notes += self._kept_cuts()
-        if self.backend != "supervisor":  # published ports are known once containers run
+        if traits(self.backend).ports_after_start:  # known once the processes run
             self._write_scrape_config()
 
     def _write_scrape_config(self) -> None:
@@ -184,7 +185,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
 
     @property
     def backend(self) -> str:
-        """What runs the processes: ``supervisor`` or ``docker``."""
+        """What runs the processes: a name in ``cluster.backends.registry``."""
         return self._state.backend
 
     def _proxy_control_address(self) -> str:

@@ -8,19 +8,19 @@ or check failed, 2 bad usage or bad input; no tracebacks for user errors.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable
 from importlib import metadata
 
 from cluster.backends.base import BackendError
+from cluster.backends.registry import BACKENDS
 from cluster.commands import (
     Run,
     bench,
     converge,
     data,
-    gc,
-    image,
     lifecycle,
     links,
     logs,
@@ -46,9 +46,7 @@ VERBS = (
     logs,
     metrics,
     nemesis,
-    image,
-    gc,
-)  # in --help order
+)  # in --help order, then each backend's own (cluster.backends.registry)
 
 
 def _common(parser: argparse.ArgumentParser, default: Callable[[object], object]) -> None:
@@ -92,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in VERBS:
         module.register(add)
+    for backend in BACKENDS.values():
+        if backend.verbs:
+            importlib.import_module(backend.verbs).register(add)
     return parser
 
 

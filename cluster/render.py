@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from cluster.backends.base import ProcessSpec
+from cluster.backends.registry import traits
 from cluster.faults.config import ProxyConfig
 from cluster.faults.model import link_name, split_link
 from cluster.files import atomic_write, private_dir
@@ -65,7 +66,7 @@ CONTAINERS = Placement("0.0.0.0", PROXY_ALIAS, True, "/data", "/data/faults.json
 
 
 def placement(backend: str) -> Placement:
-    return CONTAINERS if backend == "docker" else LOCAL
+    return CONTAINERS if traits(backend).placement == "containers" else LOCAL
 
 
 def node_config_path(state_dir: Path, node: str) -> Path:

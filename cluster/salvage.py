@@ -11,8 +11,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from cluster.backends import salvage_backend
 from cluster.backends.base import BackendError
+from cluster.backends.select import salvage_backend
 from cluster.errors import OperationFailed
 from cluster.verblock import hold_for_down
 

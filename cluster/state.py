@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cluster.backends.registry import DEFAULT
 from cluster.errors import ClusterError
 from cluster.faults.model import link_name
 from cluster.files import atomic_write, private_dir
@@ -130,8 +131,8 @@ class ClusterState:
 
     @property
     def backend(self) -> str:
-        """What runs the processes: ``supervisor`` or ``docker``."""
-        return str(self._data.get("backend", "supervisor"))
+        """What runs the processes: a name in ``cluster.backends.registry``."""
+        return str(self._data.get("backend", DEFAULT))
 
     @property
     def topology_text(self) -> str:

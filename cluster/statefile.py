@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cluster.backends.registry import DEFAULT, NAMES
 from cluster.errors import ClusterError
 from cluster.topology import Topology, TopologyError, parse_topology
 
@@ -73,7 +74,7 @@ def _problem(data: Any) -> str | None:
     paused = data.get("paused", [])
     if not isinstance(paused, list) or not all(isinstance(n, str) for n in paused):
         return "'paused' must be a list of node names"
-    if data.get("backend", "supervisor") not in ("supervisor", "docker"):
+    if data.get("backend", DEFAULT) not in NAMES:
         return f"unknown backend {data.get('backend')!r}"
     return None
 

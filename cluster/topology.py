@@ -13,11 +13,12 @@ import difflib
 import itertools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cluster.backends.registry import DEFAULT, traits
 from cluster.reach import reach_problem
 from cluster.yaml_safe import YamlProblem, compose
 from node.settings import NAME_RULE, Name, NodeSettings
@@ -68,7 +69,7 @@ class Topology(BaseModel):
     tls: bool = True  # mutual TLS between nodes and for the tool (cluster.secrets)
     shape: str
     source: str = "<string>"
-    backend: str = "supervisor"  # what runs the processes: supervisor or docker
+    backend: str = DEFAULT  # what runs the processes: a name in cluster.backends.registry
 
     def names(self) -> list[str]:
         return [n.name for n in self.nodes]
@@ -110,10 +111,16 @@ class _TopologyFile(BaseModel):
     hub: Name | None = None
     proxies: bool = True
     tls: bool = True  # false: plaintext, the token proved by challenge (README, Security)
-    backend: Literal["supervisor", "docker"] = "supervisor"
+    backend: str = DEFAULT
     allow_disconnected: bool = False
     settings: NodeSettings = NodeSettings()
     nodes: list[_NodeEntry] = Field(min_length=1)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        traits(v)  # ValueError naming the known ones
+        return v
 
     @field_validator("nodes", mode="before")
     @classmethod
@@ -351,6 +358,8 @@ def _from_pydantic(
     elif kind in ("greater_than_equal", "less_than_equal"):
         bound = f">= {ctx['ge']}" if "ge" in ctx else f"<= {ctx['le']}"
         message = f"expected a number {bound}, found {value}"
+    elif kind == "value_error" and loc == ("backend",):  # its message names the known ones
+        message = str(ctx["error"])
     elif kind == "literal_error":
         message = f"expected {ctx['expected']}, found {_describe(value)}"
     elif kind in _EXPECTED:

@@ -10,30 +10,29 @@ from pathlib import Path
 
 from cluster.api import Cluster
 from cluster.argtypes import positive_float
-from cluster.backends import BACKENDS
+from cluster.backends.registry import NAMES, traits
 from cluster.catalog import resolve_topology
 from cluster.commands import AddVerb, lock_wait, open_cluster, waits
-from cluster.commands.image import ensure_image
-from cluster.commands.output import Progress, print_status
+from cluster.commands.output import Progress, print_status, timed
 from cluster.salvage import down_damaged
 from cluster.state import STATE_FILE, ClusterState, default_home, find
 from cluster.statefile import DamagedState
 from cluster.topology import load_topology
 
 
-def _image(args: argparse.Namespace) -> None:
-    """On Docker, the node image first, built if missing: saying how long that took."""
+def _prepare(args: argparse.Namespace) -> None:
+    """The backend's preparation first (on Docker, the node image, built if missing),
+    its progress on stderr with the elapsed time, then what it did."""
     topo = load_topology(resolve_topology(args.file))
     state_dir = (Path(args.home) if args.home else default_home()) / topo.name
     before = ClusterState.load(state_dir).backend if (state_dir / STATE_FILE).exists() else None
-    if (args.backend or before or topo.backend) == "docker":
-        info = ensure_image()
-        if info.built:
-            print(f"image {info.tag} built in {info.seconds:.1f}s", file=sys.stderr)
+    done = traits(args.backend or before or topo.backend).run_prepare(timed())
+    if done:
+        print(done, file=sys.stderr)
 
 
 def up(args: argparse.Namespace) -> int:
-    _image(args)
+    _prepare(args)
     progress = Progress()
     start = time.monotonic()
     try:
@@ -163,7 +162,7 @@ def register(add: AddVerb) -> None:
     sp.add_argument("--timeout", type=float, default=60)
     sp.add_argument(
         "--backend",
-        choices=BACKENDS,
+        choices=NAMES,
         help="what runs the processes (default: the file's `backend:`, else supervisor)",
     )
     sp.add_argument(

@@ -12,17 +12,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cluster.backends.registry import traits
 from cluster.commands import AddVerb, open_cluster
 from cluster.errors import ClusterError, OperationFailed
 from cluster.logs import Stamped, merged, stamped
 
-POLL_S = 0.2  # following a file for new lines, like tail -f
-# A container's log is fetched whole from the engine and copied on each poll: less often.
-POLL_CONTAINER_S = 1.0
-
 
 def poll_s(backend: str) -> float:
-    return POLL_CONTAINER_S if backend == "docker" else POLL_S
+    """How often to ask for new lines, like tail -f (a backend whose log is a copy fetched
+    from elsewhere is asked less often)."""
+    return traits(backend).log_poll_s
 COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93", "95", "92")
 
 
@@ -44,7 +43,8 @@ def logs(args: argparse.Namespace) -> int:
         try:
             while True:
                 # Asked anew each time: a container's log is copied to the file on request.
-                with open(c.log_path(args.node) if c.backend == "docker" else path, "rb") as f:
+                copied = traits(c.backend).logs_copied
+                with open(c.log_path(args.node) if copied else path, "rb") as f:
                     f.seek(done)
                     chunk = f.read()
                 if chunk:

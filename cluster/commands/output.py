@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cluster.api import Cluster
 from cluster.backends.base import DOWN, RUNNING, UNSUPERVISED
+from cluster.backends.registry import DEFAULT, traits
 from cluster.faults.model import ProxyError
 from cluster.render import PROXY
 from cluster.status import NodeView
@@ -32,6 +34,17 @@ class Progress:
         if self.tty and self.width:
             sys.stderr.write("\r" + " " * self.width + "\r")
             sys.stderr.flush()
+
+
+def timed() -> Callable[[str], None]:
+    """Progress as lines on stderr, each with the time since this was made: the gaps are
+    the phases' timings (a long step such as an image build)."""
+    started = time.monotonic()
+
+    def say(msg: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {msg}", file=sys.stderr)
+
+    return say
 
 
 def short(origin: str) -> str:
@@ -169,8 +182,8 @@ def print_status(c: Cluster, as_json: bool) -> None:
             )
         )
     else:
-        print(status_table(rows, "CONTAINER" if c.backend == "docker" else "PID"))
-        if c.backend != "supervisor":
+        print(status_table(rows, traits(c.backend).id_column))
+        if c.backend != DEFAULT:
             print(f"backend: {c.backend}")
         if c.has_proxy:
             if proxy.get("error"):  # short by default: the proxy is shown when it is not well

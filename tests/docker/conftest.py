@@ -15,7 +15,7 @@ import pytest
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
-from cluster.docker_image import ImageError, ImageInfo, build_image, docker_client  # noqa: E402
+from cluster.backends.docker.image import ImageError, ImageInfo, build_image, docker_client  # noqa: E402
 
 LABEL = "remesh.test"  # value: this session's run id
 OWNER = "remesh.test.owner"  # value: host:pid of the pytest process that created it

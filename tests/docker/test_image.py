@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from cluster import docker_image
-from cluster.docker_image import ImageError, ImageInfo, build_image
+from cluster.backends.docker import image as docker_image
+from cluster.backends.docker.image import ImageError, ImageInfo, build_image
 
 # Generous: on a cold machine the first test on a worker builds the base (60-90 s).
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]

@@ -11,7 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from testcontainers.core.container import DockerContainer
 
-from cluster.docker_image import NODE_PORT, ImageInfo
+from cluster.backends.docker.image import NODE_PORT, ImageInfo
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cluster.api import Cluster
-from cluster.docker_image import ImageError, docker_client
+from cluster.backends.docker.image import ImageError, docker_client
 from cluster.wait import wait_for
 from tests.docker.test_backend_cli import MESH3, NODES, Cli, labelled
 from tests.integration.workload import links_down

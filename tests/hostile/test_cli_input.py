@@ -98,7 +98,7 @@ CASES = [
     ("alias bomb", [lambda t: "validate", bomb], 2, "expand to more than 100,000"),
     ("islands", [lambda t: "validate", islands], 2, "cannot reach each other"),
     ("up --backend k8s", ["up", "--backend", "k8s", MESH3], 2, "invalid choice: 'k8s'"),
-    ("backend: k8s", [lambda t: "validate", other_backend], 2, "'supervisor' or 'docker'"),
+    ("backend: k8s", [lambda t: "validate", other_backend], 2, "one of: supervisor, docker"),
 ]
 
 

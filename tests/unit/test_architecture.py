@@ -178,3 +178,34 @@ def test_no_file_holds_a_merge_conflict_marker() -> None:
         lines = (ROOT / name).read_text().splitlines()
         wrong += [f"{name}:{i}" for i, line in enumerate(lines, 1) if line.startswith(markers)]
     assert not wrong
+
+
+def test_no_backend_is_named_outside_the_backends_package() -> None:
+    """A new backend is one package and one line in cluster/backends/registry.py: nothing
+    else names one (a string equal to its name) or imports its implementation."""
+    from cluster.backends.registry import BACKENDS
+
+    packages = tuple(f"cluster.backends.{name}" for name in BACKENDS)
+    wrong = []
+    for name, path in CLUSTER.items():
+        if name.startswith("cluster.backends"):
+            continue
+        wrong += [
+            f"{name} imports {dep}" for dep in imported(path, CLUSTER) if dep.startswith(packages)
+        ]
+        wrong += [
+            f"{name}:{node.lineno}: {node.value!r}"
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and node.value in BACKENDS
+        ]
+    assert not wrong
+
+
+def test_every_registered_backend_implements_the_protocol() -> None:
+    from cluster.backends.base import Backend
+    from cluster.backends.registry import BACKENDS, _load
+
+    members = [m for m in vars(Backend) if not m.startswith("_")]
+    for traits in BACKENDS.values():
+        implementation = _load(traits.implementation)
+        assert [m for m in members if not hasattr(implementation, m)] == [], traits.name

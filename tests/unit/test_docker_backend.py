@@ -24,8 +24,8 @@ from cluster.backends.docker.engine import (
     extra_labels,
     publish_ip,
 )
+from cluster.backends.docker.image import NODE_UID
 from cluster.backends.docker.sweep import orphaned
-from cluster.docker_image import NODE_UID
 from cluster.render import PROXY, PROXY_ALIAS, render
 from cluster.state import ClusterState
 from cluster.topology import parse_topology
@@ -159,3 +159,10 @@ def test_gc_judges_only_this_machines_objects_by_their_state_dir(tmp_path: Path)
     assert not orphaned({HOST_LABEL: "another-machine", STATE: "/gone", UID: "x"})
     assert not orphaned({HOST_LABEL: socket.gethostname()})  # not the backend's
 
+
+
+def test_the_registry_knows_the_docker_backend_by_the_file_it_leaves():
+    from cluster.backends.docker.engine import META_FILE
+    from cluster.backends.registry import BACKENDS
+
+    assert BACKENDS["docker"].marker == META_FILE

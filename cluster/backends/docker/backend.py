@@ -29,7 +29,7 @@ from typing import Any
 from cluster.backends.base import DOWN, RUNNING, BackendError, ProcessInfo, ProcessSpec
 from cluster.backends.docker.containers import archive, create_args
 from cluster.backends.docker.engine import PROCESS, UID, Meta, client, engine_host
-from cluster.docker_image import ImageError, build_image
+from cluster.backends.docker.image import ImageError, build_image
 from cluster.files import atomic_write, private_dir
 from cluster.state import ClusterState
 from cluster.wait import WaitTimeout, wait_for

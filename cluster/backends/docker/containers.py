@@ -17,7 +17,7 @@ from typing import Any
 
 from cluster.backends.base import ProcessSpec
 from cluster.backends.docker.engine import Meta, publish_ip
-from cluster.docker_image import NODE_UID
+from cluster.backends.docker.image import NODE_UID
 
 DATA = "/data"  # a process's volume: a node's data, the proxy's faults file
 SHIPPED_DIRS = ("secrets",)  # state-directory subtrees every container gets

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cluster.backends.base import BackendError, ProcessSpec
-from cluster.docker_image import ImageError, docker_client, docker_host
+from cluster.backends.docker.image import ImageError, docker_client, docker_host
 from cluster.files import atomic_write
 
 META_FILE = "docker.json"

@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PROJECT = Path(__file__).resolve().parent.parent
+from cluster.backends.base import BackendError
+
+PROJECT = Path(__file__).resolve().parents[3]
 SUITE = "bookworm"  # its python3 is 3.11: the wheels below must match it
 PYTHON_VERSION = "3.11"
 # Host-side only: the node runs without them (supervisor manages host processes;
@@ -385,8 +387,19 @@ def build_image(progress: Progress | None = None, client: Any = None) -> ImageIn
     return ImageInfo(tag, time.monotonic() - started, built=True)
 
 
+def prepare(progress: Callable[[str], None]) -> str | None:
+    """The Docker backend's ``prepare`` (``cluster.backends.registry``): the node image,
+    built if missing before ``up``; what it did, or None when it was there."""
+    try:
+        info = build_image(progress=progress)
+    except ImageError as exc:
+        raise BackendError(str(exc)) from None
+    return f"image {info.tag} built in {info.seconds:.1f}s" if info.built else None
+
+
 def main() -> int:
-    """``python -m cluster.docker_image``: build (or find) the node image, print its tag."""
+    """``python -m cluster.backends.docker.image``: build (or find) the node image, print
+    its tag."""
     started = time.monotonic()
 
     def progress(msg: str) -> None:  # elapsed time first: the gaps are the phases' timings
