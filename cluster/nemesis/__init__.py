@@ -12,12 +12,14 @@ One ``random.Random(seed)`` plans the whole fault schedule up front and seeds ea
 worker's op choices, so a seed replays the same schedule and op sequence; only the
 interleaving depends on timing.
 
-Modules: ``plan`` (the seeded fault schedule, pure), ``workers`` (client threads
-recording the history), ``apply`` (faults applied and undone through ``Cluster``),
+Modules: ``kinds`` (each fault kind: how it is planned, applied, undone, shown),
+``plan`` (the seeded fault schedule, pure), ``workers`` (client threads recording the
+history), ``apply`` (faults applied and undone through ``Cluster``),
 ``run`` (the whole run: workload, faults, heal, converge, check, results).
 """
 
-from cluster.nemesis.plan import DEFAULT_FAULTS, FAULTS, plan
+from cluster.nemesis.kinds import DEFAULT_FAULTS, FAULTS
+from cluster.nemesis.plan import plan
 from cluster.nemesis.run import check_faults, run_nemesis
 
 __all__ = ["DEFAULT_FAULTS", "FAULTS", "check_faults", "plan", "run_nemesis"]

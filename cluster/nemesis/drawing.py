@@ -15,16 +15,17 @@ import io
 from pathlib import Path
 from typing import Any
 
+from cluster.nemesis.kinds import KINDS
 from cluster.nemesis.report import OUTCOMES, ReportData
 
 INSTALL = "pip install 'remesh[report]' (matplotlib), or pip install -e '.[report]' in a checkout"
-KIND_COLOURS = {
-    "partition": "#d62728",
-    "kill": "#7f7f7f",
-    "pause": "#9467bd",
-    "clock": "#ff7f0e",
-    "membership": "#17becf",
-}
+
+
+def colour(kind: str) -> str:
+    """A fault kind's colour (``cluster.nemesis.kinds``); grey for one no longer known."""
+    return KINDS[kind].colour if kind in KINDS else "#bbbbbb"
+
+
 OUTCOME_COLOURS = {"ok": "#2ca02c", "fail": "#d62728", "info": "#ff7f0e"}
 
 
@@ -38,7 +39,7 @@ def have_matplotlib() -> bool:
 
 def _shade(ax: Any, data: ReportData) -> None:
     for w in data.windows:
-        ax.axvspan(w.start, w.end, color=KIND_COLOURS.get(w.kind, "#bbbbbb"), alpha=0.12, lw=0)
+        ax.axvspan(w.start, w.end, color=colour(w.kind), alpha=0.12, lw=0)
     for t, style in ((data.final_heal, "--"), (data.converged_at, ":")):
         if t is not None:
             ax.axvline(t, color="black", lw=1, ls=style)
@@ -79,8 +80,8 @@ def draw(data: ReportData) -> dict[str, str]:
 def _fault_lanes(ax: Any, data: ReportData, lanes: int) -> None:
     """One bar per fault, its label clipped to the bar; overlapping faults in more rows."""
     for w in data.windows:
-        colour = KIND_COLOURS.get(w.kind, "#bbbbbb")
-        (bar,) = ax.barh(w.lane, w.end - w.start, left=w.start, height=0.8, color=colour)
+        shade = colour(w.kind)
+        (bar,) = ax.barh(w.lane, w.end - w.start, left=w.start, height=0.8, color=shade)
         text = ax.text(
             w.start, w.lane, " " + w.label, va="center", ha="left", fontsize=8, clip_on=True
         )
@@ -112,7 +113,7 @@ def _rates(ax: Any, data: ReportData) -> None:
     ax.set_ylim(bottom=0)
     kinds = sorted({w.kind for w in data.windows})
     handles, _ = ax.get_legend_handles_labels()
-    handles += [Patch(color=KIND_COLOURS.get(k, "#bbbbbb"), alpha=0.3, label=k) for k in kinds]
+    handles += [Patch(color=colour(k), alpha=0.3, label=k) for k in kinds]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
 
 

@@ -14,16 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cluster.history import Op
+from cluster.nemesis.kinds import KINDS
 
 OUTCOMES = ("ok", "fail", "info")
-# A fault's start action, and the action that ends it (same node, when it has one).
-ENDS = {
-    "partition": "heal",
-    "kill": "start",
-    "pause": "resume",
-    "clock": "unskew",
-    "membership": "membership-undo",
-}
 MAX_BUCKETS = 150  # a long soak gets wider buckets, not an unreadable comb
 
 
@@ -88,7 +81,7 @@ def fault_windows(timeline: list[dict[str, Any]], end: float) -> list[Window]:
     for event in timeline:
         action, t = event.get("action", ""), float(event.get("time", 0.0))
         detail = event.get("detail") or {}
-        if action in ENDS:
+        if action in KINDS:  # a fault began: its kind says which action ends it
             open_.append((action, detail.get("node", ""), label(action, detail), t))
             continue
         if action == "restored":
@@ -96,7 +89,8 @@ def fault_windows(timeline: list[dict[str, Any]], end: float) -> list[Window]:
             open_ = []
             continue
         for i, (kind, node, lab, start) in enumerate(open_):
-            if ENDS[kind] == action and (kind == "partition" or node == detail.get("node", "")):
+            ends = KINDS[kind]
+            if ends.ends == action and (not ends.per_node or node == detail.get("node", "")):
                 done.append((kind, lab, start, t))
                 del open_[i]
                 break

@@ -20,7 +20,8 @@ from cluster.faults.leftover import clear, mark
 from cluster.history import History, count_types, dump
 from cluster.nemesis.apply import Nemesis
 from cluster.nemesis.drawing import write_report
-from cluster.nemesis.plan import DEFAULT_FAULTS, FAULTS, plan
+from cluster.nemesis.kinds import DEFAULT_FAULTS, FAULTS, KINDS
+from cluster.nemesis.plan import plan
 from cluster.nemesis.report import build
 from cluster.nemesis.workers import Live, Worker
 from cluster.verblock import hold
@@ -169,7 +170,7 @@ def _run_nemesis(
                 break
             for f in step.faults:
                 nemesis.apply(f)
-            say(", ".join(f.kind + (f" {f.node or f.shape}") for f in step.faults) or "calm")
+            say(", ".join(f"{f.kind} {KINDS[f.kind].target(f)}" for f in step.faults) or "calm")
             _hold(step.hold, lambda: say("holding"))
             nemesis.undo(step.faults)
             _hold(min(step.gap, max(0.0, duration - history.now())), lambda: say("calm"))

@@ -186,7 +186,7 @@ def test_plan_replays_per_seed_and_covers_every_kind():
         targets = [f.node for f in step.faults if f.node]
         assert len(targets) == len(set(targets)) < len(nodes)
         for f in step.faults:
-            assert f.kind != "partition" or (f.cuts and set(f.cuts) <= set(links))
+            assert f.kind != "partition" or (f.params.cuts and set(f.params.cuts) <= set(links))
     # The same kinds run again even with no time: one step per kind at least.
     assert len(plan(random.Random(1), nodes, links, faults, 0.1)) >= 3
 
@@ -194,12 +194,13 @@ def test_plan_replays_per_seed_and_covers_every_kind():
 def test_ring_partition_on_three_nodes_cuts_one_way_each():
     import random
 
-    from cluster.nemesis.plan import _partition
+    from cluster.nemesis.kinds import Context
+    from cluster.nemesis.kinds.partition import plan_cut
 
     nodes = ["a", "b", "c"]
     links = [f"{s}>{d}" for s in nodes for d in nodes if s != d]
-    rng = random.Random(0)
-    rings = [f for f in (_partition(rng, nodes, links) for _ in range(50)) if f.shape == "ring"]
+    ctx = Context(random.Random(0), nodes, links, set(), nodes, True, 0)
+    rings = [f for f in (plan_cut(ctx) for _ in range(50)) if f and f.shape == "ring"]
     assert rings
     for f in rings:
         assert len(f.cuts) == 3 and len({c.split(">")[0] for c in f.cuts}) == 3
