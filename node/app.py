@@ -35,6 +35,7 @@ from node.logfmt import quiet_gone_peers
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.peers import PeerLink
+from node.protocol.ops import LIVE
 from node.replica import Replica
 from node.service import KVService, ReplicationService
 from node.store import Record
@@ -216,7 +217,7 @@ class Node:
     def get(self, key: bytes) -> Record | None:
         """The key's live record, or None when absent or deleted."""
         rec = self.replica.get(key)
-        return rec if rec is not None and rec.op == pb.PUT else None
+        return rec if rec is not None and rec.op in LIVE else None
 
     def scan(self, prefix: bytes = b"", limit: int = 0) -> list[tuple[bytes, Record]]:
         """Every live key under ``prefix`` (at most ``limit``), however many pages."""

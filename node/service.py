@@ -22,6 +22,7 @@ from node.limits import BATCH_BYTES
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
+from node.protocol.ops import LIVE
 from node.replica import Replica
 from node.sending import Stalled, pump, trim_soon
 from node.statuses import REFUSALS, abort
@@ -101,7 +102,7 @@ class KVService(pb_grpc.KVServicer):
         rec = self.replica.get(request.key)
         if rec is None:
             return pb.GetResponse(found=False)
-        return pb.GetResponse(found=rec.op == pb.PUT, value=rec.value, version=version_of(rec))
+        return pb.GetResponse(found=rec.op in LIVE, value=rec.value, version=version_of(rec))
 
     async def Scan(self, request: pb.ScanRequest, context: Context) -> pb.ScanResponse:
         page, next_key = self.replica.store.scan(

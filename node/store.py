@@ -35,6 +35,7 @@ from node.dbguard import WRITE_BUFFER, GuardedDB, StorageError, open_db
 from node.pb import remesh_pb2 as pb
 from node.protocol.apply import Head, key_hash, plan_commit
 from node.protocol.chain import genesis
+from node.protocol.ops import LIVE
 from node.protocol.packed import REC_HEAD
 
 log = logging.getLogger("node.store")
@@ -138,7 +139,7 @@ class Store:
             with self.db.iterator(prefix=KEY) as it:
                 for key, raw in it:
                     hlc, origin, op, vhash = record_head(raw)
-                    if op == pb.PUT:
+                    if op in LIVE:
                         digest ^= vhash
                         keys += 1
                     else:
@@ -262,7 +263,7 @@ class Store:
             if before is not None:
                 batch.delete(tomb_key(before[0], key))
                 tombs -= 1
-            if head[2] == pb.DELETE:
+            if head[2] not in LIVE:
                 batch.put(tomb_key(head[0], key), b"")
                 tombs += 1
         return tombs
@@ -392,7 +393,7 @@ class Store:
                 if not key.startswith(head):
                     break
                 rec = Record.decode(raw)
-                if rec.op != pb.PUT:
+                if rec.op not in LIVE:
                     continue
                 if (limit and len(out) >= limit) or (max_bytes and out and size >= max_bytes):
                     return out, key[1:]
@@ -416,7 +417,7 @@ class Store:
         with self.db.iterator(prefix=KEY) as it:
             for key, raw in it:
                 rec = Record.decode(raw)
-                if rec.op == pb.PUT:
+                if rec.op in LIVE:
                     digest ^= key_hash(key[1:], rec.hlc, rec.origin, rec.op)
                     keys += 1
         return digest, keys

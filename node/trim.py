@@ -19,6 +19,7 @@ from typing import TypeAlias
 
 from node.pb import remesh_pb2 as pb
 from node.protocol.apply import plan_commit
+from node.protocol.ops import LIVE
 from node.protocol.packed import PACK_HEAD, Unpacked
 from node.store import (
     HORIZON,
@@ -135,7 +136,7 @@ def collect_tombstones(
                 key = ikey[9:]
                 raw = store.db.get(KEY + key)
                 rec = Record.decode(raw) if raw is not None else None
-                if rec is None or rec.op != pb.DELETE:
+                if rec is None or rec.op in LIVE:
                     batch.delete(ikey)  # stale index entry
                     continue
                 if may_drop(rec):
@@ -227,7 +228,7 @@ def merge_packed(store: Store, chunk: Unpacked, lo: bytes, hi: bytes, drops: Dro
 def _entry(key: bytes, raw: bytes) -> pb.Entry:
     """A state record as the ``Entry`` that wrote it."""
     rec = Record.decode(raw)
-    op = pb.PUT if rec.op == pb.PUT else pb.DELETE
+    op = pb.PUT if rec.op in LIVE else pb.DELETE
     return pb.Entry(origin=rec.origin, seq=rec.seq, hlc=rec.hlc, op=op, key=key, value=rec.value)
 
 
@@ -261,7 +262,7 @@ def merge_snapshot(
             if old is None:
                 continue
             batch.delete(KEY + key)
-            if old[2] == pb.PUT:
+            if old[2] in LIVE:
                 digest ^= old[3]
                 keys -= 1
             else:

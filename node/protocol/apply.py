@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from node.pb import remesh_pb2 as pb
+from node.protocol.ops import LIVE
 
 Version = tuple[int, str]  # (hlc, origin): compared as a tuple, the larger wins
 Head = tuple[int, str, int, int]  # a key's winning version: (hlc, origin, op, hash)
@@ -132,16 +133,16 @@ def plan_commit(
                 if not (ehlc, origin) > current[:2]:
                     won.append(False)
                     continue
-                if current[2] != pb.PUT:
+                if current[2] not in LIVE:
                     old[key] = current  # a tombstone this batch replaces
         elif not (ehlc, origin) > current[:2]:
             won.append(False)
             continue
         vhash = key_hash(key, ehlc, origin, op)
-        if current is not None and current[2] == pb.PUT:
+        if current is not None and current[2] in LIVE:
             digest ^= current[3]
             keys -= 1
-        if op == pb.PUT:
+        if op in LIVE:
             digest ^= vhash
             keys += 1
         else:

@@ -15,6 +15,7 @@ from node.pb import remesh_pb2 as pb
 from node.protocol.errors import Held, Refused
 from node.protocol.hlc import unpack
 from node.protocol.identity import ORIGIN_RE
+from node.protocol.ops import NAMES, OPERATIONS
 
 MAX_SEQ = (1 << 63) - 1
 MAX_ORIGINS = 4096  # origins a peer may name in one vv or exclude list
@@ -35,14 +36,15 @@ def write_problem(op: int, key: bytes, value: bytes, limits: WriteLimits) -> str
         return "key must not be empty"
     if len(key) > limits.max_key_bytes:
         return f"key is {len(key)} bytes; the limit is {limits.max_key_bytes} (max_key_bytes)"
-    if op not in (pb.PUT, pb.DELETE):
-        return f"unknown op {op}; expected PUT or DELETE"
-    if op == pb.PUT and len(value) > limits.max_value_bytes:
+    operation = OPERATIONS.get(op)
+    if operation is None:
+        return f"unknown op {op}; expected {NAMES}"
+    if not operation.carries_value:
+        return f"a {operation.name} carries no value" if value else None
+    if len(value) > limits.max_value_bytes:
         return (
             f"value is {len(value)} bytes; the limit is {limits.max_value_bytes} (max_value_bytes)"
         )
-    if op == pb.DELETE and value:
-        return "a DELETE carries no value"
     return None
 
 
