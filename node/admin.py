@@ -27,28 +27,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import grpc
 
 from node.auth import OPERATOR_PREFIX, certified_name, may_administer
+from node.config import NodeConfig
 from node.gate import DRAIN_TIMEOUT_S, WriteGate
 from node.membership import diff_peers, missing, own_origins, peer_problem
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-
-if TYPE_CHECKING:
-    from node.app import Node
+from node.replica import Replica
 
 log = logging.getLogger("node.admin")
 
 MAX_CLOCK_OFFSET_MS = 365 * 86_400_000  # a year either way: enough to test any guard
 
 
+class PeerControl(Protocol):
+    """Who starts and stops a node's links (``node.app.Node``)."""
+
+    def add_peer(self, peer: str, address: str) -> None: ...
+
+    async def remove_peer(self, peer: str) -> None: ...
+
+
 class AdminService(pb_grpc.AdminServicer):
-    def __init__(self, node: Node, gate: WriteGate) -> None:
-        self.node = node
-        self.gate = gate
+    def __init__(
+        self, replica: Replica, config: NodeConfig, peers: PeerControl, gate: WriteGate
+    ) -> None:
+        self.replica, self.config, self.peers, self.gate = replica, config, peers, gate
         self._lock = asyncio.Lock()  # one peer change at a time
 
     async def _operator_only(self, context: Any, method: str) -> None:
@@ -58,10 +66,10 @@ class AdminService(pb_grpc.AdminServicer):
         name = certified_name(context)
         if may_administer(name):
             return
-        self.node.replica.metrics.reject("auth")
+        self.replica.metrics.reject("auth")
         log.warning(
             "%s: refused Admin.%s from the certificate of %r",
-            self.node.config.node_id,
+            self.config.node_id,
             method,
             name,
         )
@@ -73,21 +81,20 @@ class AdminService(pb_grpc.AdminServicer):
 
     async def SetPeers(self, request: pb.SetPeersRequest, context: Any) -> pb.SetPeersResponse:
         await self._operator_only(context, "SetPeers")
-        node = self.node
         wanted = dict(request.peers)
-        problem = peer_problem(node.config.node_id, wanted)
+        problem = peer_problem(self.config.node_id, wanted)
         if problem:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"SetPeers: {problem}")
         async with self._lock:
-            diff = diff_peers(node.config.peers, wanted)
+            diff = diff_peers(self.config.peers, wanted)
             for peer in diff.removed + diff.changed:
-                await node.remove_peer(peer)
+                await self.peers.remove_peer(peer)
             for peer in diff.added + diff.changed:
-                node.add_peer(peer, wanted[peer])
+                self.peers.add_peer(peer, wanted[peer])
         if not diff.empty:
             log.info(
                 "%s: peers now %s (added %s, removed %s, changed %s)",
-                node.config.node_id,
+                self.config.node_id,
                 ",".join(sorted(wanted)) or "none",
                 ",".join(diff.added) or "-",
                 ",".join(diff.removed) or "-",
@@ -102,17 +109,17 @@ class AdminService(pb_grpc.AdminServicer):
     ) -> pb.DecommissionResponse:
         await self._operator_only(context, "Decommission")
         self.gate.close()
-        self.node.replica.decommissioned = True  # status says so
+        self.replica.decommission()
         if not await self.gate.drained():
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE,
                 f"{self.gate.in_flight} writes still in flight after {DRAIN_TIMEOUT_S:g}s; "
                 "call Decommission again",
             )
-        replica = self.node.replica
-        own = own_origins(replica.vv, self.node.config.node_id)
+        replica = self.replica
+        own = own_origins(replica.vv, self.config.node_id)
         peers = []
-        for peer in sorted(self.node.config.peers):
+        for peer in sorted(self.config.peers):
             inbound = replica.links.inbound.get(peer)
             acked = inbound.session.cursor.acked if inbound else {}
             peers.append(
@@ -139,11 +146,11 @@ class AdminService(pb_grpc.AdminServicer):
                 f"SetClockOffset: {request.offset_ms} ms; at most {MAX_CLOCK_OFFSET_MS} ms "
                 "either way",
             )
-        replica = self.node.replica
+        replica = self.replica
         replica.clock_offset_ms = request.offset_ms
         log.warning(
             "%s: physical clock shifted by %+d ms (a test fault)",
-            self.node.config.node_id,
+            self.config.node_id,
             request.offset_ms,
         )
         return pb.SetClockOffsetResponse(offset_ms=request.offset_ms, wall_ms=replica.wall_ms())

@@ -37,6 +37,7 @@ from node.pb import remesh_pb2_grpc as pb_grpc
 from node.peers import PeerLink
 from node.protocol.ops import LIVE
 from node.replica import Replica
+from node.report import status_of
 from node.service import KVService, ReplicationService
 from node.store import Record
 from node.tls import TlsFiles
@@ -107,7 +108,9 @@ class Node:
         pb_grpc.add_KVServicer_to_server(KVService(self.replica, self.gate), self.server)
         replication = ReplicationService(self.replica, certified=self.tls is not None)
         pb_grpc.add_ReplicationServicer_to_server(replication, self.server)
-        pb_grpc.add_AdminServicer_to_server(AdminService(self, self.gate), self.server)
+        pb_grpc.add_AdminServicer_to_server(
+            AdminService(self.replica, cfg, self, self.gate), self.server
+        )
         if self.auth:
             self.auth.renew()  # proofs made for an earlier start are worth nothing now
             pb_grpc.add_AuthServicer_to_server(ChallengeService(self.auth.issuer), self.server)
@@ -224,7 +227,7 @@ class Node:
         return self.replica.store.scan(prefix, limit)[0]
 
     def status(self) -> pb.StatusResponse:
-        return self.replica.status()
+        return status_of(self.replica)
 
     def metrics_text(self) -> str:
         """This node's Prometheus exposition, as ``/metrics`` serves it (served or not)."""

@@ -13,49 +13,69 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from node.replica import Replica
+from node.config import NodeConfig
+from node.health import StorageHealth
+from node.metrics import NodeMetrics
+from node.store import Store
+from node.watermarks import Watermarks
 
 log = logging.getLogger("node.checkpoints")
+
+
+class Quiet(Protocol):
+    """Another user of LevelDB in a worker thread (the compactor)."""
+
+    @property
+    def idle(self) -> bool: ...
+
+    async def drain(self) -> None: ...
 
 
 class Checkpoints:
     """When the replica's watermark is written, and the thread that writes it."""
 
-    def __init__(self, replica: Replica) -> None:
-        self.replica = replica
+    def __init__(
+        self,
+        store: Store,
+        watermarks: Watermarks,
+        health: StorageHealth,
+        metrics: NodeMetrics,
+        config: NodeConfig,
+        others: Quiet,
+    ) -> None:
+        self.store, self.watermarks, self.health = store, watermarks, health
+        self.metrics, self.config, self.others = metrics, config, others
         self.since = 0  # entries applied since the last checkpoint
         self._io: asyncio.Future[None] | None = None  # a checkpoint's fsyncs, in a thread
         self._soon: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
 
     def _current(self) -> bool:
-        r = self.replica
-        if self.since == 0 and r.watermarks.saved == r.vv:
-            r.metrics.watermark_current_at = time.monotonic()
+        if self.since == 0 and self.watermarks.saved == self.store.vv:
+            self.metrics.watermark_current_at = time.monotonic()
             return True
         return False
 
     def _persist(self, vv: dict[str, int]) -> None:
         with self._lock:
-            self.replica.store.sync_barrier()
-            self.replica.watermarks.save(vv)
+            self.store.sync_barrier()
+            self.watermarks.save(vv)
 
     def now(self) -> None:
         """A checkpoint on the loop (shutdown, snapshots): blocks it for two fsyncs."""
         if self._current():
             return
-        self._persist(dict(self.replica.vv))
+        self._persist(dict(self.store.vv))
         self.since = 0
-        self.replica.metrics.watermark_current_at = time.monotonic()
+        self.metrics.watermark_current_at = time.monotonic()
 
     async def off_loop(self) -> None:
         """A checkpoint whose fsyncs run in a worker thread."""
         if self._current():
             return
-        vv, since = dict(self.replica.vv), self.since
+        vv, since = dict(self.store.vv), self.since
         self.since = 0  # what commits during the fsyncs counts toward the next one
         self._io = asyncio.get_running_loop().run_in_executor(None, self._persist, vv)
         try:
@@ -63,13 +83,13 @@ class Checkpoints:
         except Exception:
             self.since += since
             raise
-        self.replica.metrics.watermark_current_at = time.monotonic()
+        self.metrics.watermark_current_at = time.monotonic()
 
     def count(self, entries: int) -> None:
         """Entries applied; past ``watermark_every_entries`` a checkpoint starts now."""
         self.since += entries
         busy = (self._soon and not self._soon.done()) or (self._io and not self._io.done())
-        if self.since >= self.replica.config.watermark_every_entries and not busy:
+        if self.since >= self.config.watermark_every_entries and not busy:
             self._soon = asyncio.ensure_future(self.off_loop())
 
     async def settle(self) -> None:
@@ -91,26 +111,25 @@ class Checkpoints:
         After a failed LevelDB write (node/dbguard.py) the first step of healing is to
         reopen LevelDB, once no thread uses it; then a write must succeed to call it
         healed."""
-        r = self.replica
+        store, health = self.store, self.health
         while True:
-            await asyncio.sleep(r.config.watermark_every_ms / 1000)
+            await asyncio.sleep(self.config.watermark_every_ms / 1000)
             try:
-                r.store.check_dir()
-                if r.store.torn:
+                store.check_dir()
+                if store.torn:
                     await self._reopen()
-                if r.health.error:
-                    r.store.sync_barrier()
+                if health.error:
+                    store.sync_barrier()
                 await self.off_loop()
             except Exception as exc:  # noqa: BLE001 - reported, retried next round
-                r.health.failed(f"checkpoint: {exc}")
+                health.failed(f"checkpoint: {exc}")
             else:
-                r.health.recovered()
+                health.recovered()
 
     async def _reopen(self) -> None:
-        r = self.replica
-        while not (r.compactor.idle and self.idle):
-            await r.compactor.drain()
+        while not (self.others.idle and self.idle):
+            await self.others.drain()
             await self.settle()
-        torn = r.store.torn
-        r.store.reopen()  # no await since the check: no thread started in between
-        log.warning("%s: reopened LevelDB after a failed write (%s)", r.node_id, torn)
+        torn = self.store.torn
+        self.store.reopen()  # no await since the check: no thread started in between
+        log.warning("%s: reopened LevelDB after a failed write (%s)", self.config.node_id, torn)

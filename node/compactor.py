@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
-from node.clock import pack
+from node.clock import HLC, pack
+from node.config import NodeConfig
+from node.links import Links
 from node.pb import remesh_pb2 as pb
 from node.protocol.compaction import (
     MemberAck,
@@ -25,11 +27,8 @@ from node.protocol.compaction import (
     reclaim_due,
     truncation_points,
 )
-from node.store import Record
+from node.store import Record, Store
 from node.trim import collect_tombstones, live_records, reclaim_ranges, truncate_log
-
-if TYPE_CHECKING:
-    from node.replica import Replica
 
 log = logging.getLogger("node.compactor")
 
@@ -37,8 +36,20 @@ CHUNK = 2000  # log entries or tombstones per WriteBatch
 
 
 class Compactor:
-    def __init__(self, replica: Replica) -> None:
-        self.replica = replica
+    """Truncation, GC and reclaim for one store, from the acks its members' streams carry
+    (``links``); ``closed`` says the replica is closing (a round stops between chunks)."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: NodeConfig,
+        links: Links,
+        clock: HLC,
+        wall_ms: Callable[[], int],
+        closed: Callable[[], bool],
+    ) -> None:
+        self.store, self.config, self.links, self.clock = store, config, links, clock
+        self.wall_ms, self.closed = wall_ms, closed
         self.truncated_entries = 0
         self.collected = 0
         self.garbage = 0  # records deleted since LevelDB last compacted their ranges
@@ -50,10 +61,10 @@ class Compactor:
     def members(self) -> Members:
         """Each current member's latest acknowledgement to this node (None: none yet in
         this process). Read fresh each time, so a SetPeers takes effect at once."""
-        links = self.replica.links
+        links = self.links
         now = time.monotonic()
         out: dict[str, MemberAck | None] = {}
-        for peer in self.replica.config.peers:
+        for peer in self.config.peers:
             inbound = links.inbound.get(peer)
             s = inbound.session if inbound else None
             if s is None or not s.last_ack:
@@ -74,35 +85,35 @@ class Compactor:
         return self._floor(self.members())
 
     def _floor(self, members: Members) -> int:
-        r = self.replica
-        return gc_floor(r.store.vv, r.store.tops, members, r.node_id, r.clock.last)
+        store = self.store
+        return gc_floor(store.vv, store.tops, members, self.config.node_id, self.clock.last)
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
-        every = self.replica.config.compact_every_ms / 1000
+        every = self.config.compact_every_ms / 1000
         while True:
             await asyncio.sleep(every)
-            if self.replica.store.torn:
+            if self.store.torn:
                 continue  # no write is tried until LevelDB is reopened (node/dbguard.py)
             try:
                 deleted = await self.truncate() + await self.collect()
                 await self.reclaim(idle=not deleted)
             except Exception as exc:  # noqa: BLE001 - reported, retried next round
-                log.error("%s: compaction round failed: %s", self.replica.node_id, exc)
+                log.error("%s: compaction round failed: %s", self.config.node_id, exc)
 
     async def truncate(self) -> int:
-        replica, store, cfg = self.replica, self.replica.store, self.replica.config
+        store, cfg = self.store, self.config
         deleted = 0
         points = truncation_points(
             store.vv, self.members(), cfg.retain_entries, cfg.pin_timeout_ms / 1000
         )
-        cutoff = replica.wall_ms() - cfg.retain_ms
+        cutoff = self.wall_ms() - cfg.retain_ms
         for origin, t in points.items():
             done = store.truncated.get(origin, 0)
             point = t.point
             if point > done:
                 point = age_cut(done + 1, point, partial(store._hlc_at, origin), cutoff)
-            while not replica.closed:
+            while not self.closed():
                 n = truncate_log(store, origin, point, CHUNK)
                 self.truncated_entries += n
                 deleted += n
@@ -115,12 +126,12 @@ class Compactor:
         return deleted
 
     async def collect(self) -> int:
-        replica, cfg = self.replica, self.replica.config
+        cfg = self.config
         members = self.members()
         floor = self._floor(members)
         if not floor:
             return 0
-        wall = replica.wall_ms()
+        wall = self.wall_ms()
         below = min(floor, pack(max(0, wall - cfg.tombstone_grace_ms), 0)) + 1
 
         def may_drop(rec: Record) -> bool:
@@ -129,8 +140,8 @@ class Compactor:
             )
 
         total = 0
-        while not replica.closed:
-            dropped, examined = collect_tombstones(replica.store, below, may_drop, CHUNK)
+        while not self.closed():
+            dropped, examined = collect_tombstones(self.store, below, may_drop, CHUNK)
             self.collected += dropped
             total += dropped
             if examined < CHUNK or not dropped:
@@ -142,13 +153,13 @@ class Compactor:
 
     async def reclaim(self, idle: bool) -> None:
         """Compact the ranges truncation and GC deleted from, when ``reclaim_due``."""
-        store = self.replica.store
+        store = self.store
         if not reclaim_due(self.garbage, live_records(store), idle):
             return
         ranges = reclaim_ranges(store, list(self.dirty), self.gc_dirty)
         self.garbage, self.dirty, self.gc_dirty = 0, set(), False
         for start, stop in ranges:
-            if self.replica.closed:
+            if self.closed():
                 return
             # shield: cancelling the loop must not let close() free LevelDB under a
             # compaction still running in its thread (``drain`` waits for it)
@@ -170,7 +181,7 @@ class Compactor:
     def pins(self) -> list[pb.Pin]:
         """Per origin whose truncation a member holds below what retention alone allows:
         who, at what, and since when (an operator removes a dead member)."""
-        store, cfg = self.replica.store, self.replica.config
+        store, cfg = self.store, self.config
         members = self.members()
         out = []
         for origin, t in sorted(truncation_points(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Iterable, Sequence
 
@@ -21,6 +20,7 @@ from node.compactor import Compactor
 from node.config import NodeConfig
 from node.health import StorageHealth
 from node.incarnation import Incarnation
+from node.integrity import Host as IntegrityHost
 from node.integrity import Integrity
 from node.links import Links
 from node.metrics import NodeMetrics
@@ -30,7 +30,6 @@ from node.protocol.receive import Holding, Rules, receive
 from node.protocol.validate import WriteLimits, write_problem
 from node.recent import Recent
 from node.store import Record, Store
-from node.trim import log_held
 from node.watch import Watchers
 from node.watermarks import Watermarks
 
@@ -75,7 +74,8 @@ class Replica:
                 sum(scanned.values()),
                 scanned,
             )
-        self.integrity = Integrity(self)  # chains compared with peers' (docs/integrity.md)
+        # chains compared with peers' (docs/integrity.md)
+        self.integrity = Integrity(self.store, self._integrity_host(config.node_id))
         self.clock_offset_ms = 0  # a test fault shifts this node's physical clock
         self.clock = HLC(last=self.store.hlc, physical=self.wall_ms)
         self.limits = WriteLimits(config.max_key_bytes, config.max_value_bytes)
@@ -99,10 +99,14 @@ class Replica:
         self.recent = Recent()
         self._queue: list[tuple[list[pb.Write], asyncio.Future]] = []
         self._commit_task: asyncio.Task | None = None
-        self.checkpoints = Checkpoints(self)
-        self._checkpointer: asyncio.Task | None = None
-        self.compactor = Compactor(self)
+        self.compactor = Compactor(
+            self.store, config, self.links, self.clock, self.wall_ms, lambda: self.closed
+        )
         self._compacting: asyncio.Task | None = None
+        self.checkpoints = Checkpoints(
+            self.store, self.watermarks, self.health, self.metrics, config, self.compactor
+        )
+        self._checkpointer: asyncio.Task | None = None
         self.stats_snapshots = {"sent": 0, "received": 0}
         self.snapshot_note = ""  # the last snapshot sent or received, or one under way
         self.snapshot_from = ""  # the peer whose snapshot is being merged (one at a time)
@@ -110,6 +114,29 @@ class Replica:
         self.decommissioned = False  # leaving the cluster: takes no writes (node.admin)
         self.closed = False
         self.stopping = False  # streams end themselves before the server stops
+
+    def _integrity_host(self, node_id: str) -> IntegrityHost:
+        def replica_id_of(peer: str) -> str:
+            known = self.links.outbound.get(peer)
+            return known.replica_id if known else ""
+
+        def busy() -> str:
+            merging = self.snapshot_from
+            return f"a snapshot from {merging} is being merged" if merging else ""
+
+        return IntegrityHost(
+            node_id, lambda: self.origin, self.read_log, replica_id_of, busy, self._rewound
+        )
+
+    def _rewound(self, origin: str) -> None:
+        """A forked range of ``origin`` was dropped and the state rebuilt (node.integrity)."""
+        self.recent.forget(origin)
+        self.watchers.interrupt(
+            f"{self.node_id} dropped a forked range of {origin} and rebuilt its state: "
+            f"the changes are not sent as events; read what you need and watch again"
+        )
+        self.links.changed()  # every link says Hello again from the new vv
+        self.checkpoint()
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -119,6 +146,10 @@ class Replica:
             asyncio.get_running_loop().call_later(
                 REJOIN_TIMEOUT_LINKS * self.timeout_s, self._rejoin_timeout
             )
+
+    def decommission(self) -> None:
+        """Leaving the cluster (``Admin.Decommission``): no writes, and status says so."""
+        self.decommissioned = True
 
     def wall_ms(self) -> int:
         """This node's physical clock: the wall clock plus any injected skew."""
@@ -404,35 +435,3 @@ class Replica:
     def checkpoint(self) -> None:
         """Sync LevelDB, then record the vv (node.checkpoints), on the loop."""
         self.checkpoints.now()
-
-    # ------------------------------------------------------------------- status
-    def status(self) -> pb.StatusResponse:
-        state, reason = self.incarnation.status
-        return pb.StatusResponse(
-            node_id=self.node_id,
-            replica_id=self.origin,
-            state="decommissioned" if self.decommissioned else state,
-            state_reason=reason,
-            cluster=self.config.cluster,
-            tenant=self.config.tenant,
-            vv=self.vv,
-            keys=self.store.keys,
-            digest=f"{self.store.digest:032x}",
-            peers=self.links.peer_status(self.vv),
-            durability=self.config.durability,
-            log_entries=sum(self.vv.values()),
-            hlc=self.clock.last,
-            pid=os.getpid(),
-            recovered_from=self.recovered_from,
-            log_held=log_held(self.store),
-            tombstones=self.store.tombs,
-            truncated=self.store.truncated,
-            pins=self.compactor.pins(),
-            gc_floor=self.compactor.floor(),
-            gc_horizon=self.store.horizon,
-            snapshots_sent=self.stats_snapshots["sent"],
-            snapshots_received=self.stats_snapshots["received"],
-            snapshot=self.snapshot_note,
-            forks=self.integrity.status(),
-            **self.stats,
-        )

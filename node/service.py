@@ -24,6 +24,7 @@ from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import PeerFailed, ProtocolError, Refused, ServerLimits, ServerSession
 from node.protocol.ops import LIVE
 from node.replica import Replica
+from node.report import status_of
 from node.sending import Stalled, pump, trim_soon
 from node.statuses import REFUSALS, abort
 from node.store import Record
@@ -115,7 +116,7 @@ class KVService(pb_grpc.KVServicer):
         await serve_watch(self.replica, request.prefix, context, self.linger_s)
 
     async def Status(self, request: pb.StatusRequest, context: Context) -> pb.StatusResponse:
-        return self.replica.status()
+        return status_of(self.replica)
 
 
 class ReplicationService(pb_grpc.ReplicationServicer):
