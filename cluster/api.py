@@ -47,7 +47,7 @@ from cluster.state import (
 )
 from cluster.statefile import check_copy, recorded_topology
 from cluster.status import PAUSED, NodeView, view
-from cluster.topology import Topology, load_topology
+from cluster.topology import load_topology
 from cluster.verblock import exclusive, hold, hold_for_down
 from cluster.wait import WaitTimeout, wait_for
 from node.pb import remesh_pb2 as pb
@@ -82,7 +82,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         self.name = self._state.name
         text = self._state.topology_text
         # cluster.json records the cluster as it runs; topology.yaml is only its copy
-        self.topology: Topology = recorded_topology(self.dir / STATE_FILE, text, self._state.nodes)
+        self.topology = recorded_topology(self.dir / STATE_FILE, text, self._state.nodes)
         self.topology_edited = not check_copy(self.dir / TOPOLOGY_FILE, text)
 
     # ---------------------------------------------------------------- finding

@@ -19,21 +19,19 @@ comes back as a fresh incarnation.
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cluster.backends.base import RUNNING, Backend
-from cluster.client import NodeClient
+from cluster.backends.base import RUNNING
 from cluster.errors import ClusterError, OperationFailed
-from cluster.faults.control import ProxyControl
+from cluster.facade import Facade
 from cluster.ports import free_ports
 from cluster.render import node_config_path, render, write
 from cluster.reshape import Ports, Reconcile, lacking, plan_ports, with_node, without_node
-from cluster.secrets import Credentials, Paths, secrets_dir
-from cluster.state import HOST, ClusterState
+from cluster.secrets import Paths, secrets_dir
+from cluster.state import HOST
 from cluster.topology import Topology, parse_topology
 from cluster.verblock import exclusive
 from cluster.wait import WaitTimeout, wait_for
@@ -58,40 +56,10 @@ def _shortfall(short: dict[str, Any], own: dict[str, int], vvs: dict[str, dict[s
     return "; ".join(parts)
 
 
-class Membership:
-    """``add``/``remove``; the rest of ``Cluster`` provides what is declared here."""
+class Membership(Facade):
+    """``add``/``remove``; the rest of ``Cluster`` provides what they use (``Facade``)."""
 
-    dir: Path
-    lock_wait: float | None
-    name: str
-    topology: Topology
-    _state: ClusterState
-    _backend: Backend
-    _lock: threading.Lock
-    _clients: dict[str, NodeClient]
-
-    def client(self, node: str) -> NodeClient:
-        raise NotImplementedError
-
-    def credentials(self) -> Credentials:
-        raise NotImplementedError
-
-    def running_nodes(self) -> list[str]:
-        raise NotImplementedError
-
-    def process_state(self, node: str) -> str:
-        raise NotImplementedError
-
-    def wait_ready(
-        self, timeout: float = 60, nodes: Sequence[str] | None = None, progress: Progress = None
-    ) -> None:
-        raise NotImplementedError
-
-    def log_path(self, node: str) -> Path:
-        raise NotImplementedError
-
-    def _proxy(self) -> ProxyControl:
-        raise NotImplementedError
+    topology: Topology  # replaced by ``_reshape``
 
     # ------------------------------------------------------------------- add
     @exclusive("add")

@@ -5,40 +5,17 @@ one facade of small parts; the rest of ``Cluster`` provides what is declared her
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-from cluster.backends.base import RUNNING, Backend, ProcessInfo
+from cluster.backends.base import RUNNING, ProcessInfo
 from cluster.errors import OperationFailed
-from cluster.faults.control import SupervisedControl
+from cluster.facade import Facade
 from cluster.render import PROXY
-from cluster.state import ClusterState
 from cluster.verblock import exclusive
 from cluster.wait import WaitTimeout, wait_for
 
 
-class ProcessVerbs:
+class ProcessVerbs(Facade):
     """Each node's process as the backend runs it (supervisord or a container)."""
-
-    dir: Path
-    lock_wait: float | None
-    _state: ClusterState
-    _backend: Backend
-
-    def _known(self, *nodes: str) -> None:
-        raise NotImplementedError
-
-    @property
-    def has_proxy(self) -> bool:
-        raise NotImplementedError
-
-    def _proxy(self) -> SupervisedControl:
-        raise NotImplementedError
-
-    def process_state(self, node: str) -> str:
-        raise NotImplementedError
-
-    def wait_ready(self, timeout: float = 60, nodes: Sequence[str] | None = None) -> None:
-        raise NotImplementedError
 
     @exclusive("kill")
     def kill(self, node: str) -> None:

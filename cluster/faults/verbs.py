@@ -8,11 +8,10 @@ themselves are built by ``cluster.faults.model`` and set through the proxy's con
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from cluster.client import NodeClient
 from cluster.errors import ClusterError
+from cluster.facade import Facade
 from cluster.faults.control import SupervisedControl
 from cluster.faults.leftover import clear, left_by
 from cluster.faults.model import (
@@ -23,32 +22,11 @@ from cluster.faults.model import (
     partition_faults,
 )
 from cluster.render import PROXY
-from cluster.secrets import Credentials
-from cluster.state import ClusterState
 from cluster.verblock import exclusive
 
 
-class LinkFaults:
-    dir: Path
-    lock_wait: float | None
-    name: str
-    _state: ClusterState
-
-    def _known(self, *nodes: str) -> None:
-        raise NotImplementedError
-
-    def _answering(self, node: str) -> NodeClient:
-        raise NotImplementedError
-
-    def credentials(self) -> Credentials:
-        raise NotImplementedError
-
-    def process_state(self, node: str) -> str:
-        raise NotImplementedError
-
-    def _proxy_control_address(self) -> str:
-        """Where this machine reaches the proxy's control port (the backend knows)."""
-        return self._state.proxy_control
+class LinkFaults(Facade):
+    """Faults on links and clocks; the rest of ``Cluster`` provides what they use."""
 
     @exclusive("skew")
     def skew(self, node: str, offset_ms: int) -> int:
