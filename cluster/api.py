@@ -29,6 +29,7 @@ from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
 from cluster.faults.model import ProxyError
 from cluster.faults.verbs import LinkFaults
 from cluster.files import atomic_write
+from cluster.home import default_home, home_of
 from cluster.logs import tail, unexpected_lines
 from cluster.membership import Membership
 from cluster.processes import ProcessVerbs
@@ -42,7 +43,6 @@ from cluster.state import (
     TOPOLOGY_FILE,
     ClusterState,
     cluster_names,
-    default_home,
     find,
 )
 from cluster.statefile import check_copy, recorded_topology
@@ -88,11 +88,11 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
     # ---------------------------------------------------------------- finding
     @classmethod
     def open(cls, name: str | None = None, home: Path | str | None = None) -> Cluster:
-        return cls(find(name, Path(home) if home else default_home()))
+        return cls(find(name, home_of(home)))
 
     @staticmethod
     def list(home: Path | str | None = None) -> Names:
-        return cluster_names(Path(home) if home else default_home())
+        return cluster_names(home_of(home))
 
     # ------------------------------------------------------------------- up
     @classmethod
@@ -118,7 +118,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         false``); the token is always on, proved and never sent (README, Security)."""
         path = resolve_topology(path)
         topo = load_topology(path)
-        state_dir = (Path(home) if home else default_home()) / topo.name
+        state_dir = home_of(home) / topo.name
         with hold(state_dir, "up", lock_wait) as waited:
             timeout = max(0.1, timeout - waited)
             if (state_dir / STATE_FILE).exists() and backend_for(state_dir).is_up():

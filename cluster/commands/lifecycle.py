@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from cluster.api import Cluster
 from cluster.argtypes import positive_float
@@ -14,8 +13,9 @@ from cluster.backends.registry import NAMES, traits
 from cluster.catalog import resolve_topology
 from cluster.commands import AddVerb, lock_wait, open_cluster, waits
 from cluster.commands.output import Progress, print_status, timed
+from cluster.home import home_of
 from cluster.salvage import down_damaged
-from cluster.state import STATE_FILE, ClusterState, default_home, find
+from cluster.state import STATE_FILE, ClusterState, find
 from cluster.statefile import DamagedState
 from cluster.topology import load_topology
 
@@ -24,7 +24,7 @@ def _prepare(args: argparse.Namespace) -> None:
     """The backend's preparation first (on Docker, the node image, built if missing),
     its progress on stderr with the elapsed time, then what it did."""
     topo = load_topology(resolve_topology(args.file))
-    state_dir = (Path(args.home) if args.home else default_home()) / topo.name
+    state_dir = home_of(args.home) / topo.name
     before = ClusterState.load(state_dir).backend if (state_dir / STATE_FILE).exists() else None
     done = traits(args.backend or before or topo.backend).run_prepare(timed())
     if done:
@@ -62,7 +62,7 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    state_dir = find(args.cluster, Path(args.home) if args.home else default_home())
+    state_dir = find(args.cluster, home_of(args.home))
     try:
         c = Cluster(state_dir)
     except DamagedState as exc:  # what is damaged must not keep its processes running
@@ -106,7 +106,7 @@ def status(args: argparse.Namespace) -> int:
 
 
 def list_clusters(args: argparse.Namespace) -> int:
-    home = Path(args.home) if args.home else default_home()
+    home = home_of(args.home)
     rows: list[dict[str, object]] = []
     for name in Cluster.list(home):
         try:
