@@ -36,7 +36,7 @@ from cluster.processes import ProcessVerbs
 from cluster.prometheus import PROMETHEUS_FILE, fetch, scrape_config, url
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
-from cluster.reshape import Reconcile, reconcile_source
+from cluster.reshape import Reconcile, confirm_drops, reconcile_source
 from cluster.secrets import Credentials, ensure, remove
 from cluster.state import (
     STATE_FILE,
@@ -44,6 +44,7 @@ from cluster.state import (
     ClusterState,
     cluster_names,
     find,
+    restore_copy,
 )
 from cluster.statefile import check_copy, recorded_topology
 from cluster.status import PAUSED, NodeView, view
@@ -98,7 +99,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
     @classmethod
     def up(
         cls,
-        path: str | Path,
+        path: str | Path | None = None,
         home: Path | str | None = None,
         timeout: float = 60,
         progress: Progress = None,
@@ -106,16 +107,20 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         tls: bool | None = None,
         backend: str | None = None,
         lock_wait: float | None = None,
+        name: str | None = None,
     ) -> Cluster:
         """Validate, render, start and wait until every node serves and every link is up.
-        ``path``: a topology file, or the name of a built-in one (``cluster.catalog``).
+        ``path``: a topology file, or the name of a built-in one (``cluster.catalog``);
+        None: the stored cluster ``name`` (or the only one) under ``home``, as it was.
         ``backend``: ``supervisor`` or ``docker``, overriding the file's ``backend:``.
 
         A cluster that is down whose file now names other nodes is reconciled: it comes up
-        as it was, then the nodes gone leave (each checked to be held by the others unless
-        ``force``) and the new ones join (``reconciled`` says what changed). ``tls``: True or
+        as it was, then the nodes gone leave (only with ``force``; each checked to be held
+        by the others) and the new ones join (``reconciled`` says what changed). ``tls``: True or
         False overrides the topology's ``tls`` (mutual TLS, on unless it says ``tls:
         false``); the token is always on, proved and never sent (README, Security)."""
+        if path is None:  # bring back what there was
+            path = restore_copy(find(name, home_of(home)))
         path = resolve_topology(path)
         topo = load_topology(path)
         state_dir = home_of(home) / topo.name
@@ -129,6 +134,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
             if (state_dir / STATE_FILE).exists():  # its copy of the topology, as it runs
                 atomic_write(state_dir / TOPOLOGY_FILE, ClusterState.load(state_dir).topology_text)
             source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
+            confirm_drops(plan, topo.name, path, force)
             ClusterState.for_up(load_topology(source), source, state_dir, tls=tls, backend=backend)
             cluster = cls(state_dir)
             rendered = render(cluster.topology, cluster._state)
@@ -138,7 +144,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
                 cluster._start_all(timeout, progress)
                 if plan is not None or source != Path(path):
                     cluster._reconcile(
-                        plan or Reconcile([], []), Path(path).read_text(), topo, force, timeout
+                        plan or Reconcile([], []), Path(path).read_text(), topo, timeout
                     )
                     cluster.reconciled = plan
             except BaseException:

@@ -80,6 +80,14 @@ def elsewhere(home: Path) -> str:
     return f" (clusters elsewhere: {'; '.join(found)})" if found else ""
 
 
+def restore_copy(state_dir: Path) -> Path:
+    """``topology.yaml`` of a stored cluster written again from ``cluster.json`` (an edited
+    copy hides nothing): what ``up`` without a file brings back."""
+    path = state_dir / TOPOLOGY_FILE
+    atomic_write(path, ClusterState.load(state_dir).topology_text)
+    return path
+
+
 class ClusterState:
     """``cluster.json`` in memory; ``save`` writes it back."""
 

@@ -23,10 +23,13 @@ from cluster.topology import load_topology
 def _prepare(args: argparse.Namespace) -> None:
     """The backend's preparation first (on Docker, the node image, built if missing),
     its progress on stderr with the elapsed time, then what it did."""
-    topo = load_topology(resolve_topology(args.file))
-    state_dir = home_of(args.home) / topo.name
+    if args.file:
+        topo = load_topology(resolve_topology(args.file))
+        state_dir, backend = home_of(args.home) / topo.name, topo.backend
+    else:  # the stored cluster: the backend it ran on
+        state_dir, backend = find(args.cluster, home_of(args.home)), "supervisor"
     before = ClusterState.load(state_dir).backend if (state_dir / STATE_FILE).exists() else None
-    done = traits(args.backend or before or topo.backend).run_prepare(timed())
+    done = traits(args.backend or before or backend).run_prepare(timed())
     if done:
         print(done, file=sys.stderr)
 
@@ -45,6 +48,7 @@ def up(args: argparse.Namespace) -> int:
             tls=args.tls,
             backend=args.backend,
             lock_wait=lock_wait(args),
+            name=args.cluster,
         )
     finally:
         progress.done()
@@ -158,7 +162,12 @@ def validate(args: argparse.Namespace) -> int:
 
 def register(add: AddVerb) -> None:
     sp = waits(add("up", up, "start a topology and wait until every node and link is up"))
-    sp.add_argument("file", help="a topology file, or a built-in's name (`cluster topologies`)")
+    sp.add_argument(
+        "file",
+        nargs="?",
+        help="a topology file, or a built-in's name (`cluster topologies`); none: the "
+        "stored cluster (--cluster, or the only one) back as it was, members added included",
+    )
     sp.add_argument("--timeout", type=float, default=60)
     sp.add_argument(
         "--backend",
@@ -168,8 +177,8 @@ def register(add: AddVerb) -> None:
     sp.add_argument(
         "--force",
         action="store_true",
-        help="when the file drops nodes, remove them without checking the others hold "
-        "their entries",
+        help="when the file no longer names some members, remove them (each checked first "
+        "to be held by the others, as `cluster remove`); without it such an up exits 2",
     )
     sp.add_argument(
         "--tls",
