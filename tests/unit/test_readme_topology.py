@@ -33,4 +33,3 @@ def test_every_node_key_is_documented() -> None:
     entries = [e for e in raw["nodes"] if isinstance(e, dict)]
     documented = {k for e in entries for k in e}
     assert documented == set(_KEYS["node"]), "README topology example: a node entry's keys"
-
