@@ -27,7 +27,8 @@ def _prepare(args: argparse.Namespace) -> None:
         topo = load_topology(resolve_topology(args.file))
         state_dir, backend = home_of(args.home) / topo.name, topo.backend
     else:  # the stored cluster: the backend it ran on
-        state_dir, backend = find(args.cluster, home_of(args.home)), "supervisor"
+        state_dir = find(args.cluster, home_of(args.home))
+        backend = ClusterState.load(state_dir).backend
     before = ClusterState.load(state_dir).backend if (state_dir / STATE_FILE).exists() else None
     done = traits(args.backend or before or backend).run_prepare(timed())
     if done:
