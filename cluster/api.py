@@ -29,21 +29,22 @@ from cluster.errors import ClusterError, ConvergeTimeout, OperationFailed
 from cluster.faults.model import ProxyError
 from cluster.faults.verbs import LinkFaults
 from cluster.files import atomic_write
+from cluster.home import default_home, home_of
 from cluster.logs import tail, unexpected_lines
 from cluster.membership import Membership
 from cluster.processes import ProcessVerbs
 from cluster.prometheus import PROMETHEUS_FILE, fetch, scrape_config, url
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
-from cluster.reshape import Reconcile, reconcile_source
+from cluster.reshape import Reconcile, confirm_drops, reconcile_source
 from cluster.secrets import Credentials, ensure, remove
 from cluster.state import (
     STATE_FILE,
     TOPOLOGY_FILE,
     ClusterState,
     cluster_names,
-    default_home,
     find,
+    restore_copy,
 )
 from cluster.statefile import check_copy, recorded_topology
 from cluster.status import PAUSED, NodeView, view
@@ -88,17 +89,17 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
     # ---------------------------------------------------------------- finding
     @classmethod
     def open(cls, name: str | None = None, home: Path | str | None = None) -> Cluster:
-        return cls(find(name, Path(home) if home else default_home()))
+        return cls(find(name, home_of(home)))
 
     @staticmethod
     def list(home: Path | str | None = None) -> Names:
-        return cluster_names(Path(home) if home else default_home())
+        return cluster_names(home_of(home))
 
     # ------------------------------------------------------------------- up
     @classmethod
     def up(
         cls,
-        path: str | Path,
+        path: str | Path | None = None,
         home: Path | str | None = None,
         timeout: float = 60,
         progress: Progress = None,
@@ -106,19 +107,23 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         tls: bool | None = None,
         backend: str | None = None,
         lock_wait: float | None = None,
+        name: str | None = None,
     ) -> Cluster:
         """Validate, render, start and wait until every node serves and every link is up.
-        ``path``: a topology file, or the name of a built-in one (``cluster.catalog``).
+        ``path``: a topology file, or the name of a built-in one (``cluster.catalog``);
+        None: the stored cluster ``name`` (or the only one) under ``home``, as it was.
         ``backend``: ``supervisor`` or ``docker``, overriding the file's ``backend:``.
 
         A cluster that is down whose file now names other nodes is reconciled: it comes up
-        as it was, then the nodes gone leave (each checked to be held by the others unless
-        ``force``) and the new ones join (``reconciled`` says what changed). ``tls``: True or
+        as it was, then the nodes gone leave (only with ``force``; each checked to be held
+        by the others) and the new ones join (``reconciled`` says what changed). ``tls``: True or
         False overrides the topology's ``tls`` (mutual TLS, on unless it says ``tls:
         false``); the token is always on, proved and never sent (README, Security)."""
+        if path is None:  # bring back what there was
+            path = restore_copy(find(name, home_of(home)))
         path = resolve_topology(path)
         topo = load_topology(path)
-        state_dir = (Path(home) if home else default_home()) / topo.name
+        state_dir = home_of(home) / topo.name
         with hold(state_dir, "up", lock_wait) as waited:
             timeout = max(0.1, timeout - waited)
             if (state_dir / STATE_FILE).exists() and backend_for(state_dir).is_up():
@@ -129,6 +134,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
             if (state_dir / STATE_FILE).exists():  # its copy of the topology, as it runs
                 atomic_write(state_dir / TOPOLOGY_FILE, ClusterState.load(state_dir).topology_text)
             source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
+            confirm_drops(plan, topo.name, path, force)
             ClusterState.for_up(load_topology(source), source, state_dir, tls=tls, backend=backend)
             cluster = cls(state_dir)
             rendered = render(cluster.topology, cluster._state)
@@ -138,7 +144,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
                 cluster._start_all(timeout, progress)
                 if plan is not None or source != Path(path):
                     cluster._reconcile(
-                        plan or Reconcile([], []), Path(path).read_text(), topo, force, timeout
+                        plan or Reconcile([], []), Path(path).read_text(), topo, timeout
                     )
                     cluster.reconciled = plan
             except BaseException:

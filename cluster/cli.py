@@ -54,7 +54,8 @@ def _common(parser: argparse.ArgumentParser, default: Callable[[object], object]
     parser.add_argument(
         "--home",
         default=default(None),
-        help="state directory root (default ./.cluster or $REMESH_HOME)",
+        help="state directory root (default: $REMESH_HOME, else ./.cluster if it exists, "
+        "else $XDG_STATE_HOME/remesh, i.e. ~/.local/state/remesh)",
     )
     parser.add_argument(
         "--cluster", default=default(None), help="cluster name, when there are several"

@@ -40,7 +40,8 @@ def private_dir(path: Path) -> Path:
     running as root) write, or signal, where someone else chose.
     """
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for missing in reversed([p for p in (path, *path.parents) if not p.exists()]):
+            missing.mkdir(mode=0o700, exist_ok=True)  # parents it makes are private too
         st = os.lstat(path)
     except OSError as exc:
         raise UnsafePath(f"cannot create the private directory {path}: {exc}") from None

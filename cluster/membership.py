@@ -241,14 +241,12 @@ class Membership(Facade):
             if node != exclude and node in running:
                 self.client(node).set_peers(wanted)
 
-    def _reconcile(
-        self, plan: Reconcile, text: str, new: Topology, force: bool, timeout: float
-    ) -> None:
-        """``up`` of an edited file: the removed nodes leave (checked unless ``force``), then
-        the file becomes the shape and the added nodes start and catch up."""
+    def _reconcile(self, plan: Reconcile, text: str, new: Topology, timeout: float) -> None:
+        """``up`` of an edited file: the removed nodes leave (each checked to be held by the
+        others first), then the file becomes the shape and the added nodes start and catch
+        up."""
         for node in plan.removed:
-            if not force:
-                self._drain(node, timeout, None)
+            self._drain(node, timeout, None)
             self._backend.stop(node)
         for node in plan.added:
             shutil.rmtree(node_config_path(self.dir, node).parent, ignore_errors=True)

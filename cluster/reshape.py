@@ -156,6 +156,21 @@ def reconcile_plan(old: Topology, new: Topology) -> Reconcile | None:
     return Reconcile(added, removed) if added or removed else None
 
 
+def confirm_drops(plan: Reconcile | None, name: str, path: Path, force: bool) -> None:
+    """``up`` of a file that drops members removes them only when told so (``force``):
+    ClusterError naming them, the flag and the way back, before anything changed."""
+    if plan is None or not plan.removed or force:
+        return
+    gone = ", ".join(plan.removed)
+    raise ClusterError(
+        f"{path} no longer names {gone} of cluster {name}: `up` of it would remove "
+        f"{gone} (each checked first to be held by the others, as `cluster remove`; its "
+        f"data directory goes). Nothing was changed. `cluster up --force {path}` to remove "
+        f"{gone}, or `cluster up --cluster {name}` with no file to bring the cluster back "
+        "as it was"
+    )
+
+
 def reconcile_source(topo: Topology, path: Path, stored: Path) -> tuple[Path, Reconcile | None]:
     """Which file ``up`` of ``topo`` (read from ``path``) brings up first, and the member
     changes to make after: ``path`` and None when it matches the ``stored`` topology of a

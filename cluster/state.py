@@ -21,6 +21,7 @@ from cluster.backends.registry import DEFAULT
 from cluster.errors import ClusterError
 from cluster.faults.model import link_name
 from cluster.files import atomic_write, private_dir
+from cluster.home import LOCAL, pointer, user_home, why
 from cluster.ports import bindable, free_ports
 from cluster.statefile import read_state
 from cluster.topology import Topology
@@ -28,10 +29,6 @@ from cluster.topology import Topology
 HOST = "127.0.0.1"
 STATE_FILE = "cluster.json"
 TOPOLOGY_FILE = "topology.yaml"
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("REMESH_HOME", ".cluster")).absolute()
 
 
 # What marks a directory as a cluster's state, even one whose cluster.json was lost:
@@ -53,17 +50,42 @@ def find(name: str | None, home: Path) -> Path:
         if len(names) == 1:
             name = names[0]
         elif not names:
-            raise ClusterError(f"no cluster in {home}: start one with `cluster up FILE`")
+            raise ClusterError(
+                f"no cluster in {home} ({why(home)}){elsewhere(home)}: start one with "
+                f"`cluster up FILE`, or {pointer()}"
+            )
         else:
             raise ClusterError(
                 f"several clusters in {home} ({', '.join(names)}): pick one with --cluster"
             )
     if name not in names:
         raise ClusterError(
-            f"no cluster named {name!r} in {home}"
-            + (f" (there is {', '.join(names)})" if names else "")
+            f"no cluster named {name!r} in {home} ({why(home)})"
+            + (f"; there is {', '.join(names)}" if names else "")
+            + f"{elsewhere(home)}; {pointer()}"
         )
     return home / name
+
+
+def elsewhere(home: Path) -> str:
+    """The clusters in the other places a verb would look, when ``home`` holds none."""
+    env = os.environ.get("REMESH_HOME")
+    others = [Path(env).absolute()] if env else []
+    others += [Path(LOCAL).absolute(), user_home()]
+    found = [
+        f"{', '.join(cluster_names(o))} in {o}"
+        for o in dict.fromkeys(others)
+        if o != home and cluster_names(o)
+    ]
+    return f" (clusters elsewhere: {'; '.join(found)})" if found else ""
+
+
+def restore_copy(state_dir: Path) -> Path:
+    """``topology.yaml`` of a stored cluster written again from ``cluster.json`` (an edited
+    copy hides nothing): what ``up`` without a file brings back."""
+    path = state_dir / TOPOLOGY_FILE
+    atomic_write(path, ClusterState.load(state_dir).topology_text)
+    return path
 
 
 class ClusterState:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,23 @@ from cluster.backends.procfs import pid_alive
 from cluster.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
+
+_SANDBOX: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test touches the real user's clusters: a verb that falls back to the default
+    home (REMESH_HOME, else the per-user ~/.local/state/remesh) lands in a private
+    temporary directory of this run (each xdist worker its own)."""
+    base = tempfile.mkdtemp(prefix="remesh-tests-")
+    _SANDBOX.append(base)
+    os.environ["REMESH_HOME"] = os.path.join(base, "home")
+    os.environ["XDG_STATE_HOME"] = os.path.join(base, "xdg-state")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for base in _SANDBOX:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from cluster.api import Cluster
 from cluster.argtypes import positive_float
@@ -14,8 +13,9 @@ from cluster.backends.registry import NAMES, traits
 from cluster.catalog import resolve_topology
 from cluster.commands import AddVerb, lock_wait, open_cluster, waits
 from cluster.commands.output import Progress, print_status, timed
+from cluster.home import home_of
 from cluster.salvage import down_damaged
-from cluster.state import STATE_FILE, ClusterState, default_home, find
+from cluster.state import STATE_FILE, ClusterState, find
 from cluster.statefile import DamagedState
 from cluster.topology import load_topology
 
@@ -23,10 +23,14 @@ from cluster.topology import load_topology
 def _prepare(args: argparse.Namespace) -> None:
     """The backend's preparation first (on Docker, the node image, built if missing),
     its progress on stderr with the elapsed time, then what it did."""
-    topo = load_topology(resolve_topology(args.file))
-    state_dir = (Path(args.home) if args.home else default_home()) / topo.name
+    if args.file:
+        topo = load_topology(resolve_topology(args.file))
+        state_dir, backend = home_of(args.home) / topo.name, topo.backend
+    else:  # the stored cluster: the backend it ran on
+        state_dir = find(args.cluster, home_of(args.home))
+        backend = ClusterState.load(state_dir).backend
     before = ClusterState.load(state_dir).backend if (state_dir / STATE_FILE).exists() else None
-    done = traits(args.backend or before or topo.backend).run_prepare(timed())
+    done = traits(args.backend or before or backend).run_prepare(timed())
     if done:
         print(done, file=sys.stderr)
 
@@ -45,6 +49,7 @@ def up(args: argparse.Namespace) -> int:
             tls=args.tls,
             backend=args.backend,
             lock_wait=lock_wait(args),
+            name=args.cluster,
         )
     finally:
         progress.done()
@@ -62,7 +67,7 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    state_dir = find(args.cluster, Path(args.home) if args.home else default_home())
+    state_dir = find(args.cluster, home_of(args.home))
     try:
         c = Cluster(state_dir)
     except DamagedState as exc:  # what is damaged must not keep its processes running
@@ -106,7 +111,7 @@ def status(args: argparse.Namespace) -> int:
 
 
 def list_clusters(args: argparse.Namespace) -> int:
-    home = Path(args.home) if args.home else default_home()
+    home = home_of(args.home)
     rows: list[dict[str, object]] = []
     for name in Cluster.list(home):
         try:
@@ -158,7 +163,12 @@ def validate(args: argparse.Namespace) -> int:
 
 def register(add: AddVerb) -> None:
     sp = waits(add("up", up, "start a topology and wait until every node and link is up"))
-    sp.add_argument("file", help="a topology file, or a built-in's name (`cluster topologies`)")
+    sp.add_argument(
+        "file",
+        nargs="?",
+        help="a topology file, or a built-in's name (`cluster topologies`); none: the "
+        "stored cluster (--cluster, or the only one) back as it was, members added included",
+    )
     sp.add_argument("--timeout", type=float, default=60)
     sp.add_argument(
         "--backend",
@@ -168,8 +178,8 @@ def register(add: AddVerb) -> None:
     sp.add_argument(
         "--force",
         action="store_true",
-        help="when the file drops nodes, remove them without checking the others hold "
-        "their entries",
+        help="when the file no longer names some members, remove them (each checked first "
+        "to be held by the others, as `cluster remove`); without it such an up exits 2",
     )
     sp.add_argument(
         "--tls",

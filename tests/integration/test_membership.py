@@ -233,7 +233,9 @@ def test_library_add_remove_and_up_reconciles_an_edited_file(remesh_cluster, tmp
     assert c.topology.names() == ["node-a", "node-b", "node-c"]
     c.down()
     path.write_text("name: recon\nnodes: [node-a, node-c, node-e]\n")
-    c = remesh_cluster(path)
+    with pytest.raises(ClusterError, match="no longer names node-b of cluster recon"):
+        remesh_cluster(path)  # dropping a member needs force=True
+    c = remesh_cluster(path, force=True)
     assert c.reconciled is not None
     assert (c.reconciled.added, c.reconciled.removed) == (["node-e"], ["node-b"])
     assert c.topology.names() == ["node-a", "node-c", "node-e"]
@@ -246,3 +248,35 @@ def test_library_add_remove_and_up_reconciles_an_edited_file(remesh_cluster, tmp
     path.write_text("name: recon\ntenant: other\nnodes: [node-a, node-c]\n")
     with pytest.raises(ClusterError, match="another tenant"):
         remesh_cluster(path)
+
+
+def test_cli_up_of_the_file_refuses_to_drop_an_added_member_and_up_alone_brings_it_back(
+    cli, tmp_path  # noqa: F811
+):
+    home = tmp_path / "home"
+    path = tmp_path / "m3.yaml"
+    path.write_text("name: m3\nproxies: false\nnodes: [node-a, node-b, node-c]\n")
+    cli("up", str(path))
+    cli("add", "node-d")
+    cli("write", "node-d", "from-d", "1")
+    cli("down")
+    before = (home / "m3" / "cluster.json").read_bytes()
+
+    p = cli("up", str(path), ok=False)
+    err = p.stderr.decode()
+    assert p.returncode == 2, err
+    assert f"{path} no longer names node-d of cluster m3" in err, err
+    assert "Nothing was changed" in err and "--force" in err and "with no file" in err, err
+    assert (home / "m3" / "cluster.json").read_bytes() == before
+    assert not Cluster.open("m3", home).is_up()
+
+    up = out(cli("up"))  # no file: the cluster as it was, node-d and its data included
+    assert "cluster m3 up" in up and "reconciled" not in up
+    assert Cluster.open("m3", home).topology.names() == ["node-a", "node-b", "node-c", "node-d"]
+    assert out(cli("read", "node-d", "from-d")).strip() == "1"
+    cli("down")
+
+    up = out(cli("up", "--force", str(path)))
+    assert "members reconciled with the file: removed node-d" in up
+    assert Cluster.open("m3", home).topology.names() == ["node-a", "node-b", "node-c"]
+    assert out(cli("read", "node-a", "from-d")).strip() == "1"  # checked: its writes stay

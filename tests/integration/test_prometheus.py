@@ -8,7 +8,7 @@ from cluster.wait import wait_for
 from tests.integration.prom import Prometheus
 from tests.integration.workload import links_down
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs("prometheus")]
 
 NODES = ["node-a", "node-b", "node-c"]
 
