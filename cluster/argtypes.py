@@ -1,35 +1,60 @@
 """Argument types for the command lines (``cluster`` and ``python -m cluster.bench.peers``):
-a bad value is argparse's own error and exit 2, never a traceback further in."""
+a bad value is argparse's own error and exit 2, checked before anything is sent, never a
+traceback or a refusal further in. Every numeric option uses one of these (a unit test
+walks the parsers to prove none is a raw ``int`` or ``float``)."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import os
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+NUMERIC: set[Callable[[str], object]] = set()  # every numeric type below, for that test
+
+MAX_SECONDS = 7 * 86_400.0  # a week: past it, a wait is a typo (and overflows some waits)
 
 
-def non_negative_int(text: str) -> int:
-    """An argparse type: a whole number >= 0 (argparse turns the error into exit 2)."""
+def numeric(fn: Callable[[str], T]) -> Callable[[str], T]:
+    """Register ``fn`` as a numeric argument type."""
+    NUMERIC.add(fn)
+    return fn
+
+
+def _whole(text: str) -> int:
+    """``20_000`` and ``20,000`` read as 20000; ``+5`` as 5."""
     try:
-        value = int(text)
+        return int(text.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1; ``20_000`` and ``20,000`` read as 20000."""
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+def int_range(low: int, high: int | None = None, unit: str = "") -> Callable[[str], int]:
+    """A type: a whole number from ``low`` to ``high`` (None: no upper bound)."""
+    suffix = f" {unit}" if unit else ""
+
+    @numeric
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a number >= {low}{suffix}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(
+                f"expected a number from {low} to {high:,}{suffix}, got {value:,}"
+            )
+        return value
+
+    parse.__name__ = f"int_range({low}, {high})"
+    return parse
 
 
+non_negative_int = int_range(0)
+positive_int = int_range(1)
+
+
+@numeric
 def positive_float(text: str) -> float:
     """A finite number above 0."""
     try:
@@ -41,6 +66,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+@numeric
+def seconds(text: str) -> float:
+    """A timeout or an interval: above 0 and at most a week (``nan``, ``inf``, ``-1`` and
+    ``1e300`` are typos, not waits)."""
+    value = positive_float(text)
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds above 0 and at most {MAX_SECONDS:,.0f} (a week), got {text}"
+        )
+    return value
+
+
+@numeric
 def int_list(text: str) -> list[int]:
     """``1000,10000``: positive whole numbers, comma-separated."""
     try:

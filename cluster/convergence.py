@@ -7,7 +7,7 @@ A snapshot is one row per node (``node``, ``digest``, ``vv``, ``keys``, or
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cluster.errors import ConvergeTimeout
@@ -55,6 +55,28 @@ def converged(snap: Snapshot) -> bool:
         and (s["digest"], s["vv"]) == (snap[0]["digest"], snap[0]["vv"])
         for s in snap
     )
+
+
+def left_out(
+    members: Sequence[str], took_part: Sequence[str], state_of: Callable[[str], str]
+) -> dict[str, str]:
+    """Members that took no part in a check, each with why (paused, down, unreachable):
+    "converged" over the running nodes says nothing about these, so it must name them."""
+    return {n: why(state_of(n)) for n in members if n not in took_part}
+
+
+def why(state: str) -> str:
+    """A process state (``Cluster.process_state``) as the reason a node was left out."""
+    if state == "PAUSED":
+        return "paused"
+    if state.startswith("unknown"):
+        return f"unreachable: {state}"
+    return f"down: {state}"
+
+
+def left_out_line(left: dict[str, str]) -> str:
+    """``node-c (paused), node-d (down (STOPPED))``."""
+    return ", ".join(f"{n} ({reason})" for n, reason in left.items())
 
 
 def fork_line(fork: Any) -> str:

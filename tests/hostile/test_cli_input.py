@@ -80,7 +80,7 @@ def other_backend(tmp: Path) -> str:
 
 
 CASES = [
-    ("scan --limit -1", ["scan", "node-a", "--limit", "-1"], 2, "expected 0 or more"),
+    ("scan --limit -1", ["scan", "node-a", "--limit", "-1"], 2, "expected a number >= 0"),
     ("scan --limit abc", ["scan", "node-a", "--limit", "abc"], 2, "expected a whole number"),
     ("status --interval -1", ["status", "--watch", "--interval", "-1"], 2, "above 0"),
     ("bench --rates abc", ["bench", "--rates", "abc", "--only", "latency"], 2, "comma"),

@@ -1,0 +1,86 @@
+"""A newcomer's first day (issue #25), through the real CLI on a real mesh3: what a verb
+says must be what it did, and a check that passed must say what it did not look at."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cluster.api import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+class Cli:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.home = tmp / "home"
+        self.env = {**os.environ, "REMESH_HOME": str(self.home)}
+
+    def __call__(self, *args: str, input: bytes = b"") -> subprocess.CompletedProcess[str]:
+        p = subprocess.run(
+            [sys.executable, "-m", "cluster.cli", *args],
+            env=self.env,
+            cwd=self.tmp,
+            capture_output=True,
+            input=input,
+            timeout=120,
+        )
+        out = subprocess.CompletedProcess(
+            p.args, p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode()
+        )
+        assert "Traceback" not in out.stderr, out.stderr
+        return out
+
+
+def ok(p: subprocess.CompletedProcess[str]) -> str:
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    return p.stdout
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory) -> Iterator[Cli]:
+    c = Cli(tmp_path_factory.mktemp("first-day"))
+    ok(c("up", "mesh3"))
+    try:
+        yield c
+        problems = Cluster.open(None, c.home).unexpected_log_lines()
+        assert not problems, "\n".join(problems)
+    finally:
+        c("down", "--purge")
+
+
+def test_converge_names_the_members_it_left_out_and_all_or_expect_fail_on_them(cli):
+    ok(cli("pause", "node-c"))
+    try:
+        ok(cli("write", "node-a", "pk", "1"))
+        text = ok(cli("converge", "--timeout", "30"))
+        assert "2 of 3 members" in text and "left out: node-c (paused)" in text, text
+        report = json.loads(ok(cli("converge", "--timeout", "30", "--json")))
+        assert report["left_out"] == {"node-c": "paused"}
+        assert sorted(n["node"] for n in report["nodes"]) == ["node-a", "node-b"]
+
+        p = cli("converge", "--all", "--timeout", "30")
+        assert p.returncode == 1 and "--all: 1 of 3 members left out: node-c (paused)" in p.stderr
+        p = cli("converge", "--expect", "3", "--timeout", "30", "--json")
+        assert p.returncode == 1 and "--expect 3: 2 nodes took part" in p.stderr, p.stderr
+        assert json.loads(p.stdout)["left_out"] == {"node-c": "paused"}
+        assert "left out: node-c" in ok(cli("converge", "--expect", "2"))
+        p = cli("converge", "--expect", "4")
+        assert p.returncode == 2 and "cluster mesh3 has 3 members" in p.stderr
+    finally:
+        ok(cli("resume", "node-c"))
+    ok(cli("stop", "node-b"))
+    try:
+        p = cli("converge", "--all")
+        assert p.returncode == 1 and "node-b (down: STOPPED)" in p.stderr, p.stderr
+    finally:
+        ok(cli("start", "node-b"))
+    text = ok(cli("converge", "--all", "--expect", "3", "--timeout", "30"))
+    assert "3 of 3 members" in text and "left out" not in text, text
