@@ -12,34 +12,65 @@ from cluster.commands import AddVerb, open_cluster
 from cluster.errors import ClusterError
 
 
-def _value(args: argparse.Namespace) -> bytes:
-    """The value: the argument, ``--file PATH`` (``-`` for stdin), or piped stdin."""
-    if args.value is not None and args.file is not None:
-        raise ClusterError("give the value either as an argument or with --file, not both")
+def _key_value(args: argparse.Namespace) -> tuple[bytes, bytes]:
+    """The key and the value: ``KEY VALUE``, ``KEY=VALUE``, ``KEY --file PATH`` (``-``:
+    stdin), ``KEY --empty``, or ``KEY`` with the value piped on stdin. An empty stdin is
+    an error (a forgotten value, not an empty one): ``--empty`` says so on purpose."""
+    given = [n for n, v in (("VALUE", args.value), ("--file", args.file)) if v is not None]
+    given += ["--empty"] if args.empty else []
+    if len(given) > 1:
+        raise ClusterError(f"give the value one way, not with {' and '.join(given)}")
+    key = key_bytes(args.key)
+    if args.empty:
+        return key, b""
+    if args.value is not None:
+        return key, key_bytes(str(args.value))
     if args.file is not None:
-        if args.file == "-":
-            return sys.stdin.buffer.read()
-        try:
-            return Path(args.file).read_bytes()
-        except OSError as exc:
-            raise ClusterError(f"--file {args.file}: {exc.strerror}") from None
-    if args.value is None:
-        if sys.stdin.isatty():
-            raise ClusterError("no value: give VALUE, --file PATH or pipe it on stdin")
+        return key, _file(args.file)
+    name, equals, value = key.partition(b"=")
+    if equals and name:  # KEY=VALUE; a key holding '=' takes VALUE or --file
+        return name, value
+    if sys.stdin.isatty():
+        raise ClusterError(
+            "no value: give VALUE (or KEY=VALUE), --file PATH, --empty, or pipe it on stdin"
+        )
+    value = sys.stdin.buffer.read()
+    if not value:
+        raise ClusterError(
+            "no value: stdin was empty; give VALUE (or KEY=VALUE) or --file PATH, "
+            "or --empty to write an empty value"
+        )
+    return key, value
+
+
+def _file(path: str) -> bytes:
+    if path == "-":
         return sys.stdin.buffer.read()
-    return key_bytes(str(args.value))
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ClusterError(f"--file {path}: {exc.strerror}") from None
 
 
 def write(args: argparse.Namespace) -> int:
-    v = open_cluster(args).write(args.node, key_bytes(args.key), _value(args))
+    key, value = _key_value(args)
+    v = open_cluster(args).write(args.node, key, value)
     if args.json:
         print(
             json.dumps(
-                {"node": args.node, "key": args.key, "hlc": v.hlc, "origin": v.origin, "seq": v.seq}
+                {
+                    "node": args.node,
+                    "key": key.decode(errors="replace"),
+                    "bytes": len(value),
+                    "hlc": v.hlc,
+                    "origin": v.origin,
+                    "seq": v.seq,
+                }
             )
         )
     else:
-        print(f"ok {args.node} seq {v.seq} hlc {v.hlc}")
+        shown = key.decode(errors="replace")
+        print(f"ok {args.node} {shown!r} ({len(value)} bytes) seq {v.seq} hlc {v.hlc}")
     return 0
 
 
@@ -78,11 +109,17 @@ def scan(args: argparse.Namespace) -> int:
 
 
 def register(add: AddVerb) -> None:
-    sp = add("write", write, "write KEY=VALUE through NODE")
+    sp = add("write", write, "write KEY VALUE (or KEY=VALUE) through NODE")
     sp.add_argument("node")
-    sp.add_argument("key")
-    sp.add_argument("value", nargs="?")
+    sp.add_argument(
+        "key",
+        help="the key; KEY=VALUE splits at the first '=' when neither VALUE nor --file is given",
+    )
+    sp.add_argument(
+        "value", nargs="?", help="the value (else --file, --empty, or stdin; empty stdin fails)"
+    )
     sp.add_argument("--file", help="read the value from a file ('-' for stdin)")
+    sp.add_argument("--empty", action="store_true", help="write an empty value")
     sp = add("read", read, "print KEY's value at NODE (exit 1 when absent)")
     sp.add_argument("node")
     sp.add_argument("key")

@@ -84,3 +84,25 @@ def test_converge_names_the_members_it_left_out_and_all_or_expect_fail_on_them(c
         ok(cli("start", "node-b"))
     text = ok(cli("converge", "--all", "--expect", "3", "--timeout", "30"))
     assert "3 of 3 members" in text and "left out" not in text, text
+
+
+def test_write_takes_key_value_or_key_equals_value_and_never_an_empty_stdin_by_accident(cli):
+    ok(cli("write", "node-a", "foo=bar"))
+    assert ok(cli("read", "node-a", "foo")) == "bar\n"
+    assert cli("read", "node-a", "foo=bar").returncode == 1  # no key named 'foo=bar'
+    ok(cli("write", "node-a", "x=y", "z"))  # with VALUE, the key is taken as typed
+    assert ok(cli("read", "node-a", "x=y")) == "z\n"
+
+    p = cli("write", "node-a", "forgot")  # stdin is empty (not a terminal)
+    assert p.returncode == 2, p
+    assert "stdin was empty" in p.stderr and "--empty" in p.stderr, p.stderr
+    assert cli("read", "node-a", "forgot").returncode == 1  # nothing was written
+    ok(cli("write", "node-a", "forgot", "--empty"))
+    assert ok(cli("read", "node-a", "forgot", "--raw")) == ""
+    ok(cli("write", "node-a", "piped", input=b"from stdin"))
+    assert ok(cli("read", "node-a", "piped", "--raw")) == "from stdin"
+
+    p = cli("write", "node-a", "k", "v", "--empty")
+    assert p.returncode == 2 and "not with VALUE and --empty" in p.stderr, p.stderr
+    assert "KEY=VALUE" in ok(cli("write", "--help"))
+
