@@ -88,8 +88,9 @@ class KVService(pb_grpc.KVServicer):
             yield result
 
     async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.WriteResponse:
+        rec = self.replica.get(request.key) if request.key else None
         versions = await self._write([pb.Write(op=pb.DELETE, key=request.key)], context)
-        return pb.WriteResponse(version=versions[0])
+        return pb.WriteResponse(version=versions[0], absent=rec is None or rec.op != pb.PUT)
 
     async def PutBatch(self, request: pb.PutBatchRequest, context: Context) -> pb.PutBatchResponse:
         writes = [

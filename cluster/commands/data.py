@@ -84,8 +84,20 @@ def read(args: argparse.Namespace) -> int:
 
 
 def delete(args: argparse.Namespace) -> int:
-    v = open_cluster(args).delete(args.node, key_bytes(args.key))
-    print(f"deleted {args.key} on {args.node} seq {v.seq} hlc {v.hlc}")
+    """A tombstone is written whether or not the key was live on NODE: another member may
+    hold a put of it that NODE has not received, and the tombstone (newer) must beat it."""
+    r = open_cluster(args).delete_reporting(args.node, key_bytes(args.key))
+    v = r.version
+    if args.json:
+        out = {"node": args.node, "key": args.key, "absent": r.absent, "tombstone": True}
+        print(json.dumps({**out, "hlc": v.hlc, "origin": v.origin, "seq": v.seq}))
+    elif r.absent:
+        print(
+            f"{args.key} was absent on {args.node}; a tombstone was written anyway (seq {v.seq} "
+            f"hlc {v.hlc}): it beats any older put of it {args.node} has not received yet"
+        )
+    else:
+        print(f"deleted {args.key} on {args.node} seq {v.seq} hlc {v.hlc}")
     return 0
 
 
@@ -124,7 +136,9 @@ def register(add: AddVerb) -> None:
     sp.add_argument("node")
     sp.add_argument("key")
     sp.add_argument("--raw", action="store_true", help="no trailing newline (binary values)")
-    sp = add("delete", delete, "delete KEY through NODE")
+    sp = add(
+        "delete", delete, "delete KEY through NODE (a tombstone, also when NODE lacks the key)"
+    )
     sp.add_argument("node")
     sp.add_argument("key")
     sp = add("scan", scan, "list keys under PREFIX at NODE")

@@ -67,10 +67,12 @@ class PutBatchRequest(_message.Message):
     def __init__(self, writes: _Optional[_Iterable[_Union[Write, _Mapping]]] = ...) -> None: ...
 
 class WriteResponse(_message.Message):
-    __slots__ = ("version",)
+    __slots__ = ("version", "absent")
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    ABSENT_FIELD_NUMBER: _ClassVar[int]
     version: Version
-    def __init__(self, version: _Optional[_Union[Version, _Mapping]] = ...) -> None: ...
+    absent: bool
+    def __init__(self, version: _Optional[_Union[Version, _Mapping]] = ..., absent: _Optional[bool] = ...) -> None: ...
 
 class PutBatchResponse(_message.Message):
     __slots__ = ("versions",)

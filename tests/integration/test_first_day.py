@@ -106,3 +106,14 @@ def test_write_takes_key_value_or_key_equals_value_and_never_an_empty_stdin_by_a
     assert p.returncode == 2 and "not with VALUE and --empty" in p.stderr, p.stderr
     assert "KEY=VALUE" in ok(cli("write", "--help"))
 
+
+def test_delete_of_an_absent_key_says_so_and_that_a_tombstone_was_written(cli):
+    p = cli("delete", "node-b", "nonexistent")
+    text = ok(p)
+    assert "nonexistent was absent on node-b; a tombstone was written anyway" in text, text
+    assert "deleted" not in text
+    ok(cli("write", "node-a", "present", "1"))
+    ok(cli("converge", "--timeout", "30"))
+    assert ok(cli("delete", "node-b", "present")).startswith("deleted present on node-b seq")
+    report = json.loads(ok(cli("delete", "node-b", "present", "--json")))
+    assert report["absent"] is True and report["tombstone"] is True and report["seq"] > 0
