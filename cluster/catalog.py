@@ -120,7 +120,7 @@ def starter(
         **{k: v for k, v in raw.items() if k not in ("name", "description")},
     }
     text = _header(name, file, base) + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None)
-    parse_topology(text, f"cluster init {name}")
+    parse_topology(text, f"cluster init {name}", in_file=False)
     return text
 
 

@@ -38,7 +38,7 @@ def _entry_name(entry: Any) -> str:
 
 def _dump(raw: dict[str, Any], source: str) -> tuple[str, Topology]:
     text = yaml.safe_dump(raw, sort_keys=False)
-    return text, parse_topology(text, source)
+    return text, parse_topology(text, source, in_file=False)
 
 
 def with_node(
@@ -74,7 +74,7 @@ def with_node(
             f"cluster {topo.name} lists its links: say which nodes {node} links to with "
             f"--links, e.g. --links {names[0]}"
         )
-    return _dump(raw, topo.source)
+    return _dump(raw, f"{topo.source} with {node} added")
 
 
 def without_node(topo: Topology, text: str, node: str) -> tuple[str, Topology]:
@@ -102,7 +102,7 @@ def without_node(topo: Topology, text: str, node: str) -> tuple[str, Topology]:
             f"removing {node} would cut {', '.join(apart)} off from the other nodes; "
             f"add a link first (`cluster add` with --links) or remove those too"
         )
-    text, new = _dump(raw, topo.source)
+    text, new = _dump(raw, f"{topo.source} without {node}")
     return text, new
 
 

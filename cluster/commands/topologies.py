@@ -37,11 +37,13 @@ def topologies(args: argparse.Namespace) -> int:
 
 
 def init(args: argparse.Namespace) -> int:
-    target = Path(args.name)
+    target = Path(args.name)  # a name, or a path: its last part names the cluster
+    if not target.name:
+        raise ClusterError(f"{args.name!r}: expected a cluster name, or a path ending in one")
     if target.suffix in SUFFIXES:
         name = target.stem
     else:
-        name, target = args.name, Path(f"{args.name}.yaml")
+        name, target = target.name, target.with_name(f"{target.name}.yaml")
     text = starter(name, str(target), args.base, args.nodes, args.shape)
     try:
         with target.open("x", encoding="utf-8") as f:  # never replaces a file

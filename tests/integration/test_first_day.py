@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -117,3 +118,21 @@ def test_delete_of_an_absent_key_says_so_and_that_a_tombstone_was_written(cli):
     assert ok(cli("delete", "node-b", "present")).startswith("deleted present on node-b seq")
     report = json.loads(ok(cli("delete", "node-b", "present", "--json")))
     assert report["absent"] is True and report["tombstone"] is True and report["seq"] > 0
+
+
+def test_init_errors_never_point_at_a_line_of_a_file_that_does_not_exist(tmp_path):
+    cli = Cli(tmp_path)
+    p = cli("init", "/proc/x")
+    assert p.returncode == 2 and p.stderr == "error: /proc/x.yaml: cannot write: " + (
+        "No such file or directory\n"
+    ), p.stderr
+    p = cli("init", "Bad_Name")
+    assert p.returncode == 2, p
+    assert p.stderr.startswith("error: cluster init Bad_Name: name: expected lowercase"), p.stderr
+    assert not re.search(r":\d+:", p.stderr), p.stderr  # no file:line of generated text
+    assert not (tmp_path / "Bad_Name.yaml").exists()
+    p = cli("init", ".")
+    assert p.returncode == 2 and "expected a cluster name" in p.stderr, p.stderr
+    (tmp_path / "sub").mkdir()
+    assert "cluster mine" in ok(cli("init", "sub/mine", "--nodes", "4"))
+    assert "cluster mine, 4 nodes" in ok(cli("validate", "sub/mine.yaml"))
