@@ -218,8 +218,8 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
     def rotate_secrets(self) -> None:
         """New token (and with TLS a new CA and certificates) for a cluster that is down:
         nodes read them when they start, so every node must start with the new ones."""
-        if self.is_up():
-            raise OperationFailed(
+        if self.is_up():  # usage: the verb is for a cluster that is down
+            raise ClusterError(
                 f"cluster {self.name} is up: `cluster down --cluster {self.name}` first "
                 "(every node must start with the new secrets at once)"
             )

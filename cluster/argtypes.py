@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -38,12 +39,12 @@ def int_range(low: int, high: int | None = None, unit: str = "") -> Callable[[st
     @numeric
     def parse(text: str) -> int:
         value = _whole(text)
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected a number from {low:,} to {high:,}{suffix}, got {value:,}"
+            )
         if value < low:
             raise argparse.ArgumentTypeError(f"expected a number >= {low}{suffix}, got {value}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(
-                f"expected a number from {low} to {high:,}{suffix}, got {value:,}"
-            )
         return value
 
     parse.__name__ = f"int_range({low}, {high})"
@@ -75,6 +76,18 @@ def seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected seconds above 0 and at most {MAX_SECONDS:,.0f} (a week), got {text}"
         )
+    return value
+
+
+@numeric
+def duration(text: str) -> float:
+    """``30s``, ``2m``, ``45``, ``1.5s``, ``500ms`` -> seconds, above 0 and at most a week."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration like 30s, 2m or 45, got {text!r}")
+    value = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"expected a duration of at most a week, got {text!r}")
     return value
 
 

@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cluster.argtypes import positive_float, positive_int
+from cluster.argtypes import positive_int, seconds
 from cluster.bench.etcd import ETCD_DURABILITY, bench_etcd
 from cluster.bench.machine import machine_info
 from cluster.bench.phases import BenchFailed
@@ -63,6 +63,10 @@ from cluster.wait import WaitTimeout
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The CLI; argparse exits 2 with a message on bad input, as every remesh tool does."""
+    return build_parser().parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ci/bench-peers",
         description="Run the same write workload against a 3-member etcd cluster and a "
@@ -76,15 +80,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--processes", type=positive_int, default=4, help="client processes the threads share"
     )
     p.add_argument("--latency-rate", type=positive_int, default=1000, help="writes/s")
-    p.add_argument("--latency-seconds", type=positive_float, default=3.0)
-    p.add_argument("--timeout", type=positive_float, default=120.0, help="per phase, s")
+    p.add_argument("--latency-seconds", type=seconds, default=3.0)
+    p.add_argument("--timeout", type=seconds, default=120.0, help="per phase, s")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
     p.add_argument("--tmp", type=Path, help="parent of the data dir (default: $TMPDIR)")
     p.add_argument(
         "--no-install", action="store_true", help="never apt-get; fail if etcd/redis missing"
     )
     p.add_argument("--only", choices=["etcd", "redis"], help="run one system only")
-    return p.parse_args(argv)
+    return p
 
 
 def _log(msg: str) -> None:

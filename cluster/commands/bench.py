@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.api import Cluster
-from cluster.argtypes import int_list, positive_float, positive_int
+from cluster.argtypes import int_list, positive_int, seconds
 from cluster.bench.config import SECTIONS, STANDALONE, BenchConfig
 from cluster.commands import AddVerb, lock_wait, on_sigterm, waits
 from cluster.commands.output import Progress
@@ -135,8 +135,8 @@ def register(add: AddVerb) -> None:
     sp.add_argument(
         "--rates", type=int_list, default=[1000, 10000], help="offered rates for latency (writes/s)"
     )
-    sp.add_argument("--latency-seconds", type=positive_float, default=3.0)
-    sp.add_argument("--throughput-seconds", type=positive_float, default=10.0)
+    sp.add_argument("--latency-seconds", type=seconds, default=3.0)
+    sp.add_argument("--throughput-seconds", type=seconds, default=10.0)
     sp.add_argument("--catchup-entries", type=positive_int, default=1_000_000)
     sp.add_argument("--heal-writes", type=positive_int, default=10_000, help="writes on each side")
     sp.add_argument(

@@ -8,7 +8,7 @@ import sys
 import time
 
 from cluster.api import Cluster
-from cluster.argtypes import positive_float
+from cluster.argtypes import seconds
 from cluster.backends.registry import NAMES, traits
 from cluster.catalog import resolve_topology
 from cluster.commands import AddVerb, lock_wait, open_cluster, waits
@@ -169,7 +169,7 @@ def register(add: AddVerb) -> None:
         help="a topology file, or a built-in's name (`cluster topologies`); none: the "
         "stored cluster (--cluster, or the only one) back as it was, members added included",
     )
-    sp.add_argument("--timeout", type=float, default=60)
+    sp.add_argument("--timeout", type=seconds, default=60)
     sp.add_argument(
         "--backend",
         choices=NAMES,
@@ -192,7 +192,7 @@ def register(add: AddVerb) -> None:
     sp.add_argument("--purge", action="store_true", help="also delete data and logs")
     sp.add_argument(
         "--timeout",
-        type=positive_float,
+        type=seconds,
         default=60,
         help="seconds to wait for a nemesis or bench it stops first (60)",
     )
@@ -205,7 +205,7 @@ def register(add: AddVerb) -> None:
     )
     sp = add("status", status, "per node: process, keys, digest, links, lag, vv")
     sp.add_argument("--watch", action="store_true")
-    sp.add_argument("--interval", type=positive_float, default=1.0, help="seconds between")
+    sp.add_argument("--interval", type=seconds, default=1.0, help="seconds between")
     add("list", list_clusters, "clusters in the state directory")
     sp = add("validate", validate, "check a topology file without starting anything")
     sp.add_argument("file")

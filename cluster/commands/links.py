@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from cluster.argtypes import int_range
 from cluster.commands import AddVerb, open_cluster, waits
-from cluster.errors import ClusterError
-from cluster.faults.model import CUT_MODES
+from cluster.faults.model import CUT_MODES, MAX_DELAY_MS
+
+MAX_SKEW_MS = 365 * 86_400_000  # node.admin.MAX_CLOCK_OFFSET_MS (a unit test holds them equal)
 
 
 def partition(args: argparse.Namespace) -> int:
@@ -38,18 +40,10 @@ def delay(args: argparse.Namespace) -> int:
 
 
 def skew(args: argparse.Namespace) -> int:
-    offset = parse_offset(args.offset)
+    offset = args.offset
     wall = open_cluster(args).skew(args.node, offset)
     print(f"{args.node}'s clock shifted by {offset:+d} ms (its wall clock now {wall} ms)")
     return 0
-
-
-def parse_offset(text: str) -> int:
-    """``+5000``, ``-200``, ``0``: milliseconds; anything else is bad input."""
-    try:
-        return int(text)
-    except ValueError:
-        raise ClusterError(f"offset {text!r}: expected milliseconds like +5000 or -200") from None
 
 
 def register(add: AddVerb) -> None:
@@ -63,9 +57,14 @@ def register(add: AddVerb) -> None:
     sp = waits(add("delay", delay, "add latency on the links between NODE and PEER"))
     sp.add_argument("node")
     sp.add_argument("peer")
-    sp.add_argument("ms", type=int)
+    sp.add_argument("ms", type=int_range(0, MAX_DELAY_MS, "ms"), help="milliseconds each way")
     sp = waits(
         add("skew", skew, "shift NODE's physical clock by +MS or -MS (0: back); a test fault")
     )
     sp.add_argument("node")
-    sp.add_argument("offset", metavar="+MS|-MS")
+    sp.add_argument(
+        "offset",
+        metavar="+MS|-MS",
+        type=int_range(-MAX_SKEW_MS, MAX_SKEW_MS, "ms"),
+        help="milliseconds, e.g. +5000 or -200",
+    )

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cluster.argtypes import non_negative_int
 from cluster.backends.registry import traits
 from cluster.commands import AddVerb, open_cluster
 from cluster.errors import ClusterError, OperationFailed
@@ -131,4 +132,6 @@ def register(add: AddVerb) -> None:
     sp.add_argument("node", nargs="?")
     sp.add_argument("--all", action="store_true", help="every node's log, merged in time order")
     sp.add_argument("-f", "--follow", action="store_true")
-    sp.add_argument("-n", "--lines", type=int, default=0)
+    sp.add_argument(
+        "-n", "--lines", type=non_negative_int, default=0, help="the last N lines (0: all)"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cluster.argtypes import seconds
 from cluster.commands import AddVerb, open_cluster, waits
 from cluster.commands.output import Progress
 
@@ -46,7 +47,7 @@ def register(add_verb: AddVerb) -> None:
         help="comma list of the nodes it links to (default: per the topology's shape; "
         "required when the topology lists its links)",
     )
-    sp.add_argument("--timeout", type=float, default=120)
+    sp.add_argument("--timeout", type=seconds, default=120)
     sp = waits(
         add_verb(
             "remove",
@@ -58,4 +59,4 @@ def register(add_verb: AddVerb) -> None:
     sp.add_argument(
         "--force", action="store_true", help="skip the check (entries only it holds are lost)"
     )
-    sp.add_argument("--timeout", type=float, default=60)
+    sp.add_argument("--timeout", type=seconds, default=60)

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import signal
 import sys
 
+from cluster.argtypes import duration as parse_duration
+from cluster.argtypes import int_range, non_negative_int, positive_int, seconds
 from cluster.commands import AddVerb, Stopped, on_sigterm, open_cluster, waits
 from cluster.commands.output import Progress
 from cluster.nemesis import DEFAULT_FAULTS, FAULTS, check_faults, run_nemesis
 from cluster.nemesis.drawing import INSTALL
 
-
-def parse_duration(text: str) -> float:
-    """``30s``, ``2m``, ``45``, ``1.5s``, ``500ms`` -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
-    if not m or float(m.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"expected a duration like 30s, 2m or 45, got {text!r}")
-    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
+MAX_WORKERS = int_range(1, 256)  # client threads; more is a typo on any machine
 
 
 def nemesis(args: argparse.Namespace) -> int:
@@ -86,16 +75,18 @@ def nemesis(args: argparse.Namespace) -> int:
 def register(add: AddVerb) -> None:
     help = "random faults under a client workload, then check the history (exit 1 if invalid)"
     sp = waits(add("nemesis", nemesis, help))
-    sp.add_argument("--seed", type=int, required=True, help="replays the same fault schedule")
+    sp.add_argument(
+        "--seed", type=non_negative_int, required=True, help="replays the same fault schedule"
+    )
     sp.add_argument("--duration", type=parse_duration, default=30.0, help="e.g. 30s, 2m (30s)")
     sp.add_argument(
         "--faults",
         default=",".join(DEFAULT_FAULTS),
         help=f"comma list of {', '.join(FAULTS)} (default: {','.join(DEFAULT_FAULTS)})",
     )
-    sp.add_argument("--workers", type=_positive, default=4, help="client threads (4)")
+    sp.add_argument("--workers", type=MAX_WORKERS, default=4, help="client threads (4)")
     sp.add_argument(
-        "--keys", type=_positive, default=8, help="key space size; small means conflicts (8)"
+        "--keys", type=positive_int, default=8, help="key space size; small means conflicts (8)"
     )
     sp.add_argument("--out", help="results dir (nemesis-results/<cluster>-seed<N>-<time>/)")
-    sp.add_argument("--converge-timeout", type=float, default=60, help="seconds (60)")
+    sp.add_argument("--converge-timeout", type=seconds, default=60, help="seconds (60)")

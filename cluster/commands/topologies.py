@@ -6,9 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
+from cluster.argtypes import int_range
 from cluster.catalog import SUFFIXES, builtin_dir, builtins, starter
 from cluster.commands import AddVerb
 from cluster.errors import ClusterError
+from cluster.reach import MAX_PORTS
 from cluster.topology import SHAPES
 
 
@@ -63,5 +65,5 @@ def register(add: AddVerb) -> None:
     sp.add_argument(
         "--from", dest="base", default="mesh3", metavar="BUILTIN", help="start from this built-in"
     )
-    sp.add_argument("--nodes", type=int, help="this many nodes instead")
+    sp.add_argument("--nodes", type=int_range(1, MAX_PORTS), help="this many nodes instead")
     sp.add_argument("--shape", choices=SHAPES, help="these links instead")

@@ -161,7 +161,7 @@ def test_cli_end_to_end_with_tokens_and_the_token_is_never_shown(cli, tmp_path):
     token_file.chmod(0o600)
     # Rotation: refused while up, a new token once down; the data stays.
     p = cli("rotate-secrets", ok=False)
-    assert p.returncode == 1 and "cluster down" in p.stderr.decode()
+    assert p.returncode == 2 and "cluster down" in p.stderr.decode()
     cli("down")
     cli("rotate-secrets")
     assert token_file.read_text().strip() != token

@@ -3,8 +3,14 @@ tool generated, the argument types of every numeric option, backend wording."""
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from cluster import argtypes, cli
+from cluster.bench import peers
 from cluster.topology import TopologyError, parse_topology
 
 pytestmark = pytest.mark.unit
@@ -19,3 +25,57 @@ def test_errors_in_generated_topology_text_name_no_line():
         parse_topology(text, "cluster init x", in_file=False)
     assert made.value.line is None
     assert str(made.value).startswith("cluster init x: settings.linger_ms:"), made.value
+
+
+def _actions(parser: argparse.ArgumentParser, where: str) -> Iterator[tuple[str, argparse.Action]]:
+    """Every argument of ``parser`` and of its sub-commands, with the verb it belongs to."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for verb, sub in action.choices.items():
+                yield from _actions(sub, f"{where} {verb}")
+        else:
+            yield where, action
+
+
+PARSERS = [(cli.build_parser(), "cluster"), (peers.build_parser(), "bench-peers")]
+NOT_NUMERIC = {None, str, Path, argtypes.key_bytes}  # the only other types a value may have
+
+
+def test_every_numeric_option_of_every_verb_uses_the_shared_argument_types():
+    seen = 0
+    for parser, name in PARSERS:
+        for verb, action in _actions(parser, name):
+            where = f"{verb} {'/'.join(action.option_strings) or action.dest}"
+            assert action.type not in (int, float), f"{where}: a raw {action.type.__name__}"
+            assert action.type in argtypes.NUMERIC | NOT_NUMERIC, f"{where}: {action.type}"
+            default = action.default
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                assert action.type in argtypes.NUMERIC, f"{where}: numeric default, no type"
+            seen += action.type in argtypes.NUMERIC
+    assert seen >= 30, seen  # the walk did reach the verbs (converge, delay, bench, ...)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        (argtypes.seconds, "nan"),
+        (argtypes.seconds, "-1"),
+        (argtypes.seconds, "inf"),
+        (argtypes.seconds, "1e9"),
+        (argtypes.non_negative_int, "-5"),
+        (argtypes.positive_int, "1.5"),
+        (argtypes.int_range(0, 10), "11"),
+        (argtypes.duration, "0s"),
+        (argtypes.duration, "9999h"),
+    ],
+)
+def test_a_bad_number_is_an_argparse_error(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse(text)
+
+
+def test_the_cli_skew_bound_is_the_nodes():
+    from cluster.commands.links import MAX_SKEW_MS
+    from node.admin import MAX_CLOCK_OFFSET_MS
+
+    assert MAX_SKEW_MS == MAX_CLOCK_OFFSET_MS
