@@ -66,6 +66,11 @@ class ProcessInfo:
 class Backend(Protocol):
     """Runs one cluster's processes; every method may raise ``BackendError``."""
 
+    # What ``pause`` and ``resume`` really do, as the verbs report it: a SIGSTOP is not a
+    # cgroup freeze (a frozen process cannot even be killed until thawed)
+    PAUSES_WITH: str
+    RESUMES_WITH: str
+
     def apply(self, specs: Sequence[ProcessSpec]) -> None:
         """Record what to run (e.g. render a config); starts nothing."""
         ...
@@ -98,11 +103,11 @@ class Backend(Protocol):
         ...
 
     def pause(self, name: str) -> None:
-        """Freeze ``name`` (SIGSTOP)."""
+        """Freeze ``name`` (as ``PAUSES_WITH`` says)."""
         ...
 
     def resume(self, name: str) -> None:
-        """Thaw ``name`` (SIGCONT)."""
+        """Thaw ``name`` (as ``RESUMES_WITH`` says)."""
         ...
 
     def info(self, name: str) -> ProcessInfo:

@@ -6,20 +6,22 @@ import argparse
 
 from cluster.commands import AddVerb, Run, open_cluster, waits
 
-VERBS = [  # (verb, what it prints after the node, help)
+VERBS = [  # (verb, what it prints after the node, help); {pause}/{resume}: the backend's way
     ("kill", "killed (SIGKILL; not restarted)", "SIGKILL a node"),
     ("stop", "stopped", "stop a node gracefully (SIGTERM)"),
     ("start", "started", "start a stopped or killed node"),
     ("restart", "restarted", "stop then start a node"),
-    ("pause", "paused (SIGSTOP)", "freeze a node with SIGSTOP"),
-    ("resume", "resumed (SIGCONT)", "resume a paused node"),
+    ("pause", "paused ({pause})", "freeze a node (SIGSTOP; under Docker the cgroup freezer)"),
+    ("resume", "resumed ({resume})", "resume a paused node"),
 ]
 
 
 def _node_verb(method: str, done: str) -> Run:
     def run(args: argparse.Namespace) -> int:
-        getattr(open_cluster(args), method)(args.node)
-        print(f"{args.node} {done}")
+        c = open_cluster(args)
+        getattr(c, method)(args.node)
+        pause, resume = c.pauses_with
+        print(f"{args.node} {done.format(pause=pause, resume=resume)}")
         return 0
 
     return run

@@ -58,7 +58,7 @@ def cli(tmp_path_factory) -> Iterator[Cli]:
 
 
 def test_converge_names_the_members_it_left_out_and_all_or_expect_fail_on_them(cli):
-    ok(cli("pause", "node-c"))
+    assert ok(cli("pause", "node-c")) == "node-c paused (SIGSTOP)\n"  # supervisord's way
     try:
         ok(cli("write", "node-a", "pk", "1"))
         text = ok(cli("converge", "--timeout", "30"))
@@ -76,7 +76,7 @@ def test_converge_names_the_members_it_left_out_and_all_or_expect_fail_on_them(c
         p = cli("converge", "--expect", "4")
         assert p.returncode == 2 and "cluster mesh3 has 3 members" in p.stderr
     finally:
-        ok(cli("resume", "node-c"))
+        assert ok(cli("resume", "node-c")) == "node-c resumed (SIGCONT)\n"
     ok(cli("stop", "node-b"))
     try:
         p = cli("converge", "--all")

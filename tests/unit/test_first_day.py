@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from cluster import argtypes, cli
+from cluster.backends.docker import DockerBackend
+from cluster.backends.supervisor import SupervisorBackend
 from cluster.bench import peers
+from cluster.commands import processes
 from cluster.topology import TopologyError, parse_topology
 
 pytestmark = pytest.mark.unit
@@ -79,3 +82,33 @@ def test_the_cli_skew_bound_is_the_nodes():
     from node.admin import MAX_CLOCK_OFFSET_MS
 
     assert MAX_SKEW_MS == MAX_CLOCK_OFFSET_MS
+
+
+@pytest.mark.parametrize(
+    ("backend", "paused", "resumed"),
+    [
+        (SupervisorBackend, "node-c paused (SIGSTOP)", "node-c resumed (SIGCONT)"),
+        (
+            DockerBackend,
+            "node-c paused (the cgroup freezer, docker pause)",
+            "node-c resumed (thawed, docker unpause)",
+        ),
+    ],
+)
+def test_pause_and_resume_say_what_the_backend_really_does(
+    backend, paused, resumed, monkeypatch, capsys
+):
+    class Fake:  # a Cluster on that backend, as far as the verb looks
+        pauses_with = (backend.PAUSES_WITH, backend.RESUMES_WITH)
+
+        def pause(self, node: str) -> None: ...
+
+        def resume(self, node: str) -> None: ...
+
+    monkeypatch.setattr(processes, "open_cluster", lambda args: Fake())
+    parser = cli.build_parser()
+    for verb, said in (("pause", paused), ("resume", resumed)):
+        args = parser.parse_args([verb, "node-c"])
+        assert args.func(args) == 0
+        assert capsys.readouterr().out == said + "\n"
+    assert "SIGSTOP" not in DockerBackend.PAUSES_WITH
