@@ -118,8 +118,7 @@ def run_peers(
     ``versions``, ``systems`` (rows: see ``_row``), ``leftovers`` (processes that
     had to be SIGKILLed at the end; normally empty).
     """
-    ensure_servers(install, log)
-    redis = import_redis() if only != "etcd" else None
+    redis = prepare(install, only, log)
     redis_error = redis.RedisError if redis is not None else OSError
     root = Path(tempfile.mkdtemp(prefix="remesh-peers-", dir=tmp))
     workload = {
@@ -168,6 +167,15 @@ def run_peers(
     if result["leftovers"]:
         log(f"had to SIGKILL leftovers: {result['leftovers']}")
     return result
+
+
+def prepare(install: bool, only: str | None, log: Callable[[str], None] = _log) -> Any:
+    """What ``run_peers`` needs, checked (``install``: installed) before anything runs, so
+    ``cluster bench --peers`` fails in its first second, not after its remesh rows. Returns
+    the redis module (None when ``only`` is etcd)."""
+    redis = import_redis(install, log) if only != "etcd" else None
+    ensure_servers(install, log)
+    return redis
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cluster.bench.stats import Visibility, visibility_latencies
+from cluster.errors import OperationFailed
 from cluster.wait import WaitTimeout, wait_for
 
 LATENCY_WRITERS = 16  # etcd takes 5-20 ms per put on a loaded 2-core machine: 1000/s needs 16
@@ -34,8 +35,8 @@ class Observer(Protocol):
         ...
 
 
-class BenchFailed(Exception):
-    """A server did not start, or a phase could not finish in time."""
+class BenchFailed(OperationFailed):
+    """A server did not start, or a phase could not finish in time (the CLI's exit 1)."""
 
 
 @dataclass

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cluster.bench.phases import BenchFailed
+from cluster.errors import ClusterError
+
+REDIS_CLIENT = "redis>=5"  # the bench extra's pin (pyproject.toml)
 
 
-class PeersUnavailable(Exception):
-    """etcd or Redis (server or client) is missing and cannot be installed here."""
+class PeersUnavailable(ClusterError):
+    """etcd or Redis (server or client) is missing and cannot be installed here: one line
+    saying what to install (the CLI's exit 2), never a traceback."""
 
 
 def _cmdlines() -> dict[int, str]:
@@ -131,7 +137,9 @@ def ensure_servers(install: bool, log: Callable[[str], None]) -> None:
     if not missing:
         return
     hint = f"install them first: apt-get install {' '.join(missing)}"
-    if not install or os.geteuid() != 0 or shutil.which("apt-get") is None:
+    can_install = os.geteuid() == 0 and shutil.which("apt-get") is not None
+    if not (install and can_install):
+        hint += " (--install needs root and apt-get)" if install else ""
         raise PeersUnavailable(f"missing Debian package(s) {', '.join(missing)}; {hint}")
     log(f"installing {' '.join(missing)} with apt-get")
     before = set(server_pids())
@@ -167,12 +175,41 @@ def ensure_servers(install: bool, log: Callable[[str], None]) -> None:
             pass
 
 
-def import_redis() -> Any:
+def import_redis(install: bool = False, log: Callable[[str], None] = print) -> Any:
+    """The redis client module; ``install``: pip-installed into this Python when missing."""
     try:
-        import redis
+        return _redis()
     except ImportError:
+        if not install:
+            raise PeersUnavailable(
+                f"the Python package redis is missing: pip install 'remesh[bench]' (or "
+                f"'{REDIS_CLIENT}') into {sys.prefix}, or pass --install"
+            ) from None
+    log(f"installing the Python package {REDIS_CLIENT} with pip into {sys.prefix}")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", REDIS_CLIENT],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        failed = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
+        failed = failed if done.returncode else ""
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        failed = str(exc)
+    if failed:
         raise PeersUnavailable(
-            "the Python package redis is missing: pip install 'redis>=5' "
-            "(ci/bench-peers installs it into .venv)"
+            f"pip could not install {REDIS_CLIENT} into {sys.prefix} ({failed}); "
+            "install it yourself: pip install 'remesh[bench]'"
+        )
+    importlib.invalidate_caches()  # the new package's directory, unseen at start
+    try:
+        return _redis()
+    except ImportError as exc:
+        raise PeersUnavailable(
+            f"pip installed {REDIS_CLIENT} into {sys.prefix}, yet it does not import ({exc})"
         ) from None
+
+
+def _redis() -> Any:
+    import redis
+
     return redis

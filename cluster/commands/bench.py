@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -15,8 +16,9 @@ from cluster.argtypes import int_list, positive_int, seconds
 from cluster.bench.config import SECTIONS, STANDALONE, BenchConfig
 from cluster.commands import AddVerb, lock_wait, on_sigterm, waits
 from cluster.commands.output import Progress
-from cluster.errors import ClusterError
+from cluster.errors import ClusterError, OperationFailed
 from cluster.verblock import hold
+from cluster.wait import WaitTimeout
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -45,6 +47,7 @@ def bench(args: argparse.Namespace) -> int:
         apply_entries=args.apply_entries,
     )
     progress = Progress()
+    preflight(args, progress)
     owned = None
     try:
         needs_cluster = set(sections) - STANDALONE
@@ -54,19 +57,21 @@ def bench(args: argparse.Namespace) -> int:
         else:
             c = Cluster.open(args.cluster, args.home) if needs_cluster else None
         previous = signal.signal(signal.SIGTERM, on_sigterm)  # `down` stops it: unwind, heal
-        try:
+        try:  # the scale and peer clusters too: SIGTERM unwinds and takes them down
             with hold(c.dir, "bench", lock_wait(args)) if c else contextlib.nullcontext():
                 result = run_bench(c, cfg, sections, progress)
+            if args.scale:
+                from cluster.bench.scale import bench_scale
+
+                result["scale"] = bench_scale(cfg, progress)
+            if args.peers:
+                from cluster.bench.compare import bench_compare
+
+                result["compare"] = bench_compare(cfg, progress, install=args.install)
         finally:
             signal.signal(signal.SIGTERM, previous)
-        if args.scale:
-            from cluster.bench.scale import bench_scale
-
-            result["scale"] = bench_scale(cfg, progress)
-        if args.peers:
-            from cluster.bench.compare import bench_compare
-
-            result["compare"] = bench_compare(cfg, progress, install=args.install)
+    except WaitTimeout as exc:  # a phase that did not finish: the run failed, say where
+        raise OperationFailed(f"bench: {exc}") from None
     finally:
         progress.done()
         if owned is not None:
@@ -75,7 +80,10 @@ def bench(args: argparse.Namespace) -> int:
         plot(result, args.plot)
     clean = strip_samples(result)
     if args.out:
-        Path(args.out).write_text(json.dumps(clean, indent=2) + "\n")
+        try:
+            Path(args.out).write_text(json.dumps(clean, indent=2) + "\n")
+        except OSError as exc:
+            raise ClusterError(f"--out {args.out}: cannot write: {exc.strerror}") from None
     if args.json:
         print(json.dumps(clean, indent=2))
     else:
@@ -96,6 +104,28 @@ def bench(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def preflight(args: argparse.Namespace, progress: Progress) -> None:
+    """What the run needs at its end, checked (``--install``: installed) before it measures
+    anything: a bench that fails after minutes on a missing package wastes them, and every
+    such failure is one line and exit 2, never a traceback."""
+    for option, path in (("--out", args.out), ("--plot", args.plot)):
+        parent = Path(path).resolve().parent if path else None
+        if parent is not None and not (parent.is_dir() and os.access(parent, os.W_OK)):
+            raise ClusterError(
+                f"{option} {path}: cannot write there ({parent} is not a "
+                "directory this user may write)"
+            )
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ClusterError("--plot needs matplotlib: pip install 'remesh[bench]'") from None
+    if args.peers:
+        from cluster.bench.peers import prepare
+
+        prepare(args.install, None, progress)
 
 
 def generator_behind(result: dict[str, Any]) -> list[str]:

@@ -136,3 +136,31 @@ def test_init_errors_never_point_at_a_line_of_a_file_that_does_not_exist(tmp_pat
     (tmp_path / "sub").mkdir()
     assert "cluster mine" in ok(cli("init", "sub/mine", "--nodes", "4"))
     assert "cluster mine, 4 nodes" in ok(cli("validate", "sub/mine.yaml"))
+
+
+def planted_missing(tmp: Path, *packages: str) -> str:
+    """A PYTHONPATH on which importing each of ``packages`` fails, as where it is missing."""
+    for name in packages:
+        (tmp / "missing" / name).mkdir(parents=True)
+        (tmp / "missing" / name / "__init__.py").write_text(
+            f"raise ImportError('planted: no {name} here')\n"
+        )
+    return str(tmp / "missing")
+
+
+def test_bench_failures_known_before_measuring_are_one_line_and_exit_2(tmp_path):
+    cli = Cli(tmp_path)
+    cli.env["PYTHONPATH"] = planted_missing(tmp_path, "redis", "matplotlib")
+    cli.env["PIP_NO_INDEX"] = "1"  # --install's pip finds nothing and says so: no network
+    cases = [
+        (["--peers"], "the Python package redis is missing: pip install 'remesh[bench]'"),
+        (["--peers", "--install"], "redis>=5 into"),  # could not install, or not importable
+        (["--plot", "lat.png"], "--plot needs matplotlib: pip install 'remesh[bench]'"),
+        (["--out", "/proc/nope/r.json"], "--out /proc/nope/r.json: cannot write there"),
+    ]
+    for extra, said in cases:
+        p = cli("bench", "--only", "", *extra)
+        assert p.returncode == 2, (extra, p.returncode, p.stderr)
+        assert p.stderr.startswith("error: ") and p.stderr.count("\n") == 1, p.stderr
+        assert said in p.stderr, (extra, p.stderr)
+        assert p.stdout == ""  # nothing was measured
