@@ -4,35 +4,29 @@ says must be what it did, and a check that passed must say what it did not look 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cluster.api import Cluster
+from tests.hostile.test_cli_input import Cli as BytesCli
 
 pytestmark = pytest.mark.integration
 
 
-class Cli:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.home = tmp / "home"
-        self.env = {**os.environ, "REMESH_HOME": str(self.home)}
+class Cli(BytesCli):
+    """The hostile catalogue's CLI runner, with text out and never a traceback."""
 
-    def __call__(self, *args: str, input: bytes = b"") -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            [sys.executable, "-m", "cluster.cli", *args],
-            env=self.env,
-            cwd=self.tmp,
-            capture_output=True,
-            input=input,
-            timeout=120,
-        )
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        self.home = tmp / "home"
+
+    def __call__(self, *args: str | bytes, input: bytes | None = b"") -> Any:
+        p = super().__call__(*args, input=input)
         out = subprocess.CompletedProcess(
             p.args, p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode()
         )
