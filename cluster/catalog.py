@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from cluster.errors import ClusterError
-from cluster.topology import SHAPES, Topology, TopologyError, load_topology, parse_topology
+from cluster.generated import parse_generated
+from cluster.topology import SHAPES, Topology, TopologyError, load_topology
 from node.settings import NodeSettings
 
 PACKAGE = "cluster.topologies"
@@ -120,7 +121,7 @@ def starter(
         **{k: v for k, v in raw.items() if k not in ("name", "description")},
     }
     text = _header(name, file, base) + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None)
-    parse_topology(text, f"cluster init {name}", in_file=False)
+    parse_generated(text, f"cluster init {name}")
     return text
 
 

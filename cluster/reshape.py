@@ -19,8 +19,9 @@ import yaml
 
 from cluster.errors import ClusterError
 from cluster.faults.model import link_name
+from cluster.generated import parse_generated
 from cluster.reach import islands
-from cluster.topology import RESERVED_NAMES, Topology, load_topology, parse_topology
+from cluster.topology import RESERVED_NAMES, Topology, load_topology
 from node.settings import NAME_RE, NAME_RULE
 
 FreePorts = Callable[[int, Iterable[int]], list[int]]  # (how many, ports to avoid)
@@ -38,7 +39,7 @@ def _entry_name(entry: Any) -> str:
 
 def _dump(raw: dict[str, Any], source: str) -> tuple[str, Topology]:
     text = yaml.safe_dump(raw, sort_keys=False)
-    return text, parse_topology(text, source, in_file=False)
+    return text, parse_generated(text, source)
 
 
 def with_node(

@@ -164,19 +164,9 @@ def load_topology(path: str | Path) -> Topology:
     return parse_topology(text, source)
 
 
-def parse_topology(text: str, source: str = "<string>", in_file: bool = True) -> Topology:
-    """Validate topology YAML `text`; `source` names it in errors. Text that is no file's
-    (``in_file=False``: made by the tool) gets errors without a line: a line number would
-    point into a file that does not exist, or into a file that says something else."""
-    try:
-        return _parse_topology(text, source)
-    except TopologyError as exc:
-        if in_file:
-            raise
-        raise TopologyError(source, None, exc.field, exc.message) from None
-
-
-def _parse_topology(text: str, source: str) -> Topology:
+def parse_topology(text: str, source: str = "<string>") -> Topology:
+    """Validate topology YAML `text`; `source` names it in errors (``cluster.generated``:
+    text the tool made, whose errors name no line)."""
     root, data = _compose(text, source)
     if not isinstance(data, dict):
         found = "an empty file" if data is None else _describe(data)

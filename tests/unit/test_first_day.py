@@ -14,6 +14,7 @@ from cluster.backends.docker import DockerBackend
 from cluster.backends.supervisor import SupervisorBackend
 from cluster.bench import peers
 from cluster.commands import processes
+from cluster.generated import parse_generated
 from cluster.topology import TopologyError, parse_topology
 
 pytestmark = pytest.mark.unit
@@ -25,7 +26,7 @@ def test_errors_in_generated_topology_text_name_no_line():
         parse_topology(text, "t.yaml")
     assert str(in_file.value).startswith("t.yaml:3: settings.linger_ms:"), in_file.value
     with pytest.raises(TopologyError) as made:
-        parse_topology(text, "cluster init x", in_file=False)
+        parse_generated(text, "cluster init x")
     assert made.value.line is None
     assert str(made.value).startswith("cluster init x: settings.linger_ms:"), made.value
 
