@@ -17,11 +17,6 @@ from cluster.wait import WaitTimeout, wait_for
 class ProcessVerbs(Facade):
     """Each node's process as the backend runs it (supervisord or a container)."""
 
-    @property
-    def pauses_with(self) -> tuple[str, str]:
-        """What ``pause`` and ``resume`` do on this backend: ``("SIGSTOP", "SIGCONT")``."""
-        return self._backend.PAUSES_WITH, self._backend.RESUMES_WITH
-
     @exclusive("kill")
     def kill(self, node: str) -> None:
         """SIGKILL, not restarted."""

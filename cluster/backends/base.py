@@ -66,11 +66,6 @@ class ProcessInfo:
 class Backend(Protocol):
     """Runs one cluster's processes; every method may raise ``BackendError``."""
 
-    # What ``pause`` and ``resume`` really do, as the verbs report it: a SIGSTOP is not a
-    # cgroup freeze (a frozen process cannot even be killed until thawed)
-    PAUSES_WITH: str
-    RESUMES_WITH: str
-
     def apply(self, specs: Sequence[ProcessSpec]) -> None:
         """Record what to run (e.g. render a config); starts nothing."""
         ...
@@ -103,11 +98,11 @@ class Backend(Protocol):
         ...
 
     def pause(self, name: str) -> None:
-        """Freeze ``name`` (as ``PAUSES_WITH`` says)."""
+        """Freeze ``name`` (SIGSTOP)."""
         ...
 
     def resume(self, name: str) -> None:
-        """Thaw ``name`` (as ``RESUMES_WITH`` says)."""
+        """Thaw ``name`` (SIGCONT)."""
         ...
 
     def info(self, name: str) -> ProcessInfo:

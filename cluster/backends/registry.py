@@ -30,6 +30,7 @@ class Traits:
     log_poll_s: float  # how often ``logs --follow`` asks for more
     logs_copied: bool  # a log file is a copy fetched on request (ask anew on each poll)
     pause_means: str  # what ``pause`` does, for messages
+    resume_means: str  # and ``resume``
     # ``module:function(progress) -> str | None`` run before ``up``: e.g. build an image;
     # returns a line to show (what it did), or None
     prepare: str | None = None
@@ -63,6 +64,7 @@ BACKENDS: dict[str, Traits] = {
             log_poll_s=0.2,  # following a file for new lines, like tail -f
             logs_copied=False,
             pause_means="SIGSTOP",
+            resume_means="SIGCONT",
         ),
         Traits(
             "docker",
@@ -73,6 +75,7 @@ BACKENDS: dict[str, Traits] = {
             log_poll_s=1.0,  # a container's log is fetched whole from the engine: less often
             logs_copied=True,
             pause_means="the cgroup freezer",
+            resume_means="thawed from the cgroup freezer",
             prepare="cluster.backends.docker.image:prepare",
             marker="docker.json",
             verbs="cluster.backends.docker.verbs",

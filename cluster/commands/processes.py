@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cluster.backends.registry import traits
 from cluster.commands import AddVerb, Run, open_cluster, waits
 
 VERBS = [  # (verb, what it prints after the node, help); {pause}/{resume}: the backend's way
@@ -20,8 +21,8 @@ def _node_verb(method: str, done: str) -> Run:
     def run(args: argparse.Namespace) -> int:
         c = open_cluster(args)
         getattr(c, method)(args.node)
-        pause, resume = c.pauses_with
-        print(f"{args.node} {done.format(pause=pause, resume=resume)}")
+        means = traits(c.backend)  # a SIGSTOP is not a cgroup freeze: say which it was
+        print(f"{args.node} {done.format(pause=means.pause_means, resume=means.resume_means)}")
         return 0
 
     return run

@@ -61,9 +61,6 @@ def engine_errors(doing: str) -> Iterator[None]:
 class DockerBackend:
     """Runs a cluster's processes as containers of the node image (see ``Backend``)."""
 
-    PAUSES_WITH = "the cgroup freezer, docker pause"
-    RESUMES_WITH = "thawed, docker unpause"
-
     def __init__(self, state_dir: Path, cluster: str | None = None) -> None:
         """``cluster``: its name when cluster.json cannot be read (``cluster.salvage``)."""
         self.dir = state_dir

@@ -47,9 +47,6 @@ def _info(raw: dict[str, Any]) -> ProcessInfo:
 class SupervisorBackend:
     """Runs a cluster's processes under its own supervisord (see ``Backend``)."""
 
-    PAUSES_WITH = "SIGSTOP"
-    RESUMES_WITH = "SIGCONT"
-
     def __init__(self, state_dir: Path) -> None:
         self._sup = Supervisor(state_dir)
 
