@@ -331,11 +331,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         r = self._answering(node).get(key)
         return r.value if r.found else None
 
-    def delete(self, node: str, key: bytes, timeout: float = 10) -> pb.Version:
-        return self.delete_reporting(node, key, timeout).version
-
-    def delete_reporting(self, node: str, key: bytes, timeout: float = 10) -> pb.WriteResponse:
-        """Delete, with the node's whole answer (``absent``: the key had no live value)."""
+    def delete(self, node: str, key: bytes, timeout: float = 10) -> pb.WriteResponse:
         return self._answering(node).call("Delete", pb.DeleteRequest(key=key), timeout)
 
     def scan(self, node: str, prefix: bytes = b"", limit: int = 0) -> Sequence[pb.KeyValue]:

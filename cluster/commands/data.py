@@ -86,7 +86,7 @@ def read(args: argparse.Namespace) -> int:
 def delete(args: argparse.Namespace) -> int:
     """A tombstone is written whether or not the key was live on NODE: another member may
     hold a put of it that NODE has not received, and the tombstone (newer) must beat it."""
-    r = open_cluster(args).delete_reporting(args.node, key_bytes(args.key))
+    r = open_cluster(args).delete(args.node, key_bytes(args.key))
     v = r.version
     if args.json:
         out = {"node": args.node, "key": args.key, "absent": r.absent, "tombstone": True}
