@@ -186,7 +186,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         try:
             welcome = session.on_hello(
                 first, replica.vv, time.monotonic(), replica.wall_ms(), replica.store.horizon,
-                replica.integrity.heads(),
+                replica.integrity.heads(), replica.vouched.announce(replica.vv, replica.origin),
             )  # fmt: skip
             hello = session.hello
             replica.integrity.check(
@@ -246,8 +246,9 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                     continue
                 try:
                     beat = session.tick(
-                        time.monotonic(), replica.vv, replica.wall_ms(), replica.integrity.heads()
-                    )
+                        time.monotonic(), replica.vv, replica.wall_ms(), replica.integrity.heads(),
+                        replica.vouched.announce(replica.vv, replica.origin),
+                    )  # fmt: skip
                 except PeerFailed as exc:
                     log.warning("%s: %s", replica.node_id, exc)
                     return

@@ -63,6 +63,7 @@ class ServerSession:
         wall_ms: int = 0,
         horizon: int = 0,
         chains: Mapping[str, bytes] | None = None,
+        vouched: Mapping[str, int] | None = None,
     ) -> pb.ServerMessage:
         hello = self.hello = check_hello(self.me, msg)
         check_vv(hello.vv, "a Hello vv", hello.node_id)
@@ -81,6 +82,7 @@ class ServerSession:
                 wall_ms=wall_ms,
                 gc_horizon=horizon,
                 chains=chains,
+                vouched=vouched,
             )
         )
 
@@ -157,6 +159,7 @@ class ServerSession:
         vv: Mapping[str, int],
         wall_ms: int = 0,
         chains: Mapping[str, bytes] | None = None,
+        vouched: Mapping[str, int] | None = None,
     ) -> pb.ServerMessage | None:
         """When idle: a Heartbeat if one is due; ``PeerFailed`` if the subscriber is gone."""
         silent = now - self.last_heard
@@ -164,7 +167,7 @@ class ServerSession:
             raise PeerFailed(f"{self.peer} silent for {silent:.1f}s; closing its stream")
         if now - self.last_sent >= self.limits.heartbeat_s:
             self.last_sent = now
-            beat = pb.Heartbeat(vv=vv, wall_ms=wall_ms, chains=chains)
+            beat = pb.Heartbeat(vv=vv, wall_ms=wall_ms, chains=chains, vouched=vouched)
             return pb.ServerMessage(heartbeat=beat)
         return None
 

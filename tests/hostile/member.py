@@ -44,14 +44,19 @@ def welcome(node_id: str, origin: str, vv: dict[str, int], horizon: int = 0) -> 
 
 
 def snapshot(
-    vv: dict[str, int], tops: dict[str, int] | None = None, horizon: int = 0
+    vv: dict[str, int],
+    tops: dict[str, int] | None = None,
+    horizon: int = 0,
+    records: list[pb.Entry] | None = None,
 ) -> list[pb.ServerMessage]:
-    """Begin, one last (empty) chunk and End: a snapshot of no records at ``vv``."""
-    begin = pb.SnapshotBegin(vv=vv, tops=tops or {}, records=0, gc_horizon=horizon)
+    """Begin, one last chunk of ``records`` (none by default) and End: a snapshot at
+    ``vv``."""
+    records = records or []
+    begin = pb.SnapshotBegin(vv=vv, tops=tops or {}, records=len(records), gc_horizon=horizon)
     return [
         pb.ServerMessage(snapshot_begin=begin),
-        pb.ServerMessage(snapshot_chunk=pb.SnapshotChunk()),
-        pb.ServerMessage(snapshot_end=pb.SnapshotEnd(records=0)),
+        pb.ServerMessage(snapshot_chunk=pb.SnapshotChunk(records=records)),
+        pb.ServerMessage(snapshot_end=pb.SnapshotEnd(records=len(records))),
     ]
 
 
