@@ -241,6 +241,11 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                     replica.metrics.sent_entries.add(peer, len(batch.batch.entries))
                     replica.metrics.sent_bytes.add(peer, session.batch_bytes)
                     yield batch
+                    if session.beat_due(now := time.monotonic()):  # a stream never idle
+                        yield session.busy_beat(
+                            now, replica.vv, replica.integrity.chain_at, replica.wall_ms(),
+                            replica.vouched.announce(replica.vv, replica.origin),
+                        )  # fmt: skip
                     if self.linger_s and not session.full(batch):
                         await asyncio.sleep(self.linger_s)  # the next commits share a message
                     continue

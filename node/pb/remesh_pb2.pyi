@@ -431,7 +431,7 @@ class Batch(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("vv", "wall_ms", "chains", "vouched")
+    __slots__ = ("vv", "wall_ms", "chains", "vouched", "busy")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -457,11 +457,13 @@ class Heartbeat(_message.Message):
     WALL_MS_FIELD_NUMBER: _ClassVar[int]
     CHAINS_FIELD_NUMBER: _ClassVar[int]
     VOUCHED_FIELD_NUMBER: _ClassVar[int]
+    BUSY_FIELD_NUMBER: _ClassVar[int]
     vv: _containers.ScalarMap[str, int]
     wall_ms: int
     chains: _containers.ScalarMap[str, bytes]
     vouched: _containers.ScalarMap[str, int]
-    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., wall_ms: _Optional[int] = ..., chains: _Optional[_Mapping[str, bytes]] = ..., vouched: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    busy: bool
+    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., wall_ms: _Optional[int] = ..., chains: _Optional[_Mapping[str, bytes]] = ..., vouched: _Optional[_Mapping[str, int]] = ..., busy: _Optional[bool] = ...) -> None: ...
 
 class SnapshotBegin(_message.Message):
     __slots__ = ("vv", "tops", "records", "gc_horizon", "chains")

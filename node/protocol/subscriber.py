@@ -86,7 +86,7 @@ class SubscriberSession:
             return Received(snapshot=msg)
         check_vv(msg.heartbeat.vouched, "a Heartbeat's vouched vv", self.peer)
         self._measure(msg.heartbeat.wall_ms, wall_ms)
-        if self.catching_up:  # a heartbeat: the server has nothing more for us
+        if self.catching_up and not msg.heartbeat.busy:  # the server has nothing more for us
             self.catching_up = False
             return Received(caught_up=True, heartbeat=msg.heartbeat)
         return Received(heartbeat=msg.heartbeat)
