@@ -20,10 +20,11 @@ from cluster.api import Cluster
 from cluster.backends.procfs import pid_alive
 from cluster.convergence import describe_difference
 from cluster.errors import ConvergeTimeout
+from cluster.ports import free_ports
 from cluster.wait import wait_for
 from node.clock import pack
 from node.pb import remesh_pb2 as pb
-from tests.integration.forger import Forger
+from tests.hostile.member import FakeServer, forging
 
 pytestmark = pytest.mark.integration
 
@@ -62,8 +63,9 @@ def forge_at(c: Cluster, victim: str, origin_node: str, key: bytes) -> tuple[str
         key=key, value=b"forged",
     )  # fmt: skip
     peers = peers_of(c, victim)
-    with Forger("node-m", [entry], c.credentials().token, c.name) as forger:
-        c.client(victim).set_peers({**peers, "node-m": forger.address})
+    token, port = c.credentials().token, free_ports(1)[0]
+    with FakeServer("node-m", token, c.name, port, forging([entry])) as member:
+        c.client(victim).set_peers({**peers, "node-m": member.address})
         wait_for(
             lambda: dict(c.node_status(victim).vv).get(origin, 0) >= seq,
             TIMEOUT,
