@@ -117,8 +117,11 @@ def refused_link(mesh: Mesh, word: str = "refused") -> str:
     def missing() -> str:
         return f"node-c's link to {LIAR} refused in status (now {reason()!r}; keys {held(mesh)})"
 
-    wait_for(lambda: word in reason(), 20, missing)
-    return reason()
+    def refused() -> str:  # the reason as seen: the link may be back up (and clear) after
+        why = reason()
+        return why if word in why else ""
+
+    return wait_for(refused, 20, missing)
 
 
 def serves(node: NodeProc) -> dict[str, int]:

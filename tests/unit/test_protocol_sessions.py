@@ -157,3 +157,19 @@ def test_a_stream_that_never_goes_idle_heartbeats_between_batches_at_what_it_sen
     assert not sub.on_message(beat, 0.1).caught_up  # more batches follow
     idle = pb.ServerMessage(heartbeat=pb.Heartbeat(vv=have))
     assert sub.on_message(idle, 0.2).caught_up
+
+
+@pytest.mark.parametrize("where", ["welcome", "heartbeat"])
+def test_a_malformed_vouched_vv_is_refused(where):
+    """What a peer vouches for is what a snapshot receiver believes of it: checked like a vv."""
+    sub = SubscriberSession(B, "node-a", "addr", 2)
+    bad = {"Not An Origin!": 1}
+    welcome = pb.Welcome(node_id="node-a", vouched=bad if where == "welcome" else {})
+    if where == "welcome":
+        with pytest.raises(Refused, match="bad origin .* in a Welcome's vouched vv"):
+            sub.on_welcome(pb.ServerMessage(welcome=welcome), {}, 0.0)
+        return
+    sub.on_welcome(pb.ServerMessage(welcome=welcome), {}, 0.0)
+    beat = pb.ServerMessage(heartbeat=pb.Heartbeat(vouched=bad))
+    with pytest.raises(Refused, match="bad origin .* in a Heartbeat's vouched vv"):
+        sub.on_message(beat, 0.1)
