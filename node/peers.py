@@ -206,7 +206,7 @@ class PeerLink:
                 *(self.peer, welcome.replica_id, welcome.vv, welcome.chains, "a Welcome"),
                 greeting=True,
             )
-            replica.links.announce(self.peer, welcome.vv)
+            replica.links.announce(self.peer, welcome.vouched)  # what it vouches for
             replica.links.set_connected(self.peer, True)
             tasks = [
                 asyncio.create_task(self._read_loop(call)),
@@ -285,7 +285,8 @@ class PeerLink:
                 applied += replica.apply_remote(got.entries, self.peer)
             if got.heartbeat is not None:
                 beat = got.heartbeat
-                replica.links.announce(self.peer, beat.vv)  # what a snapshot may claim
+                replica.links.announce(self.peer, beat.vouched)  # what a snapshot may claim
+                replica.vouched.heard(session.peer_origin, beat.vv, replica.vv)
                 replica.integrity.check(
                     self.peer, session.peer_origin, beat.vv, beat.chains, "a Heartbeat"
                 )

@@ -30,6 +30,7 @@ from node.protocol.receive import Holding, Rules, receive
 from node.protocol.validate import WriteLimits, write_problem
 from node.recent import Recent
 from node.store import Record, Store
+from node.vouched import Vouched
 from node.watch import Watchers
 from node.watermarks import Watermarks
 
@@ -76,6 +77,7 @@ class Replica:
             )
         # chains compared with peers' (docs/integrity.md)
         self.integrity = Integrity(self.store, self._integrity_host(config.node_id))
+        self.vouched = Vouched(self.store)  # what it may vouch for (node/vouched.py)
         self.clock_offset_ms = 0  # a test fault shifts this node's physical clock
         self.clock = HLC(last=self.store.hlc, physical=self.wall_ms)
         self.limits = WriteLimits(config.max_key_bytes, config.max_value_bytes)
@@ -181,6 +183,7 @@ class Replica:
         """A peer welcomed us: learn its incarnation; maybe settle ours."""
         if self.links.learned(peer, replica_id):
             self.store.set_meta(PEER_META + peer.encode(), replica_id.encode())
+        self.vouched.heard(replica_id, vv, self.vv)  # its word on its own log
         withholding = self.incarnation.withholding
         if self.incarnation.on_welcome(peer, vv, horizon):
             self.links.changed()  # every link says Hello again as the new incarnation

@@ -187,7 +187,7 @@ class ReplicationService(pb_grpc.ReplicationServicer):
         try:
             welcome = session.on_hello(
                 first, replica.vv, time.monotonic(), replica.wall_ms(), replica.store.horizon,
-                replica.integrity.heads(),
+                replica.integrity.heads(), replica.vouched.announce(replica.vv, replica.origin),
             )  # fmt: skip
             hello = session.hello
             replica.integrity.check(
@@ -242,13 +242,19 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                     replica.metrics.sent_entries.add(peer, len(batch.batch.entries))
                     replica.metrics.sent_bytes.add(peer, session.batch_bytes)
                     yield batch
+                    if session.beat_due(now := time.monotonic()):  # a stream never idle
+                        yield session.busy_beat(
+                            now, replica.vv, replica.integrity.chain_at, replica.wall_ms(),
+                            replica.vouched.announce(replica.vv, replica.origin),
+                        )  # fmt: skip
                     if self.linger_s and not session.full(batch):
                         await asyncio.sleep(self.linger_s)  # the next commits share a message
                     continue
                 try:
                     beat = session.tick(
-                        time.monotonic(), replica.vv, replica.wall_ms(), replica.integrity.heads()
-                    )
+                        time.monotonic(), replica.vv, replica.wall_ms(), replica.integrity.heads(),
+                        replica.vouched.announce(replica.vv, replica.origin),
+                    )  # fmt: skip
                 except PeerFailed as exc:
                     log.warning("%s: %s", replica.node_id, exc)
                     return

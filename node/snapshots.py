@@ -174,6 +174,7 @@ class Intake:
                 replica.store, taken.moved, rx.tops, replica.origin, taken.horizon
             )
             chains.set_base(replica.store, moved, self.chains)
+            replica.vouched.raise_to(taken.vouched, replica.vv)
             self.close()
             took = time.monotonic() - self.started
             replica.stats_snapshots["received"] += 1
@@ -191,6 +192,7 @@ class Intake:
                 moved,
             )
             replica.after_snapshot()
+            _alone(replica.node_id, self.peer, taken, rx.horizon)
             if taken.unchecked:  # the sender streams on from the vv it claimed: start over
                 raise PeerFailed(
                     f"left {_unchecked(taken)} where they were: {self.peer} claimed them past "
@@ -227,6 +229,20 @@ class Intake:
         """The snapshot ended or its stream did: another peer may send one."""
         if self.replica.snapshot_from == self.peer:
             self.replica.snapshot_from = ""
+
+
+def _alone(node: str, peer: str, taken: Taken, claimed: int) -> None:
+    """Say what of a snapshot rests on its sender's word alone (docs/compaction.md)."""
+    alone = sorted(set(taken.moved) - set(taken.vouched))
+    if alone:
+        log.info("%s: took %s on %s's word alone: not vouched for to peers", node, alone, peer)
+    if claimed and not taken.horizon:
+        log.info(
+            "%s: %s's GC horizon not adopted, nothing held dropped: no peer besides it says "
+            "this node lacks entries of another origin",
+            node,
+            peer,
+        )
 
 
 def _unchecked(taken: Taken) -> str:

@@ -44,6 +44,7 @@ class MemoryReplica:
         self.tops: dict[str, int] = {}  # per origin: hlc of the entry at vv[origin]
         self.truncated: dict[str, int] = {}  # per origin: log dropped up to this seq
         self.horizon = 0  # newest tombstone collected here or by a snapshot's sender
+        self.vouched: dict[str, int] = {}  # as node/vouched.py: on the origin's own word
 
     def _physical(self) -> int:
         return self.now_ms
@@ -164,6 +165,18 @@ class MemoryReplica:
             self.clock.observe(max(r.hlc for r in records))
         self._adopt(plan_commit(records, self.heads.get, self.digest, self.keys, self.hlc))
 
+    def vouch(self, marks: dict[str, int]) -> None:
+        """Raise the vouched marks (node/vouched.py), within what it holds."""
+        for origin, said in marks.items():
+            seq = min(said, self.vv.get(origin, 0))
+            if seq > self.vouched.get(origin, 0):
+                self.vouched[origin] = seq
+
+    def vouches(self) -> dict[str, int]:
+        """What its heartbeats vouch for: its own writes, and each mark within its vv."""
+        out = {o: min(m, self.vv.get(o, 0)) for o, m in self.vouched.items()}
+        return {**out, self.origin: self.vv.get(self.origin, 0)}
+
     def finish_snapshot(self, taken: Taken, tops) -> None:
         self.horizon = max(self.horizon, taken.horizon)
         for origin, seq in taken.moved.items():
@@ -172,6 +185,7 @@ class MemoryReplica:
                 self.truncated[origin] = seq
                 self.tops[origin] = tops[origin]
                 self.log[origin] = []
+        self.vouch(taken.vouched)
 
     def holds(self, entry: pb.Entry) -> bool:
         return self.read(entry.origin, entry.seq, entry.seq) == [entry]

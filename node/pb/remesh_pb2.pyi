@@ -388,7 +388,7 @@ class SubscriberMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., want: _Optional[_Union[Want, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("node_id", "vv", "replica_id", "wall_ms", "gc_horizon", "chains")
+    __slots__ = ("node_id", "vv", "replica_id", "wall_ms", "gc_horizon", "chains", "vouched")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -403,19 +403,28 @@ class Welcome(_message.Message):
         key: str
         value: bytes
         def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    class VouchedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VV_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     WALL_MS_FIELD_NUMBER: _ClassVar[int]
     GC_HORIZON_FIELD_NUMBER: _ClassVar[int]
     CHAINS_FIELD_NUMBER: _ClassVar[int]
+    VOUCHED_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     vv: _containers.ScalarMap[str, int]
     replica_id: str
     wall_ms: int
     gc_horizon: int
     chains: _containers.ScalarMap[str, bytes]
-    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., wall_ms: _Optional[int] = ..., gc_horizon: _Optional[int] = ..., chains: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
+    vouched: _containers.ScalarMap[str, int]
+    def __init__(self, node_id: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., wall_ms: _Optional[int] = ..., gc_horizon: _Optional[int] = ..., chains: _Optional[_Mapping[str, bytes]] = ..., vouched: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("entries",)
@@ -424,7 +433,7 @@ class Batch(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("vv", "wall_ms", "chains")
+    __slots__ = ("vv", "wall_ms", "chains", "vouched", "busy")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -439,13 +448,24 @@ class Heartbeat(_message.Message):
         key: str
         value: bytes
         def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    class VouchedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     VV_FIELD_NUMBER: _ClassVar[int]
     WALL_MS_FIELD_NUMBER: _ClassVar[int]
     CHAINS_FIELD_NUMBER: _ClassVar[int]
+    VOUCHED_FIELD_NUMBER: _ClassVar[int]
+    BUSY_FIELD_NUMBER: _ClassVar[int]
     vv: _containers.ScalarMap[str, int]
     wall_ms: int
     chains: _containers.ScalarMap[str, bytes]
-    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., wall_ms: _Optional[int] = ..., chains: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
+    vouched: _containers.ScalarMap[str, int]
+    busy: bool
+    def __init__(self, vv: _Optional[_Mapping[str, int]] = ..., wall_ms: _Optional[int] = ..., chains: _Optional[_Mapping[str, bytes]] = ..., vouched: _Optional[_Mapping[str, int]] = ..., busy: _Optional[bool] = ...) -> None: ...
 
 class SnapshotBegin(_message.Message):
     __slots__ = ("vv", "tops", "records", "gc_horizon", "chains")

@@ -21,6 +21,9 @@ ENTRY_OVERHEAD = 32  # bytes an entry costs on the wire beyond its key and value
 # Entries read first from a range: a batch's byte budget may hold only a few (1,000
 # entries of 512 KiB read from LevelDB to send two cost the node its CPU).
 FIRST_READ = 8
+# A stream that never goes idle sends a Heartbeat between batches every this many
+# heartbeat intervals, so chains are compared under constant writes (docs/integrity.md).
+BUSY_BEATS = 5
 ReadLog = Callable[[str, int, int], list[pb.Entry]]
 
 
@@ -48,6 +51,7 @@ class ServerSession:
         self.batch_bytes = 0  # of the last batch: keys, values and ENTRY_OVERHEAD each
         self.last_heard = 0.0
         self.last_sent = 0.0
+        self.last_beat = 0.0  # when the last Heartbeat went out, idle or busy
         self.durable: dict[str, int] = {}  # what the subscriber holds durably (its acks)
         self.clock = 0  # its HLC at its last ack: it writes nothing dated before
         self.members: list[str] = []  # its peers at its last ack
@@ -63,6 +67,7 @@ class ServerSession:
         wall_ms: int = 0,
         horizon: int = 0,
         chains: Mapping[str, bytes] | None = None,
+        vouched: Mapping[str, int] | None = None,
     ) -> pb.ServerMessage:
         hello = self.hello = check_hello(self.me, msg)
         check_vv(hello.vv, "a Hello vv", hello.node_id)
@@ -72,7 +77,7 @@ class ServerSession:
         # Never echo the subscriber's own writes: those of its current incarnation. An
         # earlier incarnation's entries are sent like anyone's (it may have lost them).
         self.cursor = Cursor(hello.replica_id or hello.node_id, hello.vv, hello.exclude)
-        self.last_heard = self.last_sent = now
+        self.last_heard = self.last_sent = self.last_beat = now
         return pb.ServerMessage(
             welcome=pb.Welcome(
                 node_id=self.me.node_id,
@@ -81,6 +86,7 @@ class ServerSession:
                 wall_ms=wall_ms,
                 gc_horizon=horizon,
                 chains=chains,
+                vouched=vouched,
             )
         )
 
@@ -157,16 +163,39 @@ class ServerSession:
         vv: Mapping[str, int],
         wall_ms: int = 0,
         chains: Mapping[str, bytes] | None = None,
+        vouched: Mapping[str, int] | None = None,
     ) -> pb.ServerMessage | None:
         """When idle: a Heartbeat if one is due; ``PeerFailed`` if the subscriber is gone."""
         silent = now - self.last_heard
         if silent > 2 * self.limits.timeout_s:
             raise PeerFailed(f"{self.peer} silent for {silent:.1f}s; closing its stream")
         if now - self.last_sent >= self.limits.heartbeat_s:
-            self.last_sent = now
-            beat = pb.Heartbeat(vv=vv, wall_ms=wall_ms, chains=chains)
+            self.last_sent = self.last_beat = now
+            beat = pb.Heartbeat(vv=vv, wall_ms=wall_ms, chains=chains, vouched=vouched)
             return pb.ServerMessage(heartbeat=beat)
         return None
+
+    def beat_due(self, now: float) -> bool:
+        """A stream busy for ``BUSY_BEATS`` heartbeat intervals owes its subscriber a
+        Heartbeat between batches (chains compared: docs/integrity.md)."""
+        return now - self.last_beat >= BUSY_BEATS * self.limits.heartbeat_s
+
+    def busy_beat(
+        self,
+        now: float,
+        have: Mapping[str, int],
+        chain_at: Callable[[str, int], bytes | None],
+        wall_ms: int = 0,
+        vouched: Mapping[str, int] | None = None,
+    ) -> pb.ServerMessage:
+        """A Heartbeat at what this stream has sent (and the subscriber acked) of each
+        origin this node holds that far: the subscriber holds those seqs, so it can
+        compare chain values there while the origins' tops run ahead of it."""
+        self.last_beat = now
+        vv = {o: s for o, s in self.cursor.pos.items() if 0 < s <= have.get(o, 0)}
+        chains = {o: c for o, s in vv.items() if (c := chain_at(o, s)) is not None}
+        beat = pb.Heartbeat(vv=vv, wall_ms=wall_ms, chains=chains, vouched=vouched, busy=True)
+        return pb.ServerMessage(heartbeat=beat)
 
     def lag(self, have: Mapping[str, int]) -> int:
         return self.cursor.lag(have)

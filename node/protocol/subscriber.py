@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from node.pb import remesh_pb2 as pb
 from node.protocol.errors import PeerFailed
 from node.protocol.hello import Identity, check_welcome, make_hello
+from node.protocol.validate import check_vv
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class SubscriberSession:
     ) -> pb.Welcome:
         """Check the server is the peer we dialled; ``behind`` says what it has for us."""
         welcome = check_welcome(msg, self.peer, self.address)
+        check_vv(welcome.vouched, "a Welcome's vouched vv", self.peer)
         behind = sum(max(0, s - vv.get(o, 0)) for o, s in welcome.vv.items() if o != self.me.origin)
         self.behind = behind
         self.peer_origin = welcome.replica_id
@@ -82,8 +84,9 @@ class SubscriberSession:
             return Received(entries=msg.batch.entries)
         if kind in ("snapshot_begin", "snapshot_chunk", "snapshot_end"):
             return Received(snapshot=msg)
+        check_vv(msg.heartbeat.vouched, "a Heartbeat's vouched vv", self.peer)
         self._measure(msg.heartbeat.wall_ms, wall_ms)
-        if self.catching_up:  # a heartbeat: the server has nothing more for us
+        if self.catching_up and not msg.heartbeat.busy:  # the server has nothing more for us
             self.catching_up = False
             return Received(caught_up=True, heartbeat=msg.heartbeat)
         return Received(heartbeat=msg.heartbeat)

@@ -82,6 +82,10 @@ class Taken:
     drop_upto: int = 0  # held records covered and omitted go if dated at or below (0: none)
     # origins claimed past what they announced themselves: (claimed, announced); left alone
     unchecked: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # per moved origin, how far this node may vouch for it from now on (node/vouched.py):
+    # the sender's own origin (its word on its own log), or what a peer besides the
+    # sender vouched for; a moved origin not named here was taken on one member's word
+    vouched: dict[str, int] = field(default_factory=dict)
 
     def drops(self, origin: str, seq: int, hlc: int) -> bool:
         """The covered rule: may a held record the snapshot omits go?"""
@@ -112,7 +116,10 @@ def judge(
     for origin, top in tops.items():
         if unpack(top)[0] > late:
             raise Refused(f"{peer} sent a snapshot whose top of {origin} is dated in the future")
-    moved, covers, unchecked, vouched = {}, {}, {}, []
+    moved, covers, unchecked, vouched, marks = {}, {}, {}, [], {}
+    # Others' word on an origin under the sender's name is the sender's word again (it
+    # is that origin): it says a range exists, not that this node lacks a tombstone in it.
+    liar = name_of(known.sender)
     for origin, seq in vv.items():
         have = known.vv.get(origin, 0)
         if origin == own or seq <= have:
@@ -124,7 +131,13 @@ def judge(
             covers[origin] = have
             continue
         word = None if known.others is None else known.others.get(origin, 0)
-        if word is None or min(seq, word) > have:  # not only the sender says it lacks some
+        if origin == known.sender:
+            marks[origin] = seq  # the origin's word on its own log
+        elif word:
+            marks[origin] = min(seq, word)
+        if word is None:  # no peer but the sender: its word is taken (a pair)
+            vouched.append(origin)
+        elif name_of(origin) != liar and min(seq, word) > have:  # not only the sender says
             vouched.append(origin)
         elif name_of(origin) not in known.names:
             raise Refused(
@@ -145,4 +158,4 @@ def judge(
     # here), so it comes with a range someone besides the sender says this node lacks.
     adopted = horizon if vouched else 0
     below = any(known.tops.get(origin, 0) < horizon for origin in vouched)
-    return Taken(moved, covers, adopted, horizon if below else 0, unchecked)
+    return Taken(moved, covers, adopted, horizon if below else 0, unchecked, marks)

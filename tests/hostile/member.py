@@ -1,6 +1,8 @@
 """A malicious member: a fake server and a fake subscriber that speak the real
 replication protocol with the cluster's valid credentials, so a test can send a real
-node process exactly the lie it wants to check (issue 24).
+node process exactly the lie it wants to check (issue 24): lying snapshots
+(tests/hostile/test_lying_member.py), entries forged under another node's origin
+(``forging``, tests/integration/test_forks.py).
 
 ``FakeServer`` listens like a node: it answers ``Auth.Challenge`` with the token (as a
 member can) and checks the proof a subscriber then presents; a real node pointed at it
@@ -22,14 +24,14 @@ from cluster.client import open_channel
 from cluster.secrets import Credentials
 from cluster.wait import wait_for
 from node.bearer import HEADER
-from node.challenge import Issuer
+from node.challenge import ChallengeFailed, Issuer
 from node.clock import wall_ms
 from node.pb import remesh_pb2 as pb
+from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol.hello import PROTOCOL
 from node.protocol.identity import replica_id
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Replication"].full_name
-AUTH = pb.DESCRIPTOR.services_by_name["Auth"].full_name
 HEARTBEAT_S = 0.1
 
 Script = Callable[["FakeServer", pb.Hello], Iterable[pb.ServerMessage]]
@@ -44,15 +46,50 @@ def welcome(node_id: str, origin: str, vv: dict[str, int], horizon: int = 0) -> 
 
 
 def snapshot(
-    vv: dict[str, int], tops: dict[str, int] | None = None, horizon: int = 0
+    vv: dict[str, int],
+    tops: dict[str, int] | None = None,
+    horizon: int = 0,
+    records: list[pb.Entry] | None = None,
 ) -> list[pb.ServerMessage]:
-    """Begin, one last (empty) chunk and End: a snapshot of no records at ``vv``."""
-    begin = pb.SnapshotBegin(vv=vv, tops=tops or {}, records=0, gc_horizon=horizon)
+    """Begin, one last chunk of ``records`` (none by default) and End: a snapshot at
+    ``vv``."""
+    records = records or []
+    begin = pb.SnapshotBegin(vv=vv, tops=tops or {}, records=len(records), gc_horizon=horizon)
     return [
         pb.ServerMessage(snapshot_begin=begin),
-        pb.ServerMessage(snapshot_chunk=pb.SnapshotChunk()),
-        pb.ServerMessage(snapshot_end=pb.SnapshotEnd(records=0)),
+        pb.ServerMessage(snapshot_chunk=pb.SnapshotChunk(records=records)),
+        pb.ServerMessage(snapshot_end=pb.SnapshotEnd(records=len(records))),
     ]
+
+
+def forging(entries: list[pb.Entry]) -> Script:
+    """A script that sends each subscriber those of ``entries`` next in line for it (one
+    seq past what its Hello holds of their origin), once: a member relaying entries it
+    forged under another node's origin."""
+
+    def script(member: FakeServer, hello: pb.Hello) -> Iterator[pb.ServerMessage]:
+        yield welcome(member.node_id, member.origin, {})
+        held = dict(hello.vv)
+        forged = [e for e in entries if e.seq == held.get(e.origin, 0) + 1]
+        if forged:
+            yield pb.ServerMessage(batch=pb.Batch(entries=forged))
+
+    return script
+
+
+class Prover(pb_grpc.AuthServicer):
+    """``Auth.Challenge`` answered with the cluster's token: the member holds it."""
+
+    def __init__(self, issuer: Issuer) -> None:
+        self.issuer = issuer
+
+    def Challenge(self, request: pb.ChallengeRequest, context) -> pb.ChallengeResponse:
+        try:
+            sn, proof = self.issuer.challenge(request.client_nonce)
+        except ChallengeFailed as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        i = self.issuer
+        return pb.ChallengeResponse(cluster=i.cluster, node_id=i.node, server_nonce=sn, proof=proof)
 
 
 class FakeServer:
@@ -76,24 +113,17 @@ class FakeServer:
             response_serializer=pb.ServerMessage.SerializeToString,
         )
         generic = grpc.method_handlers_generic_handler(SERVICE, {"Replicate": handler})
-        challenge = grpc.unary_unary_rpc_method_handler(
-            self._challenge,
-            request_deserializer=pb.ChallengeRequest.FromString,
-            response_serializer=pb.ChallengeResponse.SerializeToString,
-        )
-        auth = grpc.method_handlers_generic_handler(AUTH, {"Challenge": challenge})
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        self.server.add_generic_rpc_handlers((generic, auth))
+        self.server.add_generic_rpc_handlers((generic,))
+        pb_grpc.add_AuthServicer_to_server(Prover(self.issuer), self.server)
         self.server.add_insecure_port(self.address)
         self.server.start()
 
-    def _challenge(
-        self, request: pb.ChallengeRequest, context: grpc.ServicerContext
-    ) -> pb.ChallengeResponse:
-        sn, proof = self.issuer.challenge(request.client_nonce)
-        return pb.ChallengeResponse(
-            cluster=self.issuer.cluster, node_id=self.node_id, server_nonce=sn, proof=proof
-        )
+    def __enter__(self) -> FakeServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _replicate(
         self, requests: Iterator[pb.SubscriberMessage], context: grpc.ServicerContext

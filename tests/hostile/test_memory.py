@@ -31,8 +31,8 @@ from node.challenge import Issuer
 from node.clock import pack, wall_ms
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
+from tests.hostile.member import Prover
 from tests.hostile.memory import Held, Probe, metric, write_big
-from tests.integration.forger import Prover
 from tests.integration.nodeproc import TOKEN, NodeProc
 
 pytestmark = pytest.mark.component

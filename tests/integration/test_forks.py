@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +20,11 @@ from cluster.api import Cluster
 from cluster.backends.procfs import pid_alive
 from cluster.convergence import describe_difference
 from cluster.errors import ConvergeTimeout
+from cluster.ports import free_ports
 from cluster.wait import wait_for
 from node.clock import pack
 from node.pb import remesh_pb2 as pb
-from tests.integration.forger import Forger
+from tests.hostile.member import FakeServer, forging
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +63,9 @@ def forge_at(c: Cluster, victim: str, origin_node: str, key: bytes) -> tuple[str
         key=key, value=b"forged",
     )  # fmt: skip
     peers = peers_of(c, victim)
-    with Forger("node-m", [entry], c.credentials().token, c.name) as forger:
-        c.client(victim).set_peers({**peers, "node-m": forger.address})
+    token, port = c.credentials().token, free_ports(1)[0]
+    with FakeServer("node-m", token, c.name, port, forging([entry])) as member:
+        c.client(victim).set_peers({**peers, "node-m": member.address})
         wait_for(
             lambda: dict(c.node_status(victim).vv).get(origin, 0) >= seq,
             TIMEOUT,
@@ -91,6 +94,60 @@ def test_a_forged_entry_is_detected_reported_and_repaired_from_its_origin(mesh3)
     assert "repaired" in log_c
     assert re.search(r"remesh_forks_total(\{[^}]*\})? [1-9]", c.metrics("node-c"))
     assert not c.node_status("node-c").forks, "the fork is repaired: status lists none"
+
+
+class Writers:
+    """Every node written to without pause, so no replication stream is ever idle (no
+    idle heartbeat goes out)."""
+
+    def __init__(self, c: Cluster) -> None:
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.threads = [
+            threading.Thread(target=self._write, args=(c.connect(n),), daemon=True)
+            for n in ("node-a", "node-b", "node-c")
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _write(self, client) -> None:
+        try:
+            i = 0
+            while not self.stop.is_set():
+                client.put(b"busy%d" % (i % 50), b"%d" % i, 10)
+                i += 1
+        except BaseException as exc:  # noqa: BLE001 - reported by close()
+            self.errors.append(exc)
+        finally:
+            client.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+        assert not self.errors, self.errors
+
+
+def test_a_fork_is_found_and_repaired_under_constant_writes(mesh3):
+    """Streams that never go idle send no idle heartbeat: a heartbeat between batches
+    now and then carries chain values at what the stream has sent, so node-c compares
+    with its origin and repairs while every node keeps writing."""
+    c = mesh3
+    c.write("node-a", b"k", b"v")
+    c.converge(TIMEOUT)
+    origin, seq = forge_at(c, "node-c", "node-a", b"forged")
+    writers = Writers(c)
+    try:
+        path = c.log_path("node-c")
+        wait_for(lambda: "repaired" in path.read_text(), TIMEOUT, "node-c to repair, writing on")
+        log_c = path.read_text()
+        said = re.search(rf"ERROR .*fork.*{re.escape(origin)} at seq (\d+).*node-a", log_c)
+        assert said and int(said.group(1)) >= seq, log_c[-3000:]
+        assert not writers.stop.is_set() and all(t.is_alive() for t in writers.threads)
+    finally:
+        writers.close()
+    c.converge(TIMEOUT)
+    assert c.read("node-c", b"forged") is None
 
 
 def test_a_fork_whose_origin_is_down_is_reported_and_never_picked_silently(mesh3):

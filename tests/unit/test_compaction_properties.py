@@ -12,10 +12,10 @@ deletes, pulls, partitions, GC rounds (truncation and tombstone collection with 
 grace), snapshots cut off, wiped replicas and replicas restored from an older copy
 (both a new incarnation), and a lying member sending snapshots (``GcNet.lie``): claims
 past what origins announced, on the victim's own writes, a made-up origin, a GC horizon
-ahead, an honest state under a forged horizon (a made-up origin comes without a horizon:
-with one, a node that took it vouches for the same lie elsewhere, the residual
-``test_vouch.py::test_a_claim_one_node_took_on_a_liars_word_vouches_for_it_elsewhere``
-shows). After healing and draining, every
+ahead, an honest state under a forged horizon, a made-up origin under a horizon (the
+node that takes it vouches for nothing of it: the two-step lie, where a later lie to
+another node used that node's word, is closed; replicas vouch as node/vouched.py).
+After healing and draining, every
 replica holds the same vv (the made-up origin aside: it is taken on the liar's word),
 digest and live data, which is the last-writer-wins maximum of the surviving writes:
 no deleted key came back, nothing the liar said lost a write.
@@ -94,6 +94,7 @@ class GcNet:
                 if origin != rx.origin:
                     entries += tx.read(origin, rx.vv.get(origin, 0) + 1, top)
             rx.receive(entries[:limit], server)
+        rx.vouch({tx.origin: tx.vv.get(tx.origin, 0)})  # the server's word on its own log
         self.acks[(server, sub)] = MemberAck(
             vv=dict(rx.vv),
             durable=dict(rx.vv),
@@ -104,11 +105,12 @@ class GcNet:
 
     def known(self, sub: str, server: str) -> Known:
         """What ``sub`` can check ``server``'s snapshot against: what the peers it reaches
-        (``server`` aside) say in their heartbeats; in a pair, only the sender's word."""
+        (``server`` aside) vouch for in their heartbeats; in a pair, only the sender's word."""
         live = [n for name, n in self.nodes.items() if name not in (sub, server)]
         live = [n for n in live if (sub, n.node_id) not in self.cut]
         said = {n.origin: n.vv.get(n.origin, 0) for n in live}
-        most = {o: max(n.vv.get(o, 0) for n in live) for n in live for o in n.vv}
+        words = [n.vouches() for n in live]
+        most = {o: max(w.get(o, 0) for w in words) for w in words for o in w}
         pair = len(self.names) == 2 and server in self.nodes
         sender = self.nodes[server].origin if server in self.nodes else LIAR
         names = frozenset([*self.names, "liar"])
@@ -136,8 +138,8 @@ class GcNet:
             vv.update({o: max(rx.vv.get(o, 0), s) + extra for o, s in known.announced.items()})
             if own:
                 vv[rx.origin] = rx.vv.get(rx.origin, 0) + extra
-            if ghost:  # without a horizon: see test_vouch's known residual
-                vv[GHOST], horizon = extra, 0
+            if ghost:  # a made-up incarnation: one node takes it, and vouches for nothing
+                vv[GHOST] = extra
             tops = dict.fromkeys(vv, pack(self.now, 0))
         before = (honest(rx.vv), dict(rx.state))
         try:
@@ -333,6 +335,23 @@ def test_a_put_held_by_a_partitioned_node_does_not_resurrect_after_gc_and_heal()
     for node in net.nodes.values():
         assert b"k" not in node.live()
         assert b"k" not in node.state, "the tombstone was never collected after the heal"
+
+
+def test_the_two_step_lie_makes_no_node_drop_what_it_holds():
+    """The liar makes b take a made-up incarnation of n0 on its word alone, then tells c
+    the same under a horizon newer than every key. b vouches for nothing of it, so c has
+    no second word and drops nothing (``lie`` asserts c's state did not change)."""
+    net = GcNet(3, retain=0)
+    a, b, c = net.names
+    for i in range(3):
+        net.written.append(net.nodes[a].write(b"k%d" % i, b"v", 1 + i))
+    for sub in (b, c):
+        net.pull(sub, a, 10)
+    net.now = 10
+    net.lie(b, 1, 0, own=False, replay=False, ghost=True)
+    assert net.nodes[b].vv.get(GHOST) == 1 and GHOST not in net.nodes[b].vouches()
+    net.lie(c, 1, 0, own=False, replay=False, ghost=True)
+    assert net.nodes[c].live() == {b"k0": b"v", b"k1": b"v", b"k2": b"v"}
 
 
 def test_a_node_restored_from_backup_behind_truncation_drops_what_a_collected_tombstone_beat():

@@ -14,6 +14,7 @@ from node.protocol import (
     SubscriberSession,
 )
 from node.protocol.hello import make_hello
+from node.protocol.server import BUSY_BEATS
 
 pytestmark = pytest.mark.unit
 
@@ -129,3 +130,46 @@ def test_subscriber_sends_want_only_when_its_live_links_change():
     msgs = sub.outgoing({"node-a": 1}, [])
     assert [m.WhichOneof("msg") for m in msgs] == ["want", "ack"]
     assert list(msgs[0].want.exclude) == [] and dict(msgs[1].ack.vv) == {"node-a": 1}
+
+
+def test_a_stream_that_never_goes_idle_heartbeats_between_batches_at_what_it_sent():
+    """Under constant writes no idle heartbeat goes out and the origin's top runs ahead of
+    the subscriber: every BUSY_BEATS intervals a busy Heartbeat carries the chain values
+    at what the stream has sent (held by the subscriber, so it can compare), and does not
+    tell the subscriber it caught up."""
+    have, read = log_of(("node-a", 9))
+    s = ServerSession(A, LIMITS)
+    s.on_hello(hello_from(B, {"node-a": 1}), have, 10.0)
+    s.tick(10.0 + LIMITS.heartbeat_s, have)  # an idle beat: the busy clock starts there
+    s.next_batch(have, read, 12.0)  # seqs 2..4 sent
+    assert not s.beat_due(11.0 + (BUSY_BEATS - 0.5) * LIMITS.heartbeat_s)
+    later = 11.0 + BUSY_BEATS * LIMITS.heartbeat_s
+    assert s.beat_due(later)
+    chains = {("node-a", 4): b"c" * 16}
+    beat = s.busy_beat(later, {**have, "node-x": 0}, lambda o, q: chains.get((o, q)), 7)
+    hb = beat.heartbeat
+    assert hb.busy and dict(hb.vv) == {"node-a": 4} and dict(hb.chains) == {"node-a": b"c" * 16}
+    assert not s.beat_due(later + LIMITS.heartbeat_s)
+
+    sub = SubscriberSession(B, "node-a", "addr", 2)
+    sub.on_welcome(pb.ServerMessage(welcome=pb.Welcome(node_id="node-a", vv=have)), {}, 0.0)
+    assert sub.catching_up
+    assert not sub.on_message(beat, 0.1).caught_up  # more batches follow
+    idle = pb.ServerMessage(heartbeat=pb.Heartbeat(vv=have))
+    assert sub.on_message(idle, 0.2).caught_up
+
+
+@pytest.mark.parametrize("where", ["welcome", "heartbeat"])
+def test_a_malformed_vouched_vv_is_refused(where):
+    """What a peer vouches for is what a snapshot receiver believes of it: checked like a vv."""
+    sub = SubscriberSession(B, "node-a", "addr", 2)
+    bad = {"Not An Origin!": 1}
+    welcome = pb.Welcome(node_id="node-a", vouched=bad if where == "welcome" else {})
+    if where == "welcome":
+        with pytest.raises(Refused, match="bad origin .* in a Welcome's vouched vv"):
+            sub.on_welcome(pb.ServerMessage(welcome=welcome), {}, 0.0)
+        return
+    sub.on_welcome(pb.ServerMessage(welcome=welcome), {}, 0.0)
+    beat = pb.ServerMessage(heartbeat=pb.Heartbeat(vouched=bad))
+    with pytest.raises(Refused, match="bad origin .* in a Heartbeat's vouched vv"):
+        sub.on_message(beat, 0.1)

@@ -176,16 +176,39 @@ def test_without_a_horizon_nothing_held_is_dropped():
     assert not taken.drops(OLD, 1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="residual (docs/compaction.md): a node announces what it took"
-)
 def test_a_claim_one_node_took_on_a_liars_word_vouches_for_it_elsewhere():
-    """A liar makes node-c take a made-up incarnation of node-a on its word alone (no other
-    peer holds it: nothing dropped, no horizon). node-c now announces it; the same lie to
-    node-b with a plausible horizon is vouched by node-c's word, so node-b would drop
-    its records dated below that horizon. Closing this needs a node never to announce
-    (or vouch with) what it took on one word, or per-origin proofs (chain heads)."""
+    """The two-step lie: a liar makes node-c take a made-up incarnation of node-a on its
+    word alone (no other peer holds it: nothing dropped, no horizon). node-c announces
+    only what it may vouch for, which leaves that range out; so the same lie to this node
+    with a plausible horizon has no second word, and nothing held is dropped."""
     vv = {ME: 5, A: 10, OLD: 1}
-    mine = known(vv={ME: 5, A: 10}, tops={A: PAST - 50}, others={A: 10, OLD: 1})
+    liar = "m@00000000000e"
+    at_c = known(vv={ME: 5, A: 10}, tops={A: PAST - 50}, others={A: 10}, sender=liar)
+    took = judge("node-m", {OLD: 1}, {OLD: PAST}, 0, at_c)
+    assert took.moved == {OLD: 1} and took.vouched == {}
+    c_vouches = {A: 10, **took.vouched}  # node-c's Welcome and heartbeats
+    mine = known(vv={ME: 5, A: 10}, tops={A: PAST - 50}, others=c_vouches, sender=liar)
     taken = judge("node-m", vv, {A: PAST, OLD: PAST}, PAST, mine)
-    assert taken.drop_upto == 0
+    assert taken.moved == {OLD: 1} and taken.drop_upto == 0 and taken.horizon == 0
+
+
+def test_a_range_of_the_senders_own_origin_explains_no_drop_whoever_holds_it():
+    """The liar writes node-c an entry of its own origin and node-c vouches for it (the
+    origin's own word); that range is still only the sender's word on what its writes
+    hold, so this node lacking it explains no drop."""
+    liar, its = "m@00000000000e", "m@0000000000e1"  # its current and an earlier incarnation
+    vv = {ME: 5, A: 10, liar: 1, its: 1}
+    mine = Known(
+        ME, {ME: 5, A: 10}, {A: PAST - 50}, liar, {A: 10}, {A: 10, liar: 1, its: 1},
+        frozenset(["a", "b", "c", "m"]), NOW, SKEW, GRACE,
+    )  # fmt: skip
+    taken = judge("node-m", vv, dict.fromkeys(vv, PAST), PAST, mine)
+    assert taken.moved == {liar: 1, its: 1} and taken.drop_upto == 0 and taken.horizon == 0
+    assert taken.vouched == {liar: 1, its: 1}  # they exist: the origin said so
+
+
+def test_a_range_a_peer_vouched_for_is_vouched_for_on_the_receiver():
+    vv = {OLD: 9}
+    mine = known(vv={ME: 5, A: 10, OLD: 4}, others={A: 10, OLD: 7})
+    assert judge("node-b", vv, tops_of(vv), 0, mine).vouched == {OLD: 7}
+    assert judge("node-b", {B: 50}, tops_of({B: 50}), 0, known()).vouched == {B: 50}
