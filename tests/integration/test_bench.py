@@ -70,3 +70,62 @@ def test_bench_bootstrap_and_soak_disk_sections(tmp_path):
     assert s["writes"] == 5000 and s["keys"] == 500 and len(s["disk_bytes"]) == 3
     assert len(s["peak_disk_bytes"]) == 3 and "peak while writing" in stdout
     assert "bootstrap of 3,000 live keys" in stdout
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "REMESH_HOME": str(tmp_path / "home")}
+    return subprocess.run(
+        [sys.executable, "-m", "cluster.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_bench_on_the_cluster_that_is_up_says_what_it_left_and_cleanup_deletes_it(tmp_path):
+    """Issue 25 item 10: a bench against the cluster that is up left every key it wrote
+    without a word. It now counts them, and --cleanup deletes what the run wrote, never a
+    prefix that held keys before (and says the tombstones stay)."""
+    from cluster.api import Cluster
+
+    assert cli(tmp_path, "up", "mesh3.yaml").returncode == 0
+    try:
+        small = ("--only", "latency", "--rates", "100", "--latency-seconds", "1")
+        p = cli(tmp_path, "bench", *small, "--allow-behind", "--json")
+        assert p.returncode == 0, p.stdout + p.stderr
+        c = Cluster.open("mesh3", tmp_path / "home")
+        left = len(c.scan("node-a", b"lat/"))
+        assert left >= 50 and json.loads(p.stdout)["leftovers"]["keys"] == {"lat/": left}
+        assert f"bench: left {left:,} keys in cluster mesh3 under lat/" in p.stderr, p.stderr
+        assert "--cleanup deletes" in p.stderr
+
+        p = cli(tmp_path, "bench", *small, "--allow-behind", "--cleanup")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "kept the keys under lat/" in p.stderr, p.stderr  # they were there before
+        assert len(c.scan("node-a", b"lat/")) > left
+
+        c.write_batch("node-a", [(i.key, None) for i in c.scan("node-a", b"lat/")])
+        c.write("node-a", b"mine", b"kept")
+        p = cli(tmp_path, "bench", *small, "--allow-behind", "--cleanup")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "bench: deleted the " in p.stderr and "tombstones stay" in p.stderr, p.stderr
+        assert c.scan("node-a", b"lat/") == [] and c.read("node-c", b"mine") == b"kept"
+    finally:
+        cli(tmp_path, "down", "--purge")
+
+
+def test_bench_help_shows_the_defaults_and_the_rates_fit_the_machine():
+    from cluster.bench.config import default_rates
+
+    p = subprocess.run(
+        [sys.executable, "-m", "cluster.cli", "bench", "--help"], capture_output=True, text=True
+    )
+    assert p.returncode == 0
+    text = " ".join(p.stdout.split())
+    assert "--value-size VALUE_SIZE bytes per value (default: 100)" in text, text
+    assert f"(default: {','.join(map(str, default_rates()))})" in text
+    assert "--throughput-seconds THROUGHPUT_SECONDS of sustained load (default: 10.0)" in text
+    assert default_rates(2) == [1000, 5000] and default_rates(8) == [1000, 10000]
+    assert default_rates(1) == [1000, 2500]
