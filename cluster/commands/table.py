@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from cluster.status import NodeView
 
 SKEW_NOTE_MS = 500  # clock offsets worth a line under the table
-NOTE_CHARS = 96  # a default note is cut here: the table's lines stay within 100 columns
+NOTE_CHARS = 100  # a default note is cut here: every line stays within 100 columns
 SHORT = ["NODE", "STATE", "PID", "ADDRESS", "KEYS", "DIGEST", "LINKS", "LAG", "BEHIND"]
 VERBOSE = ["NODE", "STATE", "PID", "ADDRESS", "REPLICA", "KEYS", "TOMBS", "LOG", "DIGEST"]
 VERBOSE += ["LINKS", "LAG", "BEHIND", "VV"]
@@ -118,11 +118,17 @@ def status_table(rows: Sequence[NodeView], ident: str = "PID", verbose: bool = F
     )
 
 
+CUT = " ... "
+CUT_HINT = "(notes cut short in the middle: `cluster status -v` prints them whole)"
+
+
 def _cut(text: str, verbose: bool) -> str:
+    """One line; past NOTE_CHARS its middle goes (the reason is usually at the end)."""
     text = " ".join(text.split())
     if verbose or len(text) <= NOTE_CHARS:
         return text
-    return text[: NOTE_CHARS - 14] + "... (-v: all)"
+    head = 36  # the node and what failed; the rest is the end, where the reason is
+    return text[:head] + CUT + text[-(NOTE_CHARS - len(CUT) - head) :]
 
 
 def notes(rows: Sequence[NodeView], verbose: bool = False) -> list[str]:
@@ -161,6 +167,8 @@ def notes(rows: Sequence[NodeView], verbose: bool = False) -> list[str]:
             )
         if r.snapshot.startswith(("sending", "receiving")) or (verbose and r.snapshot):
             out.append(f"snapshot: {r.name} {r.snapshot}")
+    if not verbose and any(CUT in line for line in out):
+        out.append(CUT_HINT)
     return out
 
 

@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from cluster.api import Cluster
+from cluster.certs import make_ca
 from cluster.wait import wait_for
 from tests.integration.test_cli import cli, out  # noqa: F401 - the CLI fixture
 
@@ -101,6 +102,24 @@ def test_the_default_table_fits_100_columns_after_churn_with_details_under_v_and
     assert all(sum(1 for o in n["vv"] if o.startswith("node-d@")) == 3 for n in nodes), nodes
     assert all(n["storage_ok"] is True and n["behind"] == 0 for n in nodes), nodes
     assert all(n["log_entries"] == sum(n["vv"].values()) for n in nodes)
+
+    # A handshake the tool cannot complete (the CA it trusts is not the nodes'): a short
+    # STATE cell, a one-line note with the reason, the whole message under -v and --json.
+    ca = c.dir / "secrets/ca.pem"
+    kept = ca.read_bytes()
+    ca.write_bytes(make_ca("mesh3").cert)
+    try:
+        table = out(cli("status"))
+        verbose = out(cli("status", "-v"))
+        nodes = json.loads(out(cli("status", "--json")))["nodes"]
+    finally:
+        ca.write_bytes(kept)
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 100, table
+    assert [row.split()[1:3] for row in lines[1:4]] == [["RUNNING", "(error)"]] * 3, table
+    assert "CERTIFICATE_VERIFY_FAILED" not in "".join(lines[:4]), table
+    assert "unable to get local issuer certificate" in table and "status -v" in table, table
+    assert all(len(n["error"]) > 100 and n["error"] in " ".join(verbose.split()) for n in nodes)
 
     # Storage that fails under a running node: the STATE cell and a note say so.
     shutil.rmtree(c.dir / "nodes/node-b/data")

@@ -1,7 +1,7 @@
 import pytest
 
 from cluster.commands.output import faults_line, status_table
-from cluster.commands.table import SHORT, judge, notes, pack
+from cluster.commands.table import CUT_HINT, SHORT, judge, notes, pack
 from cluster.status import NodeView
 
 pytestmark = pytest.mark.unit
@@ -111,7 +111,9 @@ def test_storage_failure_and_long_errors_are_a_short_cell_with_the_whole_text_un
     assert "RUNNING (error)" in table[2] and "handshake" not in table[2]
     short_notes = notes(rows)
     assert short_notes[0] == "node-a: storage failed: checkpoint: [Errno 30] read-only"
-    assert short_notes[1].endswith("... (-v: all)") and len(short_notes[1]) <= 100
+    assert " ... " in short_notes[1] and len(short_notes[1]) <= 100
+    assert short_notes[1].endswith("certificate has expired")  # the reason, at the end
+    assert short_notes[2] == CUT_HINT
     assert " ".join(handshake.split()) in notes(rows, verbose=True)[1]
 
 
