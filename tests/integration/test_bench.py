@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_cli import cli, out  # noqa: F401 - the CLI fixture
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,48 +74,38 @@ def test_bench_bootstrap_and_soak_disk_sections(tmp_path):
     assert "bootstrap of 3,000 live keys" in stdout
 
 
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "REMESH_HOME": str(tmp_path / "home")}
-    return subprocess.run(
-        [sys.executable, "-m", "cluster.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
-
-def test_bench_on_the_cluster_that_is_up_says_what_it_left_and_cleanup_deletes_it(tmp_path):
+def test_bench_on_the_cluster_that_is_up_says_what_it_left_and_cleanup_deletes_it(
+    cli,  # noqa: F811
+    tmp_path,
+):
     """Issue 25 item 10: a bench against the cluster that is up left every key it wrote
     without a word. It now counts them, and --cleanup deletes what the run wrote, never a
     prefix that held keys before (and says the tombstones stay)."""
     from cluster.api import Cluster
 
-    assert cli(tmp_path, "up", "mesh3.yaml").returncode == 0
-    try:
-        small = ("--only", "latency", "--rates", "100", "--latency-seconds", "1")
-        p = cli(tmp_path, "bench", *small, "--allow-behind", "--json")
-        assert p.returncode == 0, p.stdout + p.stderr
-        c = Cluster.open("mesh3", tmp_path / "home")
-        left = len(c.scan("node-a", b"lat/"))
-        assert left >= 50 and json.loads(p.stdout)["leftovers"]["keys"] == {"lat/": left}
-        assert f"bench: left {left:,} keys in cluster mesh3 under lat/" in p.stderr, p.stderr
-        assert "--cleanup deletes" in p.stderr
+    cli("up", "mesh3.yaml")
+    small = ("bench", "--only", "latency", "--rates", "100", "--latency-seconds", "1")
+    p = cli(*small, "--allow-behind", "--json")
+    err = p.stderr.decode()
+    c = Cluster.open("mesh3", tmp_path / "home")
+    left = len(c.scan("node-a", b"lat/"))
+    assert left >= 50 and json.loads(out(p))["leftovers"]["keys"] == {"lat/": left}
+    assert f"bench: left {left:,} keys in cluster mesh3 under lat/" in err, err
+    assert "--cleanup deletes" in err
 
-        p = cli(tmp_path, "bench", *small, "--allow-behind", "--cleanup")
-        assert p.returncode == 0, p.stdout + p.stderr
-        assert "kept the keys under lat/" in p.stderr, p.stderr  # they were there before
-        assert len(c.scan("node-a", b"lat/")) > left
+    p = cli(*small, "--allow-behind", "--cleanup", "--json")
+    err = p.stderr.decode()
+    assert "kept the keys under lat/" in err, err  # they were there before the run
+    found = json.loads(out(p))["leftovers"]
+    assert found["deleted"] == 0 and found["kept_prefixes"] == ["lat/"], found
+    assert len(c.scan("node-a", b"lat/")) >= left  # the same keys, written again
 
-        c.write_batch("node-a", [(i.key, None) for i in c.scan("node-a", b"lat/")])
-        c.write("node-a", b"mine", b"kept")
-        p = cli(tmp_path, "bench", *small, "--allow-behind", "--cleanup")
-        assert p.returncode == 0, p.stdout + p.stderr
-        assert "bench: deleted the " in p.stderr and "tombstones stay" in p.stderr, p.stderr
-        assert c.scan("node-a", b"lat/") == [] and c.read("node-c", b"mine") == b"kept"
-    finally:
-        cli(tmp_path, "down", "--purge")
+    c.write_batch("node-a", [(i.key, None) for i in c.scan("node-a", b"lat/")])
+    c.write("node-a", b"mine", b"kept")
+    err = cli(*small, "--allow-behind", "--cleanup").stderr.decode()
+    assert "bench: deleted the " in err and "tombstones stay" in err, err
+    assert c.scan("node-a", b"lat/") == [] and c.read("node-c", b"mine") == b"kept"
 
 
 def test_bench_help_shows_the_defaults_and_the_rates_fit_the_machine():
