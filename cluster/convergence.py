@@ -86,12 +86,6 @@ def fork_line(fork: Any) -> str:
     )
 
 
-def snap_digest(snap: Snapshot) -> str:
-    """The digest most nodes hold (ties: the first seen)."""
-    digests = [s["digest"] for s in snap if "digest" in s]
-    return max(digests, key=digests.count, default="")
-
-
 def spread(snap: Snapshot) -> int:
     """Entries between the least and the most advanced node, summed over origins."""
     vvs = [s["vv"] for s in snap if "vv" in s]
@@ -102,10 +96,15 @@ def spread(snap: Snapshot) -> int:
 
 
 def describe_difference(snap: Snapshot) -> str:
-    """Per node: digest, and per origin how far behind the most advanced node it is."""
+    """Per node: digest, and per origin how far behind the most advanced node it is.
+
+    "up to date" only when nothing differs: no node behind it, no fork reported anywhere,
+    and every answering node holds its digest (issue 25: never while digests differ)."""
     vvs = [s["vv"] for s in snap if "vv" in s]
     origins = sorted({o for vv in vvs for o in vv})
     top = {o: max(vv.get(o, 0) for vv in vvs) for o in origins}
+    digests = {s["digest"] for s in snap if "digest" in s}
+    anywhere = any(s.get("forks") for s in snap)
     lines = []
     for s in snap:
         if "error" in s:
@@ -114,8 +113,15 @@ def describe_difference(snap: Snapshot) -> str:
         behind = {o: top[o] - s["vv"].get(o, 0) for o in origins if top[o] > s["vv"].get(o, 0)}
         forks = s.get("forks") or []
         where = "; ".join(forks) or (f"behind {behind}" if behind else "")
-        if not where and s["digest"] != snap_digest(snap):
-            where = "same vv, other digest: two contents for one (origin, seq)?"
+        twins = [
+            t["node"] for t in snap if t.get("vv") == s["vv"] and t.get("digest") != s["digest"]
+        ]
+        if not where and twins:
+            where = (
+                f"same vv as {','.join(twins)}, other digest: two contents for one (origin, seq)?"
+            )
+        elif not where and (len(digests) > 1 or anywhere):
+            where = "holds every entry seen; others differ"
         lines.append(
             f"  {s['node']}: digest {s['digest'][:12]} keys {s['keys']} {where or 'up to date'}"
         )

@@ -41,6 +41,10 @@ class NodeView:
     pins: list[dict[str, Any]] | None = None  # members holding truncation back
     snapshot: str = ""  # the last snapshot sent or received, or one under way
     forks: list[str] | None = None  # origins a peer holds differently (docs/integrity.md)
+    storage_error: str = ""  # why its storage failed ("": works; remesh_storage_ok)
+    storage_ok: bool | None = None  # None: not asked (not running, or no answer)
+    behind: int | None = None  # entries the most advanced node holds and it lacks
+    digest_differs: bool = False  # a node with the same vv holds another digest
     error: str = ""
     ident: str = ""  # the backend's handle: a pid, a container id
 
@@ -66,12 +70,18 @@ class NodeView:
         self.tombstones, self.truncated = st.tombstones, dict(st.truncated)
         self.gc_horizon = st.gc_horizon
         self.pins = [
-            {"origin": p.origin, "peer": p.peer, "acked": p.acked, "since_s": round(p.since_s, 1),
-             "open": p.open}
+            {
+                "origin": p.origin,
+                "peer": p.peer,
+                "acked": p.acked,
+                "since_s": round(p.since_s, 1),
+                "open": p.open,
+            }
             for p in st.pins
         ]
         self.snapshot = st.snapshot
         self.forks = [fork_line(f) for f in st.forks]
+        self.storage_error, self.storage_ok = st.storage_error, not st.storage_error
 
 
 def view(name: str, info: ProcessInfo | None, paused: bool, address: str) -> NodeView:

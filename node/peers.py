@@ -25,7 +25,7 @@ from node.pb import remesh_pb2_grpc as pb_grpc
 from node.protocol import Held, PeerFailed, Refused, SubscriberSession, exclusions
 from node.protocol.horizon import check_horizon
 from node.replica import Replica
-from node.snapshots import Intake
+from node.snapshots import Busy, Intake, wait_turn
 from node.tls import TlsFiles, target_name
 
 Call: TypeAlias = grpc.aio.StreamStreamCall  # untyped: grpc ships no stubs
@@ -119,7 +119,7 @@ class PeerLink:
         backoff = BACKOFF_START_S
         while True:
             started = time.monotonic()
-            error = ""
+            error, busy = "", False
             try:
                 await self._session()
             except asyncio.CancelledError:
@@ -146,6 +146,8 @@ class PeerLink:
                 if error != self._last_refusal:
                     log.warning("%s: link to %s: %s", self.replica.node_id, self.peer, error)
                 self._last_refusal = error
+            except Busy as exc:  # refused its snapshot: another is being merged
+                error, busy = str(exc), True
             except (PeerFailed, asyncio.TimeoutError, OSError) as exc:
                 error = str(exc) or type(exc).__name__
             except Exception as exc:  # noqa: BLE001 - a link must outlive any one stream
@@ -159,6 +161,9 @@ class PeerLink:
                 log.info("%s: link to %s down: %s", self.replica.node_id, self.peer, error)
             else:
                 log.debug("%s: connect to %s failed: %s", self.replica.node_id, self.peer, error)
+            if busy:  # nothing failed: ask again once the other snapshot ended
+                await wait_turn(self.replica, self.peer)
+                backoff = BACKOFF_START_S
             if time.monotonic() - started > 2 * self.backoff_max_s:
                 backoff = BACKOFF_START_S  # it was up a while: retry fast
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))

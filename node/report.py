@@ -38,5 +38,6 @@ def status_of(replica: Replica) -> pb.StatusResponse:
         snapshots_received=replica.stats_snapshots["received"],
         snapshot=replica.snapshot_note,
         forks=replica.integrity.status(),
+        storage_error=replica.health.error,
         **replica.stats,
     )

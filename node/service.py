@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any, TypeAlias
 
 import grpc
@@ -231,8 +232,9 @@ class ReplicationService(pb_grpc.ReplicationServicer):
                 if replica.incarnation.withholding:  # over older data, not yet checked (or stale)
                     batch = None
                 elif why := snapshots.reason(replica, session):
-                    async for msg in snapshots.serve(replica, session, why):
-                        yield msg
+                    async with aclosing(snapshots.serve(replica, session, why)) as msgs:
+                        async for msg in msgs:  # closed with the stream: says it was cut off
+                            yield msg
                     continue
                 else:
                     have = replica.integrity.relay_vv()  # a forked origin: what it can vouch for

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from node import chains
@@ -35,6 +35,18 @@ log = logging.getLogger("node.snapshots")
 CHUNK_BYTES = 2 << 20
 
 
+class Busy(PeerFailed):
+    """Another peer's snapshot is being merged: the link that was refused one asks again
+    once that one ended (``wait_turn``), not on its reconnect backoff, which restarted the
+    sender's whole snapshot up to four times a second (issue 25 item 8)."""
+
+
+async def wait_turn(replica: Replica, peer: str, poll_s: float = 0.05) -> None:
+    """Until no other peer's snapshot is being merged (it completes, or its stream ends)."""
+    while replica.snapshot_from not in ("", peer) and not replica.stopping:
+        await asyncio.sleep(poll_s)
+
+
 def reason(replica: Replica, session: ServerSession) -> str:
     """Why this subscriber is sent the state rather than the log ("": it is not): the
     log no longer holds where it stands, or it lacks so many entries that the state is
@@ -54,7 +66,7 @@ def reason(replica: Replica, session: ServerSession) -> str:
 
 async def serve(
     replica: Replica, session: ServerSession, why: str
-) -> AsyncIterator[pb.ServerMessage]:
+) -> AsyncGenerator[pb.ServerMessage, None]:
     """The snapshot messages for one subscriber, throttled to ``snapshot_rate_keys``;
     ``why`` is said in the log."""
     cfg = replica.config
@@ -73,20 +85,27 @@ async def serve(
         vv,
         why,
     )
-    replica.snapshot_note = f"sending to {peer}: {records} records"
+    replica.snapshot_note = f"sending to {peer}: 0/{records} records"
     started = time.monotonic()
     begin = pb.SnapshotBegin(vv=vv, tops=tops, records=records, gc_horizon=horizon, chains=heads)
-    yield pb.ServerMessage(snapshot_begin=begin)
-    sent = 0
-    for page, count in pages:
-        yield pb.ServerMessage(snapshot_chunk=page)
-        sent += count
-        replica.snapshot_note = f"sending to {peer}: {sent}/{records} records"
-        if cfg.snapshot_rate_keys:
-            await asyncio.sleep(count / cfg.snapshot_rate_keys)
-        if replica.stopping:
-            return
-    yield pb.ServerMessage(snapshot_end=pb.SnapshotEnd(records=sent))
+    sent, ended = 0, False
+    try:
+        yield pb.ServerMessage(snapshot_begin=begin)
+        for page, count in pages:
+            yield pb.ServerMessage(snapshot_chunk=page)
+            sent += count
+            replica.snapshot_note = f"sending to {peer}: {sent}/{records} records"
+            if cfg.snapshot_rate_keys:
+                await asyncio.sleep(count / cfg.snapshot_rate_keys)
+            if replica.stopping:
+                return
+        yield pb.ServerMessage(snapshot_end=pb.SnapshotEnd(records=sent))
+        ended = True
+    finally:
+        if not ended:  # the stream ended first: say so, never "sending" for good
+            replica.snapshot_note = (
+                f"cut off sending to {peer} at {sent}/{records} records (its stream ended)"
+            )
     session.on_snapshot(vv)
     took = time.monotonic() - started
     replica.stats_snapshots["sent"] += 1
@@ -122,7 +141,7 @@ class Intake:
         kind = msg.WhichOneof("msg")
         if kind == "snapshot_begin":
             if replica.snapshot_from not in ("", self.peer):
-                raise PeerFailed(
+                raise Busy(
                     f"a snapshot from {replica.snapshot_from} is under way; "
                     f"asking {self.peer} again after it"
                 )
@@ -229,6 +248,12 @@ class Intake:
         """The snapshot ended or its stream did: another peer may send one."""
         if self.replica.snapshot_from == self.peer:
             self.replica.snapshot_from = ""
+            if self.receiver.active:  # begun, never ended: not shown as under way
+                rx = self.receiver
+                self.replica.snapshot_note = (
+                    f"cut off receiving from {self.peer} at {rx.records}/{rx.expected} "
+                    f"records (its stream ended; it is asked for again)"
+                )
 
 
 def _alone(node: str, peer: str, taken: Taken, claimed: int) -> None:

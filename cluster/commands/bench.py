@@ -13,7 +13,8 @@ from typing import Any
 
 from cluster.api import Cluster
 from cluster.argtypes import int_list, positive_int, seconds
-from cluster.bench.config import SECTIONS, STANDALONE, BenchConfig
+from cluster.bench.config import SECTIONS, STANDALONE, BenchConfig, default_rates
+from cluster.bench.leftovers import occupied, say, settle
 from cluster.commands import AddVerb, lock_wait, on_sigterm, waits
 from cluster.commands.output import Progress
 from cluster.errors import ClusterError, OperationFailed
@@ -46,9 +47,10 @@ def bench(args: argparse.Namespace) -> int:
         soak_keys=args.soak_keys,
         apply_entries=args.apply_entries,
     )
+    busy_machine()
     progress = Progress()
     preflight(args, progress)
-    owned = None
+    owned, found = None, None
     try:
         needs_cluster = set(sections) - STANDALONE
         if args.file and needs_cluster:
@@ -59,7 +61,10 @@ def bench(args: argparse.Namespace) -> int:
         previous = signal.signal(signal.SIGTERM, on_sigterm)  # `down` stops it: unwind, heal
         try:  # the scale and peer clusters too: SIGTERM unwinds and takes them down
             with hold(c.dir, "bench", lock_wait(args)) if c else contextlib.nullcontext():
+                before = occupied(c) if c and not owned else set()
                 result = run_bench(c, cfg, sections, progress)
+                if c and not owned:  # the cluster that was up keeps what the run wrote
+                    found = result["leftovers"] = settle(c, before, args.cleanup, progress)
             if args.scale:
                 from cluster.bench.scale import bench_scale
 
@@ -92,6 +97,8 @@ def bench(args: argparse.Namespace) -> int:
             print("\n" + scale_table(result))
         if "compare" in result:
             print("\n" + compare_table(result))
+    for line in say(found) if found else []:
+        print(line, file=sys.stderr)
     behind = generator_behind(clean)
     for what in behind:
         print(f"bench: {what}", file=sys.stderr)
@@ -128,6 +135,18 @@ def preflight(args: argparse.Namespace, progress: Progress) -> None:
         prepare(args.install, None, progress)
 
 
+def busy_machine() -> None:
+    """Say up front when other work already fills the cores: the default rates fit the
+    machine's cores, not cores someone else is using."""
+    cores, load = len(os.sched_getaffinity(0)), os.getloadavg()[0]
+    if load > cores:
+        print(
+            f"bench: load {load:.1f} on {cores} cores before the run: the load generator may "
+            f"not offer the asked rates (exit 1 unless --allow-behind)",
+            file=sys.stderr,
+        )
+
+
 def generator_behind(result: dict[str, Any]) -> list[str]:
     """Every place in a result where the load generator fell behind or saturated."""
     found = []
@@ -145,12 +164,27 @@ def generator_behind(result: dict[str, Any]) -> list[str]:
     return found
 
 
+class ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` gives every default, except the empty ones (None, off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def register(add: AddVerb) -> None:
     sp = waits(add("bench", bench, "measure latency, throughput, catch-up, heal, fan-out, startup"))
-    sp.add_argument("file", nargs="?", help="bring this topology up for the run (and down after)")
-    sp.add_argument("--only", help="comma list of: " + ",".join(SECTIONS))
-    sp.add_argument("--value-size", type=positive_int, default=100)
-    sp.add_argument("--keys", type=positive_int, default=100_000)
+    sp.formatter_class = ShowDefaults
+    sp.add_argument(
+        "file",
+        nargs="?",
+        help="bring this topology up for the run (and down after); without it, the cluster "
+        "that is up, which keeps the keys the run wrote unless --cleanup",
+    )
+    sp.add_argument("--only", help="comma list of: " + ",".join(SECTIONS) + " (all)")
+    sp.add_argument("--value-size", type=positive_int, default=100, help="bytes per value")
+    sp.add_argument("--keys", type=positive_int, default=100_000, help="key space of a load")
     sp.add_argument("--clients", type=positive_int, default=4, help="load generator processes")
     sp.add_argument(
         "--concurrency", type=positive_int, default=4, help="requests in flight per process"
@@ -163,11 +197,17 @@ def register(add: AddVerb) -> None:
         "streams, one in flight per stream, instead of unary Put calls",
     )
     sp.add_argument(
-        "--rates", type=int_list, default=[1000, 10000], help="offered rates for latency (writes/s)"
+        "--rates",
+        type=int_list,
+        default=",".join(map(str, default_rates())),
+        help="offered rates for latency (writes/s); the default fits this machine: 1000 "
+        "and 2500 per core up to 10000",
     )
-    sp.add_argument("--latency-seconds", type=seconds, default=3.0)
-    sp.add_argument("--throughput-seconds", type=seconds, default=10.0)
-    sp.add_argument("--catchup-entries", type=positive_int, default=1_000_000)
+    sp.add_argument("--latency-seconds", type=seconds, default=3.0, help="per rate")
+    sp.add_argument("--throughput-seconds", type=seconds, default=10.0, help="of sustained load")
+    sp.add_argument(
+        "--catchup-entries", type=positive_int, default=1_000_000, help="a node catches up on"
+    )
     sp.add_argument("--heal-writes", type=positive_int, default=10_000, help="writes on each side")
     sp.add_argument(
         "--bootstrap-keys", type=positive_int, default=1_000_000, help="live keys (bootstrap)"
@@ -198,6 +238,12 @@ def register(add: AddVerb) -> None:
         "--install",
         action="store_true",
         help="with --peers: apt-get etcd-server and redis-server if missing (root)",
+    )
+    sp.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="on the cluster that is up: delete the keys the run wrote after it (their "
+        "tombstones stay until collected); prefixes that held keys before are kept",
     )
     sp.add_argument("--out", help="also write the JSON result to this file")
     sp.add_argument("--plot", help="latency CDF per node to this PNG (needs matplotlib)")

@@ -97,13 +97,13 @@ def rotate_secrets(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     c = open_cluster(args)
     if not args.watch:
-        print_status(c, args.json)
+        print_status(c, args.json, args.verbose)
         return 0
     try:
         while True:
             if not args.json and sys.stdout.isatty():
                 sys.stdout.write("\x1b[H\x1b[2J")
-            print_status(c, args.json)
+            print_status(c, args.json, args.verbose)
             sys.stdout.flush()
             time.sleep(args.interval)  # a display refresh, not synchronisation
     except KeyboardInterrupt:
@@ -203,7 +203,13 @@ def register(add: AddVerb) -> None:
             "new token and certificates (the cluster must be down)",
         )
     )
-    sp = add("status", status, "per node: process, keys, digest, links, lag, vv")
+    sp = add("status", status, "per node: process, keys, digest, links, lag (README: every column)")
+    sp.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="every column (replica, tombstones, log, vv) and whole notes; --json has all",
+    )
     sp.add_argument("--watch", action="store_true")
     sp.add_argument("--interval", type=seconds, default=1.0, help="seconds between")
     add("list", list_clusters, "clusters in the state directory")

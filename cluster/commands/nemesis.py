@@ -13,6 +13,7 @@ from cluster.commands import AddVerb, Stopped, on_sigterm, open_cluster, waits
 from cluster.commands.output import Progress
 from cluster.nemesis import DEFAULT_FAULTS, FAULTS, check_faults, run_nemesis
 from cluster.nemesis.drawing import INSTALL
+from cluster.nemesis.report import convergence_text
 
 MAX_WORKERS = int_range(1, 256)  # client threads; more is a typo on any machine
 
@@ -50,9 +51,7 @@ def nemesis(args: argparse.Namespace) -> int:
     else:
         ops = s["ops"]
         inj = ", ".join(f"{k} {n}" for k, n in s["faults_injected"].items()) or "none"
-        conv = (
-            f"converged in {s['convergence_seconds']:.2f}s" if s["converged"] else "NOT converged"
-        )
+        conv = "convergence " + convergence_text(s["convergence_seconds"])
         print(
             f"nemesis {s['cluster']} seed {s['seed']}: {s['verdict'].upper()}: "
             f"ops ok {ops['ok']} info {ops['info']} fail {ops['fail']}; faults {inj}; {conv}"
@@ -62,10 +61,11 @@ def nemesis(args: argparse.Namespace) -> int:
         if len(s["anomalies"]) > 20:
             print(f"  ... {len(s['anomalies']) - 20} more in {s['out_dir']}/summary.json")
         print(f"results in {s['out_dir']}")
-        if s.get("report"):
+        if s.get("report_pictures"):
             print(f"pictures of the run in {s['report']}")
-            if not s.get("report_pictures"):
-                print(f"report.html has no pictures: {INSTALL}", file=sys.stderr)
+        elif s.get("report"):
+            print(f"report of the run (no pictures: matplotlib is missing) in {s['report']}")
+            print(f"for the pictures: {INSTALL}", file=sys.stderr)
     if not s["valid"]:
         print(f"invalid run, seed {s['seed']}; replay with:\n  {s['replay']}", file=sys.stderr)
         return 1

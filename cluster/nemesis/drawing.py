@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.nemesis.kinds import KINDS
-from cluster.nemesis.report import OUTCOMES, ReportData
+from cluster.nemesis.report import CONVERGENCE_MEANS, OUTCOMES, ReportData, convergence_text
 
 INSTALL = "pip install 'remesh[report]' (matplotlib), or pip install -e '.[report]' in a checkout"
 
@@ -141,16 +141,12 @@ def render_html(data: ReportData, images: dict[str, str] | None) -> str:
     s = data.summary
     esc = html.escape
     ops = s.get("ops", {})
-    conv = data.heal_to_converged
     rows = [
         ("verdict", str(s.get("verdict", "?")).upper()),
         ("cluster / seed", f"{s.get('cluster', '?')} / {s.get('seed', '?')}"),
         ("operations", ", ".join(f"{t} {ops.get(t, 0)}" for t in OUTCOMES)),
         ("faults", ", ".join(f"{k} {n}" for k, n in s.get("faults_injected", {}).items())),
-        (
-            "convergence after the final heal",
-            "not converged" if conv is None else f"{conv:.2f} s (heal at {data.final_heal:.2f} s)",
-        ),
+        ("convergence", f"{convergence_text(data.convergence_s)} ({CONVERGENCE_MEANS})"),
         ("replay", s.get("replay", "")),
     ]
     table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in rows)

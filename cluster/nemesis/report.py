@@ -3,7 +3,7 @@
 ``build`` turns the recorded operations and fault timeline into the numbers behind
 each picture: completed operations per second per bucket, split ok / fail / info;
 each operation's latency at the time it was invoked; the fault windows (what, when,
-until when); the final heal and convergence after it. ``cluster.nemesis.drawing``
+until when); the final heal and when the nodes converged. ``cluster.nemesis.drawing``
 draws them; the unit test checks them on a small recorded history.
 """
 
@@ -18,6 +18,16 @@ from cluster.nemesis.kinds import KINDS
 
 OUTCOMES = ("ok", "fail", "info")
 MAX_BUCKETS = 150  # a long soak gets wider buckets, not an unreadable comb
+# The one definition of a run's convergence, for the CLI, summary.json and report.html.
+CONVERGENCE_MEANS = (
+    "from every fault undone and the workload stopped until every node held the same "
+    "state (cluster converge)"
+)
+
+
+def convergence_text(seconds: float | None) -> str:
+    """``convergence_seconds`` as the CLI and report.html both show it."""
+    return "not converged" if seconds is None else f"{seconds:.3f} s"
 
 
 @dataclass(frozen=True)
@@ -44,11 +54,9 @@ class ReportData:
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def heal_to_converged(self) -> float | None:
-        """Seconds from the final heal until every node held the same state."""
-        if self.final_heal is None or self.converged_at is None:
-            return None
-        return max(0.0, self.converged_at - self.final_heal)
+    def convergence_s(self) -> float | None:
+        """The run's convergence (``CONVERGENCE_MEANS``), as summary.json has it."""
+        return self.summary.get("convergence_seconds")
 
 
 def bucket_size(span: float) -> float:

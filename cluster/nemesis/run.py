@@ -22,7 +22,7 @@ from cluster.nemesis.apply import Nemesis
 from cluster.nemesis.drawing import write_report
 from cluster.nemesis.kinds import DEFAULT_FAULTS, FAULTS, KINDS
 from cluster.nemesis.plan import plan
-from cluster.nemesis.report import build
+from cluster.nemesis.report import CONVERGENCE_MEANS, build
 from cluster.nemesis.workers import Live, Worker
 from cluster.verblock import hold
 
@@ -245,6 +245,7 @@ def _write(
         "faults_injected": dict(sorted(injected.items())),
         "converged": converged is not None,
         "convergence_seconds": None if converged is None else round(converged, 3),
+        "convergence_means": CONVERGENCE_MEANS,
         "out_dir": str(out),
         "replay": run.replay(cluster),
         "report": str(out / "report.html"),

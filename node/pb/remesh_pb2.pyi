@@ -199,7 +199,7 @@ class PeerStatus(_message.Message):
     def __init__(self, peer: _Optional[str] = ..., address: _Optional[str] = ..., connected: _Optional[bool] = ..., entries_received: _Optional[int] = ..., connects: _Optional[int] = ..., last_error: _Optional[str] = ..., subscribed: _Optional[bool] = ..., entries_sent: _Optional[int] = ..., last_ack_age_s: _Optional[float] = ..., lag: _Optional[int] = ..., excluded: _Optional[_Iterable[str]] = ..., replica_id: _Optional[str] = ..., clock_offset_ms: _Optional[int] = ..., clock_measured: _Optional[bool] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("node_id", "cluster", "tenant", "vv", "keys", "digest", "peers", "entries_received", "duplicates_received", "early_dropped", "entries_sent", "local_writes", "durability", "log_entries", "hlc", "pid", "recovered_from", "replica_id", "state", "state_reason", "log_held", "tombstones", "truncated", "pins", "gc_floor", "snapshots_sent", "snapshots_received", "snapshot", "gc_horizon", "forks")
+    __slots__ = ("node_id", "cluster", "tenant", "vv", "keys", "digest", "peers", "entries_received", "duplicates_received", "early_dropped", "entries_sent", "local_writes", "durability", "log_entries", "hlc", "pid", "recovered_from", "replica_id", "state", "state_reason", "log_held", "tombstones", "truncated", "pins", "gc_floor", "snapshots_sent", "snapshots_received", "snapshot", "gc_horizon", "forks", "storage_error")
     class VvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +251,7 @@ class StatusResponse(_message.Message):
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     GC_HORIZON_FIELD_NUMBER: _ClassVar[int]
     FORKS_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_ERROR_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     cluster: str
     tenant: str
@@ -281,7 +282,8 @@ class StatusResponse(_message.Message):
     snapshot: str
     gc_horizon: int
     forks: _containers.RepeatedCompositeFieldContainer[Fork]
-    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., keys: _Optional[int] = ..., digest: _Optional[str] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., entries_received: _Optional[int] = ..., duplicates_received: _Optional[int] = ..., early_dropped: _Optional[int] = ..., entries_sent: _Optional[int] = ..., local_writes: _Optional[int] = ..., durability: _Optional[str] = ..., log_entries: _Optional[int] = ..., hlc: _Optional[int] = ..., pid: _Optional[int] = ..., recovered_from: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., state: _Optional[str] = ..., state_reason: _Optional[str] = ..., log_held: _Optional[int] = ..., tombstones: _Optional[int] = ..., truncated: _Optional[_Mapping[str, int]] = ..., pins: _Optional[_Iterable[_Union[Pin, _Mapping]]] = ..., gc_floor: _Optional[int] = ..., snapshots_sent: _Optional[int] = ..., snapshots_received: _Optional[int] = ..., snapshot: _Optional[str] = ..., gc_horizon: _Optional[int] = ..., forks: _Optional[_Iterable[_Union[Fork, _Mapping]]] = ...) -> None: ...
+    storage_error: str
+    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., tenant: _Optional[str] = ..., vv: _Optional[_Mapping[str, int]] = ..., keys: _Optional[int] = ..., digest: _Optional[str] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., entries_received: _Optional[int] = ..., duplicates_received: _Optional[int] = ..., early_dropped: _Optional[int] = ..., entries_sent: _Optional[int] = ..., local_writes: _Optional[int] = ..., durability: _Optional[str] = ..., log_entries: _Optional[int] = ..., hlc: _Optional[int] = ..., pid: _Optional[int] = ..., recovered_from: _Optional[_Mapping[str, int]] = ..., replica_id: _Optional[str] = ..., state: _Optional[str] = ..., state_reason: _Optional[str] = ..., log_held: _Optional[int] = ..., tombstones: _Optional[int] = ..., truncated: _Optional[_Mapping[str, int]] = ..., pins: _Optional[_Iterable[_Union[Pin, _Mapping]]] = ..., gc_floor: _Optional[int] = ..., snapshots_sent: _Optional[int] = ..., snapshots_received: _Optional[int] = ..., snapshot: _Optional[str] = ..., gc_horizon: _Optional[int] = ..., forks: _Optional[_Iterable[_Union[Fork, _Mapping]]] = ..., storage_error: _Optional[str] = ...) -> None: ...
 
 class Fork(_message.Message):
     __slots__ = ("origin", "seq", "peers", "verdict")

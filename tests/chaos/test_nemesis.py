@@ -112,7 +112,7 @@ def test_nemesis_cli_verb(remesh_cluster, tmp_path):
     c = remesh_cluster(ROOT / "topology/mesh3.yaml")
     env = {**os.environ, "REMESH_HOME": str(c.dir.parent)}
 
-    def cli(*args: str) -> subprocess.CompletedProcess:
+    def cli(*args: str, env: dict = env) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "cluster.cli", "nemesis", *args],
             env=env,
@@ -129,7 +129,7 @@ def test_nemesis_cli_verb(remesh_cluster, tmp_path):
 
     p = cli("--seed", "606", "--duration", "6s", "--faults", "kill,partition")
     assert p.returncode == 0, f"seed 606: exit {p.returncode}\n{p.stdout}\n{p.stderr}"
-    assert "VALID" in p.stdout and "converged in" in p.stdout
+    assert "VALID" in p.stdout and "; convergence " in p.stdout
     (out,) = (tmp_path / "nemesis-results").iterdir()  # the default results dir
     assert out.name.startswith("mesh3-seed606-")
     assert {f.name for f in out.iterdir()} >= {
@@ -141,6 +141,24 @@ def test_nemesis_cli_verb(remesh_cluster, tmp_path):
     assert "pictures of the run in" in p.stdout and "report.html" in p.stdout
     s = json.loads((out / "summary.json").read_text())
     assert s["valid"] and s["verdict"] == "valid" and s["seed"] == 606, s["anomalies"][:5]
+    # One definition, one label: the CLI, summary.json and report.html give the same figure.
+    figure = f"convergence {s['convergence_seconds']:.3f} s"
+    assert figure in p.stdout, p.stdout
+    report = (out / "report.html").read_text()
+    assert f"<th>convergence</th><td>{figure.split(' ', 1)[1]} (from every" in report
+
+    # Without matplotlib: one line saying the report has no pictures, and how to get them.
+    hide = tmp_path / "no-matplotlib"
+    (hide / "matplotlib").mkdir(parents=True)
+    (hide / "matplotlib/__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    bare = {**env, "PYTHONPATH": f"{hide}{os.pathsep}{env.get('PYTHONPATH', '')}"}
+    p = cli("--seed", "7", "--duration", "2s", "--faults", "partition", "--out",
+            str(tmp_path / "bare"), env=bare)  # fmt: skip
+    assert p.returncode == 0, f"seed 7: exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    assert "pictures of the run" not in p.stdout, p.stdout
+    assert "report of the run (no pictures: matplotlib is missing) in " in p.stdout
+    assert "remesh[report]" in p.stderr and "has no pictures" not in p.stderr
+    assert "matplotlib is not installed" in (tmp_path / "bare/report.html").read_text()
     assert c.unexpected_log_lines() == []
 
 

@@ -63,7 +63,7 @@ def test_the_report_data_of_a_small_history():
         Window("pause", "pause node-c", 3.2, 4.0, lane=0),  # never resumed: until restored
     ]
     assert data.final_heal == 4.0 and data.converged_at == 4.5
-    assert data.heal_to_converged == pytest.approx(0.5)
+    assert data.convergence_s is None  # a summary's figure: none given
 
 
 def test_wider_buckets_for_long_runs_and_a_rate_per_second():
@@ -78,17 +78,20 @@ def test_a_fault_never_undone_nor_restored_lasts_to_the_end():
         ("kill node-b", 3.6),
         ("halves (reset)", 3.6),
     ]
-    assert data.converged_at is None and data.heal_to_converged is None
+    assert data.converged_at is None and data.convergence_s is None
 
 
 def test_the_html_is_self_contained_with_the_picture_inline(tmp_path):
     path = tmp_path / "report.html"
-    data = build(HISTORY, TIMELINE, {"seed": 7, "verdict": "valid", "cluster": "m"})
+    summary = {"seed": 7, "verdict": "valid", "cluster": "m", "convergence_seconds": 0.013}
+    data = build(HISTORY, TIMELINE, summary)
     assert write_report(data, path) is True
     text = path.read_text()
     (png,) = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
     assert base64.b64decode(png).startswith(b"\x89PNG\r\n\x1a\n")
-    assert "halves (reset)" in text and "0.50 s (heal at 4.00 s)" in text
+    # the figure summary.json and the CLI give, under the one label and definition
+    assert "halves (reset)" in text and "<th>convergence</th><td>0.013 s (from every" in text
+    assert "0.50 s" not in text and "heal at" not in text
     assert "http" not in text.replace("http-equiv", ""), "nothing fetched from elsewhere"
 
 
