@@ -30,7 +30,7 @@ from cluster.faults.model import ProxyError
 from cluster.faults.verbs import LinkFaults
 from cluster.files import atomic_write
 from cluster.home import default_home, home_of
-from cluster.logs import tail, unexpected_lines
+from cluster.logs import failed_start, tail, unexpected_lines
 from cluster.membership import Membership
 from cluster.processes import ProcessVerbs
 from cluster.prometheus import PROMETHEUS_FILE, fetch, scrape_config, url
@@ -138,7 +138,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
             ClusterState.for_up(load_topology(source), source, state_dir, tls=tls, backend=backend)
             cluster = cls(state_dir)
             rendered = render(cluster.topology, cluster._state)
-            write(rendered, state_dir)
+            cluster.notes += write(rendered, state_dir)
             cluster._backend.apply(rendered.specs)
             try:
                 cluster._start_all(timeout, progress)
@@ -265,9 +265,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         except BackendError:
             return  # the backend is busy or restarting: the caller's wait decides
         if state in FAILED_STATES:
-            raise OperationFailed(
-                f"{name} failed to start ({state}); see {self.log_path(name)}:\n" + self.tail(name)
-            )
+            raise OperationFailed(failed_start(name, state, self.log_path(name), self.tail(name)))
 
     def running_nodes(self) -> Names:
         """Nodes whose process runs and is not paused."""
