@@ -37,6 +37,7 @@ from cluster.prometheus import PROMETHEUS_FILE, fetch, scrape_config, url
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
 from cluster.reshape import Reconcile, confirm_drops, reconcile_source
+from cluster.salvage import stop_leftovers
 from cluster.secrets import Credentials, ensure, remove
 from cluster.state import (
     STATE_FILE,
@@ -135,10 +136,11 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
                 atomic_write(state_dir / TOPOLOGY_FILE, ClusterState.load(state_dir).topology_text)
             source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
             confirm_drops(plan, topo.name, path, force)
+            stopped = stop_leftovers(state_dir)  # they hold the ports: stopped, ports are kept
             ClusterState.for_up(load_topology(source), source, state_dir, tls=tls, backend=backend)
             cluster = cls(state_dir)
             rendered = render(cluster.topology, cluster._state)
-            cluster.notes += write(rendered, state_dir)
+            cluster.notes += stopped + write(rendered, state_dir)
             cluster._backend.apply(rendered.specs)
             try:
                 cluster._start_all(timeout, progress)
