@@ -31,7 +31,7 @@ from cluster.facade import Facade
 from cluster.ports import free_ports
 from cluster.render import node_config_path, render, write
 from cluster.reshape import Ports, Reconcile, lacking, plan_ports, with_node, without_node
-from cluster.secrets import Paths, secrets_dir
+from cluster.secrets import Paths, ensure, secrets_dir
 from cluster.state import HOST
 from cluster.topology import Topology, parse_topology
 from cluster.verblock import exclusive
@@ -78,6 +78,7 @@ class Membership(Facade):
         text, new = with_node(self.topology, self._state.topology_text, node, links)
         self._must_be_up(f"add {node}")
         self._no_paused()
+        ensure(self.dir, self.name, [], self._state.tls)  # a CA that cannot sign: refused now
         start = time.monotonic()
         left = lambda: max(0.1, start + timeout - time.monotonic())  # noqa: E731
         old_text, old = self._state.topology_text, self.topology

@@ -94,6 +94,11 @@ def test_a_ca_out_of_date_names_rotation_which_works_while_down(cli, tmp_path): 
     assert "`cluster down --cluster pair`, `cluster rotate-secrets --cluster pair`" in err(p)
     assert "Traceback" not in err(p)
 
+    before = (state / "cluster.json").read_text()
+    p = cli("add", "node-c", ok=False)  # refused before anything changed
+    assert p.returncode == 2 and "it expired on" in err(p) and "rotate-secrets" in err(p), err(p)
+    assert (state / "cluster.json").read_text() == before
+
     p = cli("rotate-secrets", ok=False)  # what the message says, in its order
     assert p.returncode == 1 and "is up" in err(p), err(p)
     cli("down")
