@@ -100,7 +100,7 @@ def test_a_ca_out_of_date_names_rotation_which_works_while_down(cli, tmp_path): 
     assert (state / "cluster.json").read_text() == before
 
     p = cli("rotate-secrets", ok=False)  # what the message says, in its order
-    assert p.returncode == 1 and "is up" in err(p), err(p)
+    assert p.returncode == 2 and "is up" in err(p), err(p)
     cli("down")
     cli("rotate-secrets")
     cli("up", PAIR)
