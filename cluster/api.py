@@ -30,13 +30,14 @@ from cluster.faults.model import ProxyError
 from cluster.faults.verbs import LinkFaults
 from cluster.files import atomic_write
 from cluster.home import default_home, home_of
-from cluster.logs import tail, unexpected_lines
+from cluster.logs import failed_start, tail, unexpected_lines
 from cluster.membership import Membership
 from cluster.processes import ProcessVerbs
 from cluster.prometheus import PROMETHEUS_FILE, fetch, scrape_config, url
 from cluster.readiness import not_ready
 from cluster.render import PROXY, render, write
 from cluster.reshape import Reconcile, confirm_drops, reconcile_source
+from cluster.salvage import stop_leftovers
 from cluster.secrets import Credentials, ensure, remove
 from cluster.state import (
     STATE_FILE,
@@ -135,10 +136,11 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
                 atomic_write(state_dir / TOPOLOGY_FILE, ClusterState.load(state_dir).topology_text)
             source, plan = reconcile_source(topo, Path(path), state_dir / TOPOLOGY_FILE)
             confirm_drops(plan, topo.name, path, force)
+            stopped = stop_leftovers(state_dir)  # they hold the ports: stopped, ports are kept
             ClusterState.for_up(load_topology(source), source, state_dir, tls=tls, backend=backend)
             cluster = cls(state_dir)
             rendered = render(cluster.topology, cluster._state)
-            write(rendered, state_dir)
+            cluster.notes += stopped + write(rendered, state_dir)
             cluster._backend.apply(rendered.specs)
             try:
                 cluster._start_all(timeout, progress)
@@ -265,9 +267,7 @@ class Cluster(LinkFaults, Membership, ProcessVerbs):
         except BackendError:
             return  # the backend is busy or restarting: the caller's wait decides
         if state in FAILED_STATES:
-            raise OperationFailed(
-                f"{name} failed to start ({state}); see {self.log_path(name)}:\n" + self.tail(name)
-            )
+            raise OperationFailed(failed_start(name, state, self.log_path(name), self.tail(name)))
 
     def running_nodes(self) -> Names:
         """Nodes whose process runs and is not paused."""

@@ -71,19 +71,20 @@ def _usage(*, sign_certs: bool) -> x509.KeyUsage:
     )
 
 
-def make_ca(cluster: str) -> Issued:
-    """A self-signed CA for ``cluster``, able to sign leaf certificates only."""
+def make_ca(cluster: str, start: datetime.datetime | None = None, days: float = CA_DAYS) -> Issued:
+    """A self-signed CA for ``cluster``, able to sign leaf certificates only, valid for
+    ``days`` from ``start`` (default: now, less ``SKEW``)."""
     key = _key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"remesh CA {cluster}")])
-    now = _now()
+    begin = start or _now() - SKEW
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - SKEW)
-        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+        .not_valid_before(begin)
+        .not_valid_after(begin + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_usage(sign_certs=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -92,15 +93,24 @@ def make_ca(cluster: str) -> Issued:
     return Issued(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
 
 
-def issue(ca: Issued, name: str, *, server: bool, sans: tuple[str, ...] = ()) -> Issued:
+def issue(
+    ca: Issued,
+    name: str,
+    *,
+    server: bool,
+    sans: tuple[str, ...] = (),
+    start: datetime.datetime | None = None,
+    days: float = LEAF_DAYS,
+) -> Issued:
     """A certificate for ``name`` signed by ``ca``; ``server``: it may also serve (a node),
-    with SANs ``name``, ``sans``, localhost and 127.0.0.1; else client-only (the tool)."""
+    with SANs ``name``, ``sans``, localhost and 127.0.0.1; else client-only (the tool).
+    Valid for ``days`` from ``start`` (default: now, less ``SKEW``), never past the CA."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert)
     ca_key = serialization.load_pem_private_key(ca.key, password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError("the cluster CA key is not an ECDSA key: delete the secrets, up again")
     key = _key()
-    now = _now()
+    begin = start or _now() - SKEW
     usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
     builder = (
         x509.CertificateBuilder()
@@ -108,8 +118,8 @@ def issue(ca: Issued, name: str, *, server: bool, sans: tuple[str, ...] = ()) ->
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - SKEW)
-        .not_valid_after(min(now + datetime.timedelta(days=LEAF_DAYS), ca_cert.not_valid_after_utc))
+        .not_valid_before(begin)
+        .not_valid_after(min(begin + datetime.timedelta(days=days), ca_cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_usage(sign_certs=False), critical=True)
         .add_extension(
@@ -136,14 +146,49 @@ def _general_name(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
-def still_good(cert_pem: bytes, ca_pem: bytes, name: str) -> bool:
-    """Is ``cert_pem`` for ``name``, signed by this CA and not near its end?"""
+def _day(when: datetime.datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _validity(cert: x509.Certificate, now: datetime.datetime, margin: datetime.timedelta) -> str:
+    """Why ``cert`` is not good for ``margin`` more; "" when it is."""
+    if cert.not_valid_after_utc <= now:
+        return f"it expired on {_day(cert.not_valid_after_utc)}"
+    if cert.not_valid_before_utc > now:
+        return f"it is not valid before {_day(cert.not_valid_before_utc)}"
+    if cert.not_valid_after_utc - now <= margin:
+        return f"it expires on {_day(cert.not_valid_after_utc)}"
+    return ""
+
+
+def ca_problem(ca_pem: bytes, ca_key_pem: bytes) -> str:
+    """Why the cluster CA cannot sign certificates anyone accepts; "" when it can."""
+    try:
+        ca = x509.load_pem_x509_certificate(ca_pem)
+        key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    except (ValueError, TypeError):
+        return "it cannot be read"
+    if key.public_key() != ca.public_key():
+        return "its key is not the CA's key"
+    return _validity(ca, _now(), datetime.timedelta(0))
+
+
+def problem(cert_pem: bytes, key_pem: bytes, ca_pem: bytes, name: str) -> str:
+    """Why a certificate must be reissued: of another CA or name, not its key's, expired,
+    not yet valid or near its end; "" when it is good."""
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
         ca = x509.load_pem_x509_certificate(ca_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        return "it cannot be read"
+    try:
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
-        return False
+        return "the cluster CA did not sign it"
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    left = cert.not_valid_after_utc - _now()
-    return bool(names) and names[0].value == name and left > datetime.timedelta(days=RENEW_DAYS)
+    if not names or names[0].value != name:
+        return f"it is not {name}'s"
+    if key.public_key() != cert.public_key():
+        return "its key is another certificate's"
+    return _validity(cert, _now(), datetime.timedelta(days=RENEW_DAYS))

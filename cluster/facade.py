@@ -30,6 +30,7 @@ class Facade(Protocol):
     name: str
     topology: Topology
     lock_wait: float | None  # how long a verb waits for the cluster's lock (None: refuse)
+    notes: list[str]  # what a verb found and did, for the operator
     _state: ClusterState
     _backend: Backend
     _lock: threading.Lock  # verbs may run from several client threads

@@ -31,6 +31,32 @@ def unexpected_lines(logs: Iterable[tuple[str, Path]]) -> list[str]:
     ]
 
 
+def last_error(text: str) -> str:
+    """Why a process that ended said it did: the last ``error:`` line (what ``python -m
+    node`` prints for bad flags or files) or ERROR record in ``text``, without its time,
+    level and logger, from its last lines only (older ones are of an earlier run); "" when
+    there is none."""
+    for line in reversed(text.splitlines()[-3:]):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+        if line.startswith("{") and '"level": "ERROR"' in line:
+            try:
+                return str(json.loads(line)["message"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        if " ERROR " in line:  # "<time> ERROR <node> <logger>: <node>: <message>"
+            node, _, rest = line.split(" ERROR ", 1)[1].partition(" ")
+            return rest.partition(": ")[2].removeprefix(f"{node}: ")
+    return ""
+
+
+def failed_start(name: str, state: str, log: Path, lines: str) -> str:
+    """What a verb says of a process that exited while it waited: its state, its own reason
+    first (``last_error``), then where its log is and its last ``lines``."""
+    why = last_error(lines)
+    return f"{name} failed to start ({state}){': ' + why if why else ''}; see {log}:\n{lines}"
+
+
 TEXT_TIME = "%Y-%m-%d %H:%M:%S,%f"  # logging's asctime: local time, milliseconds
 TEXT_TIME_LEN = len("2026-01-01 00:00:00,000")
 

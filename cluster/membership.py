@@ -18,19 +18,20 @@ comes back as a fresh incarnation.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cluster.backends.base import RUNNING
+from cluster.backends.base import RUNNING, BackendError
 from cluster.errors import ClusterError, OperationFailed
 from cluster.facade import Facade
 from cluster.ports import free_ports
 from cluster.render import node_config_path, render, write
 from cluster.reshape import Ports, Reconcile, lacking, plan_ports, with_node, without_node
-from cluster.secrets import Paths, secrets_dir
+from cluster.secrets import Paths, ensure, secrets_dir
 from cluster.state import HOST
 from cluster.topology import Topology, parse_topology
 from cluster.verblock import exclusive
@@ -70,19 +71,62 @@ class Membership(Facade):
         timeout: float = 120,
         progress: Progress = None,
     ) -> float:
-        """Add ``node`` to the running cluster; the seconds until it caught up."""
+        """Add ``node`` to the running cluster; the seconds until it caught up (all within
+        ``timeout``). Until it serves with its links up, a failure (or Ctrl-C) undoes the
+        add: the cluster is as it was, and the error says so; after, it is a member that is
+        catching up, and the error says how to wait for it or take it out again."""
         text, new = with_node(self.topology, self._state.topology_text, node, links)
         self._must_be_up(f"add {node}")
         self._no_paused()
+        ensure(self.dir, self.name, [], self._state.tls)  # a CA that cannot sign: refused now
         start = time.monotonic()
+        left = lambda: max(0.1, start + timeout - time.monotonic())  # noqa: E731
+        old_text, old = self._state.topology_text, self.topology
         node_dir = node_config_path(self.dir, node).parent
         shutil.rmtree(node_dir, ignore_errors=True)  # a name used before starts afresh
-        peers = self._reshape(text, new)
-        self._backend.start(node, wait=False)
-        self._tell_peers(peers, exclude=node)
-        self.wait_ready(timeout, nodes=new.names(), progress=progress)
-        self._catch_up(node, timeout, progress)
+        told: list[str] = []  # the nodes that took their new peers
+        try:
+            peers = self._reshape(text, new)
+            self._backend.start(node, wait=False)
+            self._tell_peers(peers, exclude=node, told=told)
+            self.wait_ready(left(), nodes=new.names(), progress=progress)
+        except BaseException as exc:
+            undone = self._undo_add(node, old_text, old, told)
+            if not isinstance(exc, Exception):
+                raise  # Ctrl-C, SIGTERM: undone, and ends the verb as it would have
+            bad_input = isinstance(exc, ClusterError) and not isinstance(exc, OperationFailed)
+            raise (ClusterError if bad_input else OperationFailed)(f"{exc}\n{undone}") from None
+        try:
+            self._catch_up(node, left(), progress)
+        except OperationFailed as exc:
+            raise OperationFailed(
+                f"{exc}. {node} is a member and serves, behind: `cluster converge` waits for "
+                f"it, `cluster remove {node}` takes it out again"
+            ) from None
         return time.monotonic() - start
+
+    def _undo_add(self, node: str, text: str, old: Topology, told: list[str]) -> str:
+        """Put the members back as they were before ``add node`` (``told``: the nodes that
+        took new peers); what was done, or what is left for ``remove --force``."""
+        try:
+            with contextlib.suppress(BackendError):  # it may not run (it failed to start)
+                self._backend.stop(node)
+            peers = self._reshape(text, old)
+            peers = {n: p for n, p in peers.items() if n in told}
+            unreached = self._tell_peers(peers, best_effort=True)
+        except (ClusterError, BackendError, OSError) as exc:
+            return (
+                f"{node} was not added, and undoing it failed half-way ({exc}): "
+                f"`cluster remove {node} --force` takes out what is left of it"
+            )
+        self._forget(node)
+        if unreached:
+            return (
+                f"{node} was not added: the cluster's members are as they were, but "
+                f"{', '.join(unreached)} did not take back its old peers; `cluster restart "
+                f"{unreached[0]}` makes it read them from its node.yaml"
+            )
+        return f"{node} was not added: the cluster is as it was (its log: {self.log_path_of(node)})"
 
     def _catch_up(self, node: str, timeout: float, progress: Progress) -> None:
         """Until ``node`` holds what every other running node held when it joined."""
@@ -122,17 +166,29 @@ class Membership(Facade):
             self._state.set_paused(node, False)
         self._backend.stop(node)
         peers = self._reshape(text, new)
-        self._tell_peers(peers)
+        # From here it is no member: what follows is done as far as it can be, and what was
+        # not is said, with the verb that finishes it.
+        unreached = self._tell_peers(peers, best_effort=True)
+        self._forget(node)
+        log = self.log_path_of(node)
+        if log.exists():
+            log.rename(log.with_name(f"{log.name}.removed-{time.strftime('%Y%m%d-%H%M%S')}"))
+        if unreached:
+            raise OperationFailed(
+                f"{node} is removed and stopped, but {', '.join(unreached)} did not take its "
+                f"new peers and still dials {node}: `cluster restart {unreached[0]}` makes it "
+                "read them from its node.yaml"
+            )
+
+    def _forget(self, node: str) -> None:
+        """A node no more: its client, its directory and its key and certificate go."""
         with self._lock:
             client = self._clients.pop(node, None)
         if client is not None:
             client.close()
         shutil.rmtree(node_config_path(self.dir, node).parent, ignore_errors=True)
-        for secret in Paths(secrets_dir(self.dir)).node(node):  # a member no more: its key goes
+        for secret in Paths(secrets_dir(self.dir)).node(node):
             secret.unlink(missing_ok=True)
-        log = self.log_path_of(node)
-        if log.exists():
-            log.rename(log.with_name(f"{log.name}.removed-{time.strftime('%Y%m%d-%H%M%S')}"))
 
     def removable(self) -> list[str]:
         """The nodes ``remove`` would accept now (not the last, a hub or a bridge)."""
@@ -187,7 +243,8 @@ class Membership(Facade):
             raise OperationFailed(
                 f"after {timeout:g}s not every remaining node holds {node}'s entries: {detail}. "
                 f"{node} is decommissioned (refuses writes) and still running: heal the links "
-                f"and `cluster remove {node}` again, or --force to remove it anyway"
+                f"and `cluster remove {node}` again, or --force to remove it anyway; or keep "
+                f"it: `cluster restart {node}` and it takes writes again"
             ) from None
 
     # --------------------------------------------------------------- shared
@@ -233,13 +290,30 @@ class Membership(Facade):
             if n in old and old[n]["peers"] != cfg["peers"]
         }
 
-    def _tell_peers(self, peers: dict[str, dict[str, str]], exclude: str | None = None) -> None:
-        """``Admin.SetPeers`` on every running node whose peers changed; a node that is not
-        running reads them from its node.yaml when it starts."""
+    def _tell_peers(
+        self,
+        peers: dict[str, dict[str, str]],
+        exclude: str | None = None,
+        best_effort: bool = False,
+        told: list[str] | None = None,
+    ) -> list[str]:
+        """``Admin.SetPeers`` on every running node whose peers changed (each one that took
+        them is appended to ``told``); a node that is not running reads them from its
+        node.yaml when it starts. ``best_effort``: go on past a node that does not answer;
+        returns those (else the first failure is raised)."""
         running = set(self.running_nodes())
+        unreached = []
         for node, wanted in sorted(peers.items()):
             if node != exclude and node in running:
-                self.client(node).set_peers(wanted)
+                try:
+                    self.client(node).set_peers(wanted)
+                    if told is not None:
+                        told.append(node)
+                except ClusterError:
+                    if not best_effort:
+                        raise
+                    unreached.append(node)
+        return unreached
 
     def _reconcile(self, plan: Reconcile, text: str, new: Topology, timeout: float) -> None:
         """``up`` of an edited file: the removed nodes leave (each checked to be held by the

@@ -10,6 +10,7 @@ from cluster.backends.base import RUNNING, ProcessInfo
 from cluster.errors import OperationFailed
 from cluster.facade import Facade
 from cluster.render import PROXY
+from cluster.secrets import ensure
 from cluster.verblock import exclusive
 from cluster.wait import WaitTimeout, wait_for
 
@@ -46,6 +47,8 @@ class ProcessVerbs(Facade):
                     raise OperationFailed(f"{exc}; `cluster logs proxy` says why") from None
             return
         self._known(node)
+        if self._state.tls:  # as ``up`` does: a node must not start with one refused
+            ensure(self.dir, self._state.name, [node], True, self.notes)
         self._backend.start(node, wait=False)
         if wait:
             self.wait_ready(timeout, nodes=[node])

@@ -159,11 +159,13 @@ def _metrics_listen(port: int | None, host: str) -> dict[str, str]:
     return {"metrics_listen": f"{host}:{port}"} if port else {}
 
 
-def write(rendered: Rendered, state_dir: Path) -> None:
+def write(rendered: Rendered, state_dir: Path) -> list[str]:
     """Write every node's node.yaml (creating its directory), the proxy's config,
     ``prometheus.yml`` (a scrape config for every node that serves metrics) and the
-    secrets that are missing (the token; with TLS the CA and each node's certificate)."""
-    ensure(state_dir, rendered.cluster, list(rendered.node_configs), rendered.tls)
+    secrets that are missing (the token; with TLS the CA and each node's certificate).
+    Returns what was reissued and why (``cluster.secrets.ensure``)."""
+    notes: list[str] = []
+    ensure(state_dir, rendered.cluster, list(rendered.node_configs), rendered.tls, notes)
     for name, config in rendered.node_configs.items():
         path = node_config_path(state_dir, name)
         private_dir(path.parent.parent)  # nodes/
@@ -176,3 +178,4 @@ def write(rendered: Rendered, state_dir: Path) -> None:
     }
     cluster = next((c["cluster"] for c in rendered.node_configs.values()), "")
     atomic_write(state_dir / PROMETHEUS_FILE, scrape_config(cluster, targets))
+    return notes

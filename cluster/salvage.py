@@ -12,8 +12,9 @@ import shutil
 from pathlib import Path
 
 from cluster.backends.base import BackendError
-from cluster.backends.select import salvage_backend
+from cluster.backends.select import backend_for, salvage_backend
 from cluster.errors import OperationFailed
+from cluster.state import STATE_FILE
 from cluster.verblock import hold_for_down
 
 
@@ -28,3 +29,20 @@ def down_damaged(state_dir: Path, purge: bool, timeout: float = 60) -> list[str]
     if purge:
         shutil.rmtree(state_dir)
     return leftovers
+
+
+def stop_leftovers(state_dir: Path) -> list[str]:
+    """Stop what a dead supervisor left running, as ``down`` would; ``up`` does so before
+    it plans the ports, which those processes hold (else every port changed under the
+    clients). Returns a note naming them; none for a new cluster or nothing left."""
+    if not (state_dir / STATE_FILE).exists():
+        return []
+    backend = backend_for(state_dir)
+    if not backend.pids():  # none (a container engine runs nothing on this machine)
+        return []
+    names = sorted(backend.processes())
+    try:
+        backend.down()
+    except BackendError as exc:
+        raise OperationFailed(str(exc)) from None
+    return [f"stopped {', '.join(names)}, left running by a supervisord that died (ports kept)"]

@@ -77,8 +77,13 @@ def _exists(path: Path) -> bool:
     return os.path.lexists(path)
 
 
-def ensure(state_dir: Path, cluster: str, nodes: list[str], tls: bool) -> Paths:
-    """Create the secrets ``cluster`` needs that are missing (or stale, for certificates)."""
+def ensure(
+    state_dir: Path, cluster: str, nodes: list[str], tls: bool, notes: list[str] | None = None
+) -> Paths:
+    """Create the secrets ``cluster`` needs that are missing; reissue a certificate of
+    another CA or key, expired, not yet valid or near its end, saying why in ``notes``.
+    A CA that cannot sign (expired, not yet valid) is refused: every node must change CA at
+    once, so only ``rotate-secrets`` (while down) replaces it."""
     paths = Paths(private_dir(secrets_dir(state_dir)))
     if not _exists(paths.token):
         atomic_write(paths.token, secrets.token_hex(32).encode() + b"\n")
@@ -90,13 +95,23 @@ def ensure(state_dir: Path, cluster: str, nodes: list[str], tls: bool) -> Paths:
         atomic_write(ca_key, ca.key)
         atomic_write(ca_cert, ca.cert)
     ca = certs.Issued(read_secret(ca_cert), read_secret(ca_key))
+    why = certs.ca_problem(ca.cert, ca.key)
+    if why:
+        raise ClusterError(
+            f"the cluster CA {ca_cert}: {why}, so every certificate it signs is refused: "
+            f"`cluster down --cluster {cluster}`, `cluster rotate-secrets --cluster {cluster}` "
+            "and `cluster up` make a new CA and certificates (data is kept)"
+        )
     private_dir(paths.root / "nodes")
     wanted = [(paths.tool, certs.tool_name(cluster), False)]
     wanted += [(paths.node(n), n, True) for n in nodes]
     for (cert_path, key_path), name, server in wanted:
         if _exists(cert_path) and _exists(key_path):
-            if certs.still_good(read_secret(cert_path), ca.cert, name):
+            why = certs.problem(read_secret(cert_path), read_secret(key_path), ca.cert, name)
+            if not why:
                 continue
+            if notes is not None:
+                notes.append(f"reissued {name}'s certificate ({cert_path}): {why}")
         leaf = certs.issue(ca, name, server=server)
         atomic_write(key_path, leaf.key)
         atomic_write(cert_path, leaf.cert)

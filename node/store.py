@@ -94,6 +94,16 @@ def tomb_key(hlc: int, key: bytes) -> bytes:
     return TOMB + U64.pack(hlc) + key
 
 
+def not_a_directory(path: Path) -> str:
+    """What is in the way of the data directory ``path``, and what to do."""
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+    return (
+        f"cannot use the data directory {path}: {blocker} is a file, not a directory; put "
+        f"the data directory back, or move {blocker} away and the node starts empty (a new "
+        "incarnation its peers bring up to date)"
+    )
+
+
 class Store:
     """A node's durable state. Single-threaded: the node's event loop owns it."""
 
@@ -101,6 +111,8 @@ class Store:
         try:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(path, 0o700)  # every value is in here: nobody else's to read
+        except (FileExistsError, NotADirectoryError):
+            raise StorageError(not_a_directory(path)) from None
         except OSError as exc:
             raise StorageError(f"cannot create the data directory {path}: {exc}") from None
         self.path = path

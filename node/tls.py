@@ -10,10 +10,13 @@ directory's ``secrets/`` (``cluster.certs``), a person running a node by hand pa
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+
+from node.certcheck import CertificateError, check
 
 MAX_PEM_BYTES = 64 * 1024
 
@@ -43,11 +46,19 @@ class TlsFiles:
 
     @classmethod
     def load(cls, cert: str | Path, key: str | Path, ca: str | Path) -> TlsFiles:
-        return cls(
+        """Read and check the files (``node.certcheck``): a node never serves with a
+        certificate that has expired, is not yet valid, is of another CA or another key."""
+        files = cls(
             cert=_pem(cert, "certificate", b"CERTIFICATE"),
             key=_pem(key, "private key", b"PRIVATE KEY"),
             ca=_pem(ca, "CA certificate", b"CERTIFICATE"),
         )
+        now = datetime.datetime.now(datetime.timezone.utc)
+        try:
+            check(Path(cert), Path(key), Path(ca), (files.cert, files.ca), now)
+        except CertificateError as exc:
+            raise TlsError(str(exc)) from None
+        return files
 
     def server_credentials(self) -> grpc.ServerCredentials:
         """Serve TLS; refuse, at the handshake, a client without a CA-signed certificate."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from cluster.backends.registry import traits
 from cluster.commands import AddVerb, Run, open_cluster, waits
@@ -21,6 +22,8 @@ def _node_verb(method: str, done: str) -> Run:
     def run(args: argparse.Namespace) -> int:
         c = open_cluster(args)
         getattr(c, method)(args.node)
+        for note in c.notes:
+            print(f"note: {note}", file=sys.stderr)
         means = traits(c.backend)  # a SIGSTOP is not a cgroup freeze: say which it was
         print(f"{args.node} {done.format(pause=means.pause_means, resume=means.resume_means)}")
         return 0

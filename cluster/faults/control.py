@@ -47,6 +47,9 @@ class ProxyControl:
         """Send one JSON line, read one back."""
         sock.sendall(json.dumps(req).encode() + b"\n")
         buf = lines.readline(1 << 20)
+        if not buf:  # accepted, then closed unanswered: a container's published port whose
+            # process is not listening yet (it is restarting) answers so
+            raise ConnectionResetError("the connection closed without an answer")
         try:
             return json.loads(buf)
         except ValueError:

@@ -277,11 +277,21 @@ def test_down_and_up_after_supervisord_was_killed_leave_no_orphan(cli, tmp_path)
     cli("up", str(ROOT / "topology/pair.yaml"))
     assert out(cli("read", "node-b", "k")) == "before\n"
     children = sorted(p.pid for p in Cluster(tmp_path / "home/pair").processes().values() if p.pid)
+    planned = json.loads((tmp_path / "home/pair/cluster.json").read_text())
     kill_supervisor(c)
     wait_for(lambda: not c.is_up(), 10, "supervisord to die")
-    cli("up", str(ROOT / "topology/pair.yaml"))  # same ports: works only if leftovers went
+    p = cli("up", str(ROOT / "topology/pair.yaml"))
     assert not any(pid_alive(pid) for pid in children)
     assert out(cli("read", "node-a", "k")) == "before\n"
+    # Every port kept (they were held by the leftovers while `up` planned, so it took new
+    # ones for all: clients and topologies rely on them).
+    now = json.loads((tmp_path / "home/pair/cluster.json").read_text())
+    assert [now[k] for k in ("nodes", "proxy", "metrics")] == [
+        planned[k] for k in ("nodes", "proxy", "metrics")
+    ]
+    assert "note: stopped node-a, node-b, proxy, left running by a supervisord that died" in (
+        p.stderr.decode()
+    )
 
 
 def test_up_again_moves_off_ports_taken_while_the_cluster_was_down(cli, tmp_path):

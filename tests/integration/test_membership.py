@@ -181,12 +181,86 @@ def test_cli_remove_of_a_node_whose_writes_have_not_left_fails_and_keeps_it(cli,
     ]
     for n in ("node-a", "node-c"):
         assert c.node_status(n).vv.get(origin, 0) == 0, f"{n} got node-b's writes while cut off"
+    # What is left, status says; the error named both ways on: remove again, or keep it.
+    row = next(r for r in out(cli("status")).splitlines() if r.startswith("node-b "))
+    assert "RUNNING (decommissioned)" in row, row
+    assert "`cluster restart node-b` and it takes writes again" in err, err
+    cli("restart", "node-b")  # kept: it takes writes again, its cut-off writes with it
+    cli("write", "node-b", "after", "restart")
+    assert Cluster.open("mesh3", tmp_path / "home").node_status("node-b").vv[origin] == 20
 
     cli("heal")
     assert "every entry held" in out(cli("remove", "node-b"))
     c = Cluster.open("mesh3", tmp_path / "home")
     for n in ("node-a", "node-c"):
         assert c.read(n, b"only-b-19") == b"v19", n
+
+
+def dialled(c: Cluster, node: str) -> set[str]:
+    """The peers ``node`` has a link to (as it runs, not as its files say)."""
+    return {p.peer for p in c.node_status(node).peers if p.address}
+
+
+STATE_FILES = ("cluster.json", "topology.yaml", "supervisord.conf", "proxy.json")
+
+
+def test_cli_add_whose_node_cannot_start_is_undone_and_can_be_added_again(cli, tmp_path):  # noqa: F811
+    """node-d's process cannot start (its log path is a directory: supervisord cannot spawn
+    it): `add` fails saying so and puts the cluster back as it was: every state file, the
+    others' peers and links, nothing of node-d left. Without the fault, the same add works."""
+    cli("up", MESH3)
+    cli("write", "node-a", "k", "v")
+    state = tmp_path / "home/mesh3"
+    before = {f: (state / f).read_text() for f in STATE_FILES}
+    blocker = state / "logs/node-d.log"
+    blocker.mkdir()
+    p = cli("add", "node-d", ok=False)
+    err = p.stderr.decode()
+    assert p.returncode == 1 and "node-d failed to start" in err, err
+    assert "node-d was not added: the cluster is as it was" in err and "Traceback" not in err
+    assert {f: (state / f).read_text() for f in STATE_FILES} == before
+    assert not (state / "nodes/node-d").exists()
+    assert not list((state / "secrets/nodes").glob("node-d.*"))
+    c = Cluster.open("mesh3", tmp_path / "home")
+    assert sorted(c.processes()) == ["node-a", "node-b", "node-c", "proxy"]
+    c.wait_ready(30)  # every link up, none of them to node-d
+    for n in c.topology.names():
+        assert dialled(c, n) == {"node-a", "node-b", "node-c"} - {n}, n
+
+    blocker.rmdir()
+    assert "node-d added to mesh3" in out(cli("add", "node-d"))
+    assert out(cli("read", "node-d", "k")) == "v\n"
+
+
+def test_cli_remove_whose_peer_does_not_answer_says_what_is_left(cli, tmp_path):  # noqa: F811
+    """node-b hangs (SIGSTOP behind the tool's back) while node-c is removed by force:
+    node-c goes, node-a takes its new peers, node-b cannot; the error says so and which
+    verb finishes it, and that verb does."""
+    import os
+    import signal
+
+    cli("up", MESH3)
+    c = Cluster.open("mesh3", tmp_path / "home")
+    hung = c.processes()["node-b"].pid
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        p = cli("remove", "node-c", "--force", ok=False)
+    finally:
+        os.kill(hung, signal.SIGCONT)
+    err = p.stderr.decode()
+    assert p.returncode == 1, err
+    assert "node-c is removed and stopped, but node-b did not take its new peers" in err, err
+    assert "`cluster restart node-b`" in err and "Traceback" not in err, err
+    c = Cluster.open("mesh3", tmp_path / "home")
+    assert c.topology.names() == ["node-a", "node-b"] and "node-c" not in c.processes()
+    assert not (tmp_path / "home/mesh3/nodes/node-c").exists()
+    assert dialled(c, "node-a") == {"node-b"}
+    assert dialled(c, "node-b") == {"node-a", "node-c"}  # what is left
+
+    cli("restart", "node-b")
+    assert dialled(c, "node-b") == {"node-a"}
+    cli("write", "node-b", "k", "v")
+    cli("converge", "--timeout", "30")
 
 
 def test_cli_membership_bad_input_exits_2_and_changes_nothing(cli, tmp_path):  # noqa: F811

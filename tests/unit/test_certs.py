@@ -75,15 +75,39 @@ def test_the_tool_may_only_dial_and_is_no_node(ca) -> None:
     assert not NAME_RE.match(cn(cert))  # so it can never say Hello as a node
 
 
-def test_still_good_rejects_another_ca_another_name_and_near_expiry(ca, monkeypatch) -> None:
+def test_a_certificate_is_reissued_when_of_another_ca_name_or_key_or_out_of_date(
+    ca, monkeypatch
+) -> None:
     leaf = certs.issue(ca, "node-a", server=True)
-    assert certs.still_good(leaf.cert, ca.cert, "node-a")
-    assert not certs.still_good(leaf.cert, ca.cert, "node-b")
-    assert not certs.still_good(leaf.cert, certs.make_ca("other").cert, "node-a")
-    assert not certs.still_good(b"not a certificate", ca.cert, "node-a")
-    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=340)
+    other = certs.issue(ca, "node-a", server=True)
+    assert certs.problem(leaf.cert, leaf.key, ca.cert, "node-a") == ""
+    assert certs.problem(leaf.cert, leaf.key, ca.cert, "node-b") == "it is not node-b's"
+    assert certs.problem(leaf.cert, leaf.key, certs.make_ca("o").cert, "node-a") == (
+        "the cluster CA did not sign it"
+    )
+    assert certs.problem(b"not a certificate", leaf.key, ca.cert, "node-a") == ("it cannot be read")
+    assert certs.problem(leaf.cert, other.key, ca.cert, "node-a") == (
+        "its key is another certificate's"
+    )
+    now = datetime.datetime.now(datetime.timezone.utc)
+    old = certs.issue(ca, "node-a", server=True, start=now - datetime.timedelta(days=9), days=8)
+    assert certs.problem(old.cert, old.key, ca.cert, "node-a").startswith("it expired on ")
+    soon = certs.issue(ca, "node-a", server=True, start=now + datetime.timedelta(days=1))
+    assert certs.problem(soon.cert, soon.key, ca.cert, "node-a").startswith(
+        "it is not valid before "
+    )
+    later = now + datetime.timedelta(days=340)
     monkeypatch.setattr(certs, "_now", lambda: later)
-    assert not certs.still_good(leaf.cert, ca.cert, "node-a")
+    assert certs.problem(leaf.cert, leaf.key, ca.cert, "node-a").startswith("it expires on ")
+
+
+def test_a_ca_that_cannot_sign_is_named() -> None:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    good = certs.make_ca("demo")
+    assert certs.ca_problem(good.cert, good.key) == ""
+    old = certs.make_ca("demo", start=now - datetime.timedelta(days=9), days=8)
+    assert certs.ca_problem(old.cert, old.key).startswith("it expired on ")
+    assert certs.ca_problem(good.cert, old.key) == "its key is not the CA's key"
 
 
 def modes(root: Path) -> dict[str, int]:

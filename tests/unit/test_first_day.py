@@ -100,6 +100,7 @@ def test_pause_and_resume_say_what_the_backend_really_does(
     class Fake:  # a Cluster on that backend, as far as the verb looks
         def __init__(self) -> None:
             self.backend = backend
+            self.notes: list[str] = []  # what the verb found and did (none here)
 
         def pause(self, node: str) -> None: ...
 

@@ -53,3 +53,18 @@ def test_json_errors_count_as_unexpected(tmp_path):
     log = tmp_path / "n.log"
     log.write_text(json_line(at(0), "fine") + "\n" + json.dumps({"level": "ERROR", "x": 1}) + "\n")
     assert len(unexpected_lines([("n", log)])) == 1
+
+
+def test_last_error_is_the_reason_a_process_gave_in_its_last_lines() -> None:
+    from cluster.logs import last_error
+
+    served = "2026-03-01 12:00:00,000 INFO node-c node: node-c: serving on 127.0.0.1:1"
+    err = "2026-03-01 12:00:01,000 ERROR node-c node: node-c: cannot use x: x is a file"
+    assert last_error("\n".join([served, err])) == "cannot use x: x is a file"
+    assert last_error(f"{served}\nerror: the TLS certificate c.pem expired") == (
+        "the TLS certificate c.pem expired"
+    )
+    record = {"level": "ERROR", "node": "node-c", "message": "cannot listen: in use"}
+    assert last_error(json.dumps(record)) == "cannot listen: in use"
+    assert last_error("\n".join([err, served, served, served])) == ""  # an earlier run's
+    assert last_error("") == ""

@@ -45,6 +45,15 @@ def _state(container: Any) -> str:
     return _STATES.get(st["Status"], "FATAL")
 
 
+def _published(container: Any) -> dict[str, int]:
+    """The host port each container port of ``container`` is published on, as it runs."""
+    return {
+        key.split("/")[0]: int(binds[0]["HostPort"])
+        for key, binds in (container.attrs["NetworkSettings"]["Ports"] or {}).items()
+        if binds
+    }
+
+
 @contextlib.contextmanager
 def engine_errors(doing: str) -> Iterator[None]:
     """The SDK's and its transport's errors as ``BackendError``s that say what failed."""
@@ -165,11 +174,7 @@ class DockerBackend:
             c = self._create_started(spec, {})  # its old port was taken meanwhile
         with engine_errors(f"reading {name}'s ports"):
             c.reload()
-            ports = {
-                key.split("/")[0]: int(binds[0]["HostPort"])
-                for key, binds in (c.attrs["NetworkSettings"]["Ports"] or {}).items()
-                if binds
-            }
+            ports = _published(c)
         with self._lock:
             self.meta = Meta.load(self.dir, self.meta.cluster)  # another process may have saved
             self.meta.ports = {**(self.meta.ports or {}), name: ports}
@@ -271,6 +276,10 @@ class DockerBackend:
 
     def address(self, name: str, port: int) -> str:
         host_port = (self.meta.ports or {}).get(name, {}).get(str(port))
+        if self._raw_spec(name).get("restart"):  # the engine restarted it: published anew
+            c = self._container(name)
+            if c is not None and c.status == "running":
+                host_port = _published(c).get(str(port), host_port)
         if host_port is None:
             self.meta = Meta.load(self.dir, self.meta.cluster)  # started by another process
             host_port = (self.meta.ports or {}).get(name, {}).get(str(port), 0)
