@@ -117,9 +117,6 @@ def judge(
         if unpack(top)[0] > late:
             raise Refused(f"{peer} sent a snapshot whose top of {origin} is dated in the future")
     moved, covers, unchecked, vouched, marks = {}, {}, {}, [], {}
-    # Others' word on an origin under the sender's name is the sender's word again (it
-    # is that origin): it says a range exists, not that this node lacks a tombstone in it.
-    liar = name_of(known.sender)
     for origin, seq in vv.items():
         have = known.vv.get(origin, 0)
         if origin == own or seq <= have:
@@ -137,7 +134,7 @@ def judge(
             marks[origin] = min(seq, word)
         if word is None:  # no peer but the sender: its word is taken (a pair)
             vouched.append(origin)
-        elif name_of(origin) != liar and min(seq, word) > have:  # not only the sender says
+        elif min(seq, word) > have:  # not only the sender says
             vouched.append(origin)
         elif name_of(origin) not in known.names:
             raise Refused(

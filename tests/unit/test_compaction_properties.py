@@ -24,7 +24,7 @@ no deleted key came back, nothing the liar said lost a write.
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from node.clock import pack
@@ -247,7 +247,19 @@ action = st.one_of(
 )
 
 
+RESTORED_AFTER_GC = [  # found by Hypothesis: node-b's snapshot must explain the drop
+    ("write", 0, b"k1", b"\x00", 0),
+    *[("write", 0, b"k0", None, 0)] * 4,
+    ("write", 1, b"k1", None, 0),
+    ("backup", 0),
+    ("round", 1),
+    *[("write", 0, b"k0", None, 0)] * 2,
+    ("restore", 0),
+]
+
+
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(n=3, retain=0, ratio=0.0, actions=RESTORED_AFTER_GC)
 @given(
     n=st.integers(2, 4),
     retain=st.integers(0, 2),

