@@ -47,3 +47,4 @@ def test_data_packages_map_onto_the_repository(package: str, directory: str, dat
     # The install in use (editable here, a wheel in ci/test-wheel) finds it as package data.
     installed = resources.files(package) / data
     assert installed.is_file(), f"{package}/{data} not installed: run ci/install again"
+
