@@ -398,8 +398,7 @@ def prepare(progress: Callable[[str], None]) -> str | None:
 
 
 def main() -> int:
-    """``python -m cluster.backends.docker.image``: build (or find) the node image, print
-    its tag."""
+    """``python -m cluster.backends.docker``: build (or find) the node image, print its tag."""
     started = time.monotonic()
 
     def progress(msg: str) -> None:  # elapsed time first: the gaps are the phases' timings
@@ -413,7 +412,3 @@ def main() -> int:
     state = f"built in {info.seconds:.1f} s" if info.built else f"up to date ({info.seconds:.1f} s)"
     print(f"{info.tag} {state}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
