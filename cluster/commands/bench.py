@@ -47,9 +47,9 @@ def bench(args: argparse.Namespace) -> int:
         soak_keys=args.soak_keys,
         apply_entries=args.apply_entries,
     )
-    busy_machine()
     progress = Progress()
-    preflight(args, progress)
+    preflight(args, progress)  # what would fail at the end fails first, in one line
+    busy_machine()
     owned, found = None, None
     try:
         needs_cluster = set(sections) - STANDALONE
