@@ -24,8 +24,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cluster.errors import NodeRefused, NodeUnreachable
-from node.bearer import HEADER
-from node.challenge import STALE, ChallengeFailed, prove, prove_aio
+from node.api.bearer import HEADER
+from node.api.challenge import STALE, ChallengeFailed, prove, prove_aio
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 
@@ -43,8 +43,8 @@ CLIENT_OPTIONS: ChannelOptions = (
     ("grpc.max_reconnect_backoff_ms", 500),
 )
 TIMEOUT = 10.0
-OPEN_METHODS = ("/grpc.health.v1.", "/grpc.reflection.")  # need no token (node/auth.py)
-REFUSED_KEY = "remesh-refused"  # trailing metadata of a node's refusal (node/gate.py)
+OPEN_METHODS = ("/grpc.health.v1.", "/grpc.reflection.")  # need no token (node/api/auth.py)
+REFUSED_KEY = "remesh-refused"  # trailing metadata of a node's refusal (node/api/gate.py)
 
 
 def writes(items: Iterable[tuple[bytes, bytes | None]]) -> list[pb.Write]:
@@ -71,7 +71,7 @@ class Prover(
     grpc.StreamStreamClientInterceptor,
 ):
     """Presents a proof of the token on every call of a channel, whatever the stub, once
-    the process at the far end proved it holds the token (``node.challenge``): the token
+    the process at the far end proved it holds the token (``node.api.challenge``): the token
     itself never leaves this process, so whatever squats on a stopped node's port learns
     nothing it can use. A proof is good for the node process that issued it; after the
     node restarts the next call is refused as stale, the proof is dropped and

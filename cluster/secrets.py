@@ -24,7 +24,7 @@ import grpc
 from cluster import certs
 from cluster.errors import ClusterError
 from cluster.files import UnsafePath, atomic_write, open_private, private_dir
-from node.bearer import TokenError, check_token
+from node.api.bearer import TokenError, check_token
 
 SECRETS_DIR = "secrets"
 MAX_SECRET_BYTES = 64 * 1024

@@ -15,11 +15,11 @@ import signal
 import sys
 from importlib import metadata
 
+from node.api.auth import TOKEN_ENV, TokenError, read_token
+from node.api.tls import TlsError, TlsFiles
 from node.app import Node
-from node.auth import TOKEN_ENV, TokenError, read_token
 from node.config import ConfigError, load_config, parse_peers
-from node.logfmt import configure
-from node.tls import TlsError, TlsFiles
+from node.observability.logfmt import configure
 
 
 def version() -> str:

@@ -10,10 +10,10 @@ asyncio to embed a replica in an application::
     record = node.get(b"k")         # Record(hlc, origin, op, value, seq) or None
     await node.stop()
 
-``token``: every KV, Replication and Admin call must present it (``node.auth``), and the
+``token``: every KV, Replication and Admin call must present it (``node.api.auth``), and the
 node presents it to its peers; None serves without authentication (any process that
 reaches the port may read and write). ``tls``: serve mutual TLS and dial peers with it
-(``node.tls``).
+(``node.api.tls``).
 """
 
 from __future__ import annotations
@@ -25,27 +25,27 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from node.admin import AdminService
-from node.auth import ChallengeService, TokenAuth
+from node.api.admin import AdminService
+from node.api.auth import ChallengeService, TokenAuth
+from node.api.gate import WriteGate
+from node.api.limits import server_limits
+from node.api.service import KVService, ReplicationService
+from node.api.tls import TlsFiles
 from node.config import NodeConfig, parse_address
-from node.exposition import MetricsServer, text
-from node.gate import WriteGate
-from node.limits import server_limits
-from node.logfmt import quiet_gone_peers
+from node.observability.exposition import MetricsServer, text
+from node.observability.logfmt import quiet_gone_peers
+from node.observability.status import status_of
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from node.peers import PeerLink
 from node.protocol.ops import LIVE
 from node.replica import Replica
-from node.report import status_of
-from node.service import KVService, ReplicationService
-from node.store import Record
-from node.tls import TlsFiles
+from node.replication.outbound import PeerLink
+from node.storage.store import Record
 
 log = logging.getLogger("node")
 
 MAX_RPCS = 1024  # calls served at once; past it RESOURCE_EXHAUSTED (memory: docs/bounds.md)
-SERVER_OPTIONS = [  # and the message limits of node.limits
+SERVER_OPTIONS = [  # and the message limits of node.api.limits
     # Notice subscribers that vanished behind a silent network.
     ("grpc.keepalive_time_ms", 2000),
     ("grpc.keepalive_timeout_ms", 3000),

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 from node.protocol.horizon import StaleCheck, StaleVerdict
 from node.protocol.identity import RejoinCheck, Verdict, name_of, replica_id
-from node.store import Store
+from node.storage.store import Store
 
 log = logging.getLogger("node.incarnation")
 

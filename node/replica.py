@@ -13,26 +13,26 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 
-from node import snapshots
-from node.checkpoints import Checkpoints
 from node.clock import HLC, LOGICAL_BITS, wall_ms
-from node.compactor import Compactor
 from node.config import NodeConfig
-from node.health import StorageHealth
 from node.incarnation import Incarnation
-from node.integrity import Host as IntegrityHost
-from node.integrity import Integrity
-from node.links import Links
-from node.metrics import NodeMetrics
+from node.observability.metrics import NodeMetrics
 from node.pb import remesh_pb2 as pb
 from node.protocol import Held, Identity, PeerFailed, Refused
 from node.protocol.receive import Holding, Rules, receive
 from node.protocol.validate import WriteLimits, write_problem
-from node.recent import Recent
-from node.store import Record, Store
-from node.vouched import Vouched
-from node.watch import Watchers
-from node.watermarks import Watermarks
+from node.replication import snapshots
+from node.replication.integrity import Host as IntegrityHost
+from node.replication.integrity import Integrity
+from node.replication.links import Links
+from node.replication.recent import Recent
+from node.replication.vouched import Vouched
+from node.replication.watch import Watchers
+from node.storage.checkpoints import Checkpoints
+from node.storage.compactor import Compactor
+from node.storage.health import StorageHealth
+from node.storage.store import Record, Store
+from node.storage.watermarks import Watermarks
 
 log = logging.getLogger("node.replica")
 
@@ -77,7 +77,7 @@ class Replica:
             )
         # chains compared with peers' (docs/integrity.md)
         self.integrity = Integrity(self.store, self._integrity_host(config.node_id))
-        self.vouched = Vouched(self.store)  # what it may vouch for (node/vouched.py)
+        self.vouched = Vouched(self.store)  # what it may vouch for (node/replication/vouched.py)
         self.clock_offset_ms = 0  # a test fault shifts this node's physical clock
         self.clock = HLC(last=self.store.hlc, physical=self.wall_ms)
         self.limits = WriteLimits(config.max_key_bytes, config.max_value_bytes)
@@ -95,14 +95,20 @@ class Replica:
             "entries_sent": 0,
             "local_writes": 0,
         }
-        self.metrics = NodeMetrics()  # what /metrics serves beyond stats (node.exposition)
+        # what /metrics serves beyond stats (node.observability.exposition)
+        self.metrics = NodeMetrics()
         self.metrics.watermark_current_at = time.monotonic()  # as loaded
         self.wakers: set[asyncio.Event] = set()  # one per replication stream
         self.recent = Recent()
         self._queue: list[tuple[list[pb.Write], asyncio.Future]] = []
         self._commit_task: asyncio.Task | None = None
         self.compactor = Compactor(
-            self.store, config, self.links, self.clock, self.wall_ms, lambda: self.closed
+            self.store,
+            config,
+            lambda: self.links.member_acks(config.peers),
+            self.clock,
+            self.wall_ms,
+            lambda: self.closed,
         )
         self._compacting: asyncio.Task | None = None
         self.checkpoints = Checkpoints(
@@ -113,7 +119,7 @@ class Replica:
         self.snapshot_note = ""  # the last snapshot sent or received, or one under way
         self.snapshot_from = ""  # the peer whose snapshot is being merged (one at a time)
         snapshots.interrupted(self)
-        self.decommissioned = False  # leaving the cluster: takes no writes (node.admin)
+        self.decommissioned = False  # leaving the cluster: takes no writes (node.api.admin)
         self.closed = False
         self.stopping = False  # streams end themselves before the server stops
 
@@ -131,7 +137,8 @@ class Replica:
         )
 
     def _rewound(self, origin: str) -> None:
-        """A forked range of ``origin`` was dropped and the state rebuilt (node.integrity)."""
+        """A forked range of ``origin`` was dropped and the state rebuilt
+        (node.replication.integrity)."""
         self.recent.forget(origin)
         self.watchers.interrupt(
             f"{self.node_id} dropped a forked range of {origin} and rebuilt its state: "
@@ -436,5 +443,5 @@ class Replica:
 
     # --------------------------------------------------------------- watermarks
     def checkpoint(self) -> None:
-        """Sync LevelDB, then record the vv (node.checkpoints), on the loop."""
+        """Sync LevelDB, then record the vv (node.storage.checkpoints), on the loop."""
         self.checkpoints.now()

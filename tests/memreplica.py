@@ -44,7 +44,8 @@ class MemoryReplica:
         self.tops: dict[str, int] = {}  # per origin: hlc of the entry at vv[origin]
         self.truncated: dict[str, int] = {}  # per origin: log dropped up to this seq
         self.horizon = 0  # newest tombstone collected here or by a snapshot's sender
-        self.vouched: dict[str, int] = {}  # as node/vouched.py: on the origin's own word
+        # as node/replication/vouched.py: on the origin's own word
+        self.vouched: dict[str, int] = {}
 
     def _physical(self) -> int:
         return self.now_ms
@@ -107,7 +108,7 @@ class MemoryReplica:
         base = self.truncated.get(origin, 0)
         return [e for e in self.log.get(origin, []) if first <= e.seq <= last and e.seq > base]
 
-    # ------------------------------------------------ bounded disk (node/trim.py)
+    # ------------------------------------------------ bounded disk (node/storage/trim.py)
     def truncate(self, members: Members, retain: int, pin_timeout_s: float = 0) -> None:
         for origin, t in truncation_points(self.vv, members, retain, pin_timeout_s).items():
             if t.point > self.truncated.get(origin, 0):
@@ -166,7 +167,7 @@ class MemoryReplica:
         self._adopt(plan_commit(records, self.heads.get, self.digest, self.keys, self.hlc))
 
     def vouch(self, marks: dict[str, int]) -> None:
-        """Raise the vouched marks (node/vouched.py), within what it holds."""
+        """Raise the vouched marks (node/replication/vouched.py), within what it holds."""
         for origin, said in marks.items():
             seq = min(said, self.vv.get(origin, 0))
             if seq > self.vouched.get(origin, 0):

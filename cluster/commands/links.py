@@ -8,7 +8,7 @@ from cluster.argtypes import int_range
 from cluster.commands import AddVerb, open_cluster, waits
 from cluster.faults.model import CUT_MODES, MAX_DELAY_MS
 
-MAX_SKEW_MS = 365 * 86_400_000  # node.admin.MAX_CLOCK_OFFSET_MS (a unit test holds them equal)
+MAX_SKEW_MS = 365 * 86_400_000  # node.api.admin.MAX_CLOCK_OFFSET_MS (a unit test holds them equal)
 
 
 def partition(args: argparse.Namespace) -> int:

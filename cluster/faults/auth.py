@@ -5,7 +5,7 @@ Without it anyone on the machine could cut, delay or heal a cluster's links. A T
 share (a container backend), with the token nodes already take. The token itself never
 crosses the port, since whatever answers there may be a squatter on a stopped proxy's
 port: on one connection the tool sends ``{"op": "challenge", "nonce": ...}``, the proxy
-answers a nonce of its own and a proof that it holds the token (``node.challenge``), and
+answers a nonce of its own and a proof that it holds the token (``node.api.challenge``), and
 only then does the tool send its request with a proof bound to both nonces and to the
 request's own bytes, which is worth nothing for any other request or connection.
 ``ping`` stays open so readiness polling needs nothing and reveals nothing.
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.faults.model import ProxyError
-from node.challenge import NONCE_BYTES, client_proof, new_nonce, server_proof
+from node.api.challenge import NONCE_BYTES, client_proof, new_nonce, server_proof
 
 OPEN_OPS = frozenset({"ping"})
 MAX_TOKEN_BYTES = 4096

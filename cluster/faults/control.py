@@ -11,7 +11,7 @@ from typing import Any
 from cluster.faults.auth import OPEN_OPS, check_proxy, sign
 from cluster.faults.config import split_address
 from cluster.faults.model import FaultRequest, ProxyError, ProxyUnreachable
-from node.challenge import new_nonce
+from node.api.challenge import new_nonce
 
 
 class ProxyControl:

@@ -1,6 +1,6 @@
 """The replication protocol, pure: both ends of a stream as state machines, and what a
-batch does to a replica. ``node/service.py`` and ``node/peers.py`` pump these over gRPC;
-the property tests pump them over an in-memory network."""
+batch does to a replica. ``node/api/service.py`` and ``node/replication/outbound.py``
+pump these over gRPC; the property tests pump them over an in-memory network."""
 
 from node.protocol.apply import (
     CommitPlan,

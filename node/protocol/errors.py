@@ -1,5 +1,5 @@
 """Why a replication stream ends, in two types: which end is at fault decides what
-a person must fix. ``node.statuses.status_of`` is the one place these become gRPC
+a person must fix. ``node.api.statuses.status_of`` is the one place these become gRPC
 status codes.
 """
 

@@ -1,5 +1,5 @@
 """What a node knows of forks: per origin, the peers whose chain differs from its own,
-and who holds the forked range as far as it can tell. Pure: ``node.integrity`` feeds it
+and who holds the forked range as far as it can tell. Pure: ``node.replication.integrity`` feeds it
 the comparisons and acts on what it says.
 
 The origin is the authority on its own log. So a difference with the origin itself

@@ -57,7 +57,8 @@ class ServerSession:
         self.members: list[str] = []  # its peers at its last ack
         self.last_ack = 0.0  # when it last acked (0: not on this stream yet)
         self.packed = False  # it reads packed snapshot chunks (node.protocol.packed)
-        self.hello = pb.Hello()  # as the subscriber said it (its chain values: node.integrity)
+        # as the subscriber said it (its chain values: node.replication.integrity)
+        self.hello = pb.Hello()
 
     def on_hello(
         self,

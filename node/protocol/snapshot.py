@@ -3,7 +3,7 @@
 A snapshot is untrusted input like any batch: its vv and tops are bounded and well
 formed, every record passes the rules of a write, and chunks come in strictly rising
 key order, each record inside the range its chunk covers (``lo <= key < end``). The
-caller merges each chunk as it comes (node/trim.py) and commits the vv only on End.
+caller merges each chunk as it comes (node/storage/trim.py) and commits the vv only on End.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ class Received:
     entries: Sequence[pb.Entry] = ()
     caught_up: bool = False  # the first heartbeat after a catch-up: the backlog is in
     snapshot: pb.ServerMessage | None = None  # a SnapshotBegin, SnapshotChunk or SnapshotEnd
-    heartbeat: pb.Heartbeat | None = None  # its vv and chain values: node.integrity checks
+    # its vv and chain values: node.replication.integrity checks them
+    heartbeat: pb.Heartbeat | None = None
 
 
 class SubscriberSession:

@@ -82,9 +82,10 @@ class Taken:
     drop_upto: int = 0  # held records covered and omitted go if dated at or below (0: none)
     # origins claimed past what they announced themselves: (claimed, announced); left alone
     unchecked: dict[str, tuple[int, int]] = field(default_factory=dict)
-    # per moved origin, how far this node may vouch for it from now on (node/vouched.py):
-    # the sender's own origin (its word on its own log), or what a peer besides the
-    # sender vouched for; a moved origin not named here was taken on one member's word
+    # per moved origin, how far this node may vouch for it from now on
+    # (node/replication/vouched.py): the sender's own origin (its word on its own log),
+    # or what a peer besides the sender vouched for; a moved origin not named here was
+    # taken on one member's word
     vouched: dict[str, int] = field(default_factory=dict)
 
     def drops(self, origin: str, seq: int, hlc: int) -> bool:

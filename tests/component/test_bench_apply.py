@@ -6,8 +6,8 @@ import pytest
 
 from cluster.bench.apply import bench_apply
 from cluster.bench.report import table
-from node.applycost import apply_cost, batches
 from node.pb import remesh_pb2 as pb
+from node.tools.applycost import apply_cost, batches
 
 pytestmark = pytest.mark.component
 

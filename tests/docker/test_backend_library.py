@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MESH3 = ROOT / "topology/mesh3.yaml"
 TIMEOUT = 90
 WATERMARKS = (
-    "import json; from pathlib import Path; from node.watermarks import Watermarks; "
+    "import json; from pathlib import Path; from node.storage.watermarks import Watermarks; "
     "print(json.dumps(Watermarks(Path('/data')).load()))"
 )
 

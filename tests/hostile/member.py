@@ -23,8 +23,8 @@ import grpc
 from cluster.client import open_channel
 from cluster.secrets import Credentials
 from cluster.wait import wait_for
-from node.bearer import HEADER
-from node.challenge import ChallengeFailed, Issuer
+from node.api.bearer import HEADER
+from node.api.challenge import ChallengeFailed, Issuer
 from node.clock import wall_ms
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc

@@ -14,11 +14,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from node.auth import METHODS
+from node.api.auth import METHODS
 from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
-from node.peers import REPLICATE, say_hello
 from node.protocol import PeerFailed
+from node.replication.outbound import REPLICATE, say_hello
 from tests.hostile.embedded import TOKEN, ThreadedNode
 
 pytestmark = pytest.mark.component
@@ -103,7 +103,7 @@ def test_a_call_without_the_token_is_refused_and_changes_nothing(node, method, w
     assert TOKEN not in err.value.details()
     assert node.fingerprint() == before
     assert node.node.config.peers == {}
-    assert not node.node.gate.closed
+    assert not node.node.api.gate.closed
     assert node.call(lambda: node.node.replica.clock_offset_ms) == 0
     assert node.call(lambda: len(node.node.replica.links.inbound)) == 0
 

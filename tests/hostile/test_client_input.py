@@ -32,7 +32,7 @@ CASES = [
         "1001 writes in one request; the limit is 1000 (max_batch_entries): split it",
     ),
     (
-        "PutBatch of 17 MB",  # past 16 MiB, within the message limit (node.limits)
+        "PutBatch of 17 MB",  # past 16 MiB, within the message limit (node.api.limits)
         "PutBatch",
         pb.PutBatchRequest(writes=[W(b"k%d" % i, b"v" * 1_000_000) for i in range(17)]),
         "bytes in one request; the limit is",
@@ -69,7 +69,7 @@ def test_bad_client_input_is_refused_and_changes_nothing(node, case, method, req
 
 
 def test_a_message_past_the_nodes_message_limit_is_refused_before_it_is_handled(node):
-    """A request larger than any the node accepts (node.limits: a PutBatch at its
+    """A request larger than any the node accepts (node.api.limits: a PutBatch at its
     limits) is refused by gRPC as it arrives: RESOURCE_EXHAUSTED, nothing changed."""
     before = node.fingerprint()
     big = pb.PutBatchRequest(writes=[W(b"k%d" % i, b"v" * (1 << 20)) for i in range(20)])

@@ -181,7 +181,8 @@ def test_a_snapshot_claiming_other_origins_past_what_they_announced_moves_nothin
         why = refused_link(mesh, "announced")
         assert "snapshot" in why and "not taken" in why, why
         nothing_lost_nothing_diverged(mesh)
-        assert f"WARNING node-c node.peers: node-c: link to {LIAR}: {why}" in mesh.c.log.read_text()
+        line = f"WARNING node-c node.replication.outbound: node-c: link to {LIAR}: {why}"
+        assert line in mesh.c.log.read_text()
         assert 'remesh_rejected_total{reason="snapshot"} 0.0' not in mesh.metrics("node-c")
 
 

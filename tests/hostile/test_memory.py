@@ -27,7 +27,7 @@ from cluster.client import open_channel
 from cluster.ports import free_ports
 from cluster.secrets import Credentials
 from cluster.wait import wait_for
-from node.challenge import Issuer
+from node.api.challenge import Issuer
 from node.clock import pack, wall_ms
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc

@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cluster.wait import wait_for
 from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
-from node.store import StorageError, Store
+from node.storage.store import StorageError, Store
 from tests.hostile.embedded import ThreadedNode
 
 pytestmark = pytest.mark.component

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from node.gate import WriteGate
+from node.api.gate import WriteGate
+from node.api.writestream import WINDOW, Window, serve_writes
 from node.pb import remesh_pb2 as pb
-from node.writestream import WINDOW, Window, serve_writes
 from tests.hostile.test_client_input import CASES
 
 pytestmark = pytest.mark.component
@@ -77,7 +77,7 @@ def test_a_decommissioned_node_answers_what_it_took_then_ends_the_stream(node):
     call = node.kv.Writes(writes(), timeout=30)
     first = next(call)
     assert first.version.seq
-    node.call(node.node.gate.close)
+    node.call(node.node.api.gate.close)
     sent.set()
     with pytest.raises(grpc.RpcError) as err:
         next(call)

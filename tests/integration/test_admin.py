@@ -8,9 +8,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from node.api.gate import REFUSED_KEY
 from node.app import Node
 from node.config import NodeConfig
-from node.gate import REFUSED_KEY
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from tests.integration import embedded

@@ -20,7 +20,7 @@ from cluster.faults.control import ProxyControl
 from cluster.faults.model import ProxyError
 from cluster.ports import free_ports
 from cluster.wait import wait_for
-from node.challenge import new_nonce
+from node.api.challenge import new_nonce
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
 from tests.integration.nodeproc import NodeProc

@@ -23,7 +23,7 @@ import pytest
 from grpc_health.v1 import health, health_pb2_grpc
 
 from cluster.client import CLIENT_OPTIONS, NodeClient
-from node.peers import CHANNEL_OPTIONS as PEER_OPTIONS
+from node.replication.outbound import CHANNEL_OPTIONS as PEER_OPTIONS
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from cluster.ports import free_ports
 from cluster.wait import wait_for
 from node.pb import remesh_pb2 as pb
 from node.pb import remesh_pb2_grpc as pb_grpc
-from node.watermarks import Watermarks
+from node.storage.watermarks import Watermarks
 from tests.integration.nodeproc import TOKEN, NodeProc, wait_converged
 from tests.integration.watching import until_delivered
 
@@ -241,7 +241,7 @@ time.sleep(120)
 
 def test_a_client_killed_while_the_node_sends_to_it_is_no_error_in_the_node_log(launch):
     """grpc.aio logged an ERROR with a traceback when a send failed because the client had
-    just died (5 of 5 here before node.logfmt.GonePeerFilter): a peer or client killed
+    just died (5 of 5 here before node.observability.logfmt.GonePeerFilter): a peer or client killed
     mid-stream is ordinary in a cluster, and the teardown check fails on it."""
     node = launch({"node-a": []})["node-a"]
     big = [pb.Write(op=pb.PUT, key=b"k%d" % i, value=b"x" * 2000) for i in range(500)]
@@ -260,7 +260,7 @@ def test_a_client_killed_while_the_node_sends_to_it_is_no_error_in_the_node_log(
             assert line == b"open\n", line
             # Past what the streams' flow-control windows hold (so sends are pending when
             # the client dies), yet within the Watch byte budgets (8 MiB a stream, 64 MiB in
-            # all: node/watch.py), or the node ends the streams itself before the kill.
+            # all: node/replication/watch.py), or the node ends the streams itself before the kill.
             for _ in range(2):
                 node.kv.PutBatch(pb.PutBatchRequest(writes=big), timeout=30)
         finally:

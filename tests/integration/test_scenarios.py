@@ -8,7 +8,7 @@ import pytest
 
 from cluster.api import ConvergeTimeout
 from cluster.wait import wait_for
-from node.watermarks import Watermarks
+from node.storage.watermarks import Watermarks
 from tests.integration.workload import assert_lww, links_down, set_links, write_load
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 MAX_LINES = 450
 # What cluster may use of node: the wire stubs, the settings schema, the token's wire form.
-NODE_ALLOWED = ("node.pb", "node.settings", "node.bearer", "node.challenge")
+NODE_ALLOWED = ("node.pb", "node.settings", "node.api.bearer", "node.api.challenge")
 # Cluster's parts: only the facade itself may touch them.
 FACADE_PRIVATE = {"_state", "_backend", "_clients"}
 
@@ -209,3 +209,24 @@ def test_every_registered_backend_implements_the_protocol() -> None:
     for traits in BACKENDS.values():
         implementation = _load(traits.implementation)
         assert [m for m in members if not hasattr(implementation, m)] == [], traits.name
+
+
+# node/ by role: what each room may not import (a room below never reaches up)
+LAYERS = {
+    "node.storage": ("node.api", "node.replication", "node.replica", "node.app", "node.tools"),
+    "node.observability.metrics": ("node.api", "node.replication", "node.storage"),
+    "node.observability.histogram": ("node.api", "node.replication", "node.storage"),
+}
+
+
+def test_node_rooms_import_only_what_is_below_them() -> None:
+    """Storage knows nothing of the API or replication; the metric tables nothing of the
+    rooms they count; nothing in the runtime imports the tools (benchmarks)."""
+    wrong = []
+    for name, path in NODE.items():
+        below = [deps for room, deps in LAYERS.items() if name.startswith(room)]
+        if not name.startswith("node.tools"):
+            below.append(("node.tools",))
+        for dep in imported(path, NODE):
+            wrong += [f"{name} imports {dep}" for deps in below if dep.startswith(deps)]
+    assert not wrong

@@ -1,6 +1,6 @@
 """The authentication table covers every method the node serves, and nothing else.
 
-A method added to remesh.proto fails here until ``node.auth.METHODS`` says whether it
+A method added to remesh.proto fails here until ``node.api.auth.METHODS`` says whether it
 needs the token (and until it does, the interceptor asks for the token: fail closed).
 """
 
@@ -10,8 +10,8 @@ import pytest
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from node.auth import METHODS, TokenAuth, requires_token
-from node.bearer import TokenError, bearer, check_token
+from node.api.auth import METHODS, TokenAuth, requires_token
+from node.api.bearer import TokenError, bearer, check_token
 from node.pb import remesh_pb2 as pb
 
 pytestmark = pytest.mark.unit

@@ -1,4 +1,4 @@
-"""A node refuses TLS files it cannot serve with (``node.certcheck``, stdlib ``ssl`` only):
+"""A node refuses TLS files it cannot serve with (``node.api.certcheck``, stdlib ``ssl`` only):
 each case is a real certificate from ``cluster.certs``, checked as ``python -m node`` does."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from cryptography import x509
 
 from cluster import certs
-from node.certcheck import validity
-from node.tls import TlsError, TlsFiles
+from node.api.certcheck import validity
+from node.api.tls import TlsError, TlsFiles
 
 pytestmark = pytest.mark.unit
 

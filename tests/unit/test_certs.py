@@ -156,7 +156,7 @@ def test_a_planted_symlink_is_refused_and_rotation_removes_it(tmp_path) -> None:
 
 
 def test_the_tool_certificate_is_the_one_nodes_let_administer():
-    from node.auth import OPERATOR_PREFIX, may_administer
+    from node.api.auth import OPERATOR_PREFIX, may_administer
 
     assert certs.tool_name("mesh3").startswith(OPERATOR_PREFIX)
     assert may_administer(certs.tool_name("mesh3")) and may_administer(None)

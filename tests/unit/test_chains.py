@@ -1,16 +1,16 @@
-"""Per-origin hash chains (node/protocol/chain.py, node/chains.py), the fork book
-(node/protocol/forks.py) and giving a forked range back (node/rewind.py)."""
+"""Per-origin hash chains (node/protocol/chain.py, node/storage/chains.py), the fork book
+(node/protocol/forks.py) and giving a forked range back (node/storage/rewind.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from node import chains, rewind
 from node.pb import remesh_pb2 as pb
 from node.protocol import Refused
 from node.protocol.chain import CHAIN_BYTES, check_chains, compare, extend, genesis, link
 from node.protocol.forks import THIS_NODE, ForkBook
-from node.store import Store
+from node.storage import chains, rewind
+from node.storage.store import Store
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""The token's challenge-response (node/challenge.py): what each side can and cannot do.
+"""The token's challenge-response (node/api/challenge.py): what each side can and cannot do.
 
 A caller goes on only after the far end proved it holds the token as the node it expected;
 what it then presents is good only at the node process that issued it, and never
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from node.auth import TokenAuth
-from node.challenge import (
+from node.api.auth import TokenAuth
+from node.api.challenge import (
     STALE,
     ChallengeFailed,
     Issuer,

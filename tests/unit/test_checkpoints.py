@@ -10,7 +10,7 @@ import pytest
 from node.config import NodeConfig
 from node.pb import remesh_pb2 as pb
 from node.replica import Replica
-from node.watermarks import Watermarks
+from node.storage.watermarks import Watermarks
 
 pytestmark = pytest.mark.unit
 

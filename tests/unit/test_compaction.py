@@ -18,8 +18,8 @@ from node.protocol.compaction import (
 )
 from node.protocol.cursor import Cursor
 from node.protocol.vouch import Known, judge
-from node.store import Store
-from node.trim import (
+from node.storage.store import Store
+from node.storage.trim import (
     collect_tombstones,
     finish_snapshot,
     log_held,
@@ -215,7 +215,7 @@ def test_the_tombstone_index_and_count_follow_any_batch(tmp_path):
     the index names exactly the tombstones held, and the count agrees, across a restart."""
     import random
 
-    from node.store import KEY, TOMB, Record
+    from node.storage.store import KEY, TOMB, Record
 
     rng = random.Random(7)
     s = Store(tmp_path / "d")

@@ -14,7 +14,7 @@ grace), snapshots cut off, wiped replicas and replicas restored from an older co
 past what origins announced, on the victim's own writes, a made-up origin, a GC horizon
 ahead, an honest state under a forged horizon, a made-up origin under a horizon (the
 node that takes it vouches for nothing of it: the two-step lie, where a later lie to
-another node used that node's word, is closed; replicas vouch as node/vouched.py).
+another node used that node's word, is closed; replicas vouch as node/replication/vouched.py).
 After healing and draining, every
 replica holds the same vv (the made-up origin aside: it is taken on the liar's word),
 digest and live data, which is the last-writer-wins maximum of the surviving writes:

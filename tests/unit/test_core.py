@@ -4,7 +4,7 @@ import pytest
 
 from node.pb import remesh_pb2 as pb
 from node.protocol import Cursor, exclusions, triage, wins
-from node.recent import Recent, entry_bytes
+from node.replication.recent import Recent, entry_bytes
 from tests.memreplica import MemoryReplica
 
 pytestmark = pytest.mark.unit

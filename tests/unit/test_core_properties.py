@@ -65,7 +65,8 @@ class Net:
         return Identity(name, "prop", "default", self.nodes[name].origin)
 
     def exclude(self, link) -> list[str]:
-        """As node/links.py: the replica ids learned from live direct links' Welcomes."""
+        """As node/replication/links.py: the replica ids learned from live direct links'
+        Welcomes."""
         sub, srv = link
         if not self.use_exclusions:
             return []

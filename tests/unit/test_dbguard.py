@@ -5,9 +5,9 @@ from __future__ import annotations
 import plyvel
 import pytest
 
-from node.dbguard import GuardedDB, StorageError
 from node.pb import remesh_pb2 as pb
-from node.store import Store
+from node.storage.dbguard import GuardedDB, StorageError
+from node.storage.store import Store
 
 pytestmark = pytest.mark.unit
 

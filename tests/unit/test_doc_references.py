@@ -66,7 +66,7 @@ def test_the_check_sees_a_missing_test_a_missing_file_and_a_broken_link(tmp_path
     fake = tmp_path / "x.md"
     fake.write_text(
         "`unit/test_store.py::test_no_such_test` and `::test_batch_is_atomic_one_writebatch`, "
-        "`node/no_such.py`, `node/store.py`, [gone](no-such-page.md)"
+        "`node/no_such.py`, `node/storage/store.py`, [gone](no-such-page.md)"
     )
     assert _missing(fake) == [
         os.path.relpath(tmp_path / "no-such-page.md", ROOT),

@@ -78,7 +78,7 @@ def test_a_bad_number_is_an_argparse_error(parse, text):
 
 def test_the_cli_skew_bound_is_the_nodes():
     from cluster.commands.links import MAX_SKEW_MS
-    from node.admin import MAX_CLOCK_OFFSET_MS
+    from node.api.admin import MAX_CLOCK_OFFSET_MS
 
     assert MAX_SKEW_MS == MAX_CLOCK_OFFSET_MS
 

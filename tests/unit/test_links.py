@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.links import Links
+from node.replication.links import Links
 
 pytestmark = pytest.mark.unit
 

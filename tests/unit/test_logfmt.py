@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pytest
 
-from node.logfmt import GRPC_CORE_LOGGER, GonePeerFilter, JsonFormatter
+from node.observability.logfmt import GRPC_CORE_LOGGER, GonePeerFilter, JsonFormatter
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,5 @@
-"""The metric table (node.metrics.METRICS): its naming, what a node exposes, the README."""
+"""The metric table (node.observability.metrics.METRICS): its naming, what a node exposes,
+the README."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ import threading
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from node import exposition
 from node.config import NodeConfig
-from node.exposition import NodeCollector, families, snapshot
-from node.histogram import Histogram
-from node.metrics import MAX_PEER_LABELS, METRICS, OTHER_PEER, PeerCounter, markdown_table
+from node.observability import exposition
+from node.observability.exposition import NodeCollector, families, snapshot
+from node.observability.histogram import Histogram
+from node.observability.metrics import (
+    MAX_PEER_LABELS,
+    METRICS,
+    OTHER_PEER,
+    PeerCounter,
+    markdown_table,
+)
 from node.pb import remesh_pb2 as pb
 from node.protocol import Refused
 from node.replica import BadRequest, Replica
@@ -99,7 +106,8 @@ def test_a_replica_exposes_exactly_the_table(tmp_path):
 
 def test_the_readme_table_is_the_metric_table():
     readme = (ROOT / "README.md").read_text()
-    assert markdown_table() in readme, "README's metric table: paste node.metrics.markdown_table()"
+    paste = "paste node.observability.metrics.markdown_table()"
+    assert markdown_table() in readme, f"README's metric table: {paste}"
 
 
 def test_peer_labels_are_capped_so_passing_subscribers_cannot_grow_them():

@@ -12,8 +12,8 @@ from node.pb import remesh_pb2 as pb
 from node.protocol.snapshot import SnapshotReceiver
 from node.protocol.validate import WriteLimits
 from node.protocol.vouch import Known, judge
-from node.store import KEY, TOMB, Store
-from node.trim import (
+from node.storage.store import KEY, TOMB, Store
+from node.storage.trim import (
     collect_tombstones,
     finish_snapshot,
     merge_packed,

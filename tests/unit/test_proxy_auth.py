@@ -6,7 +6,7 @@ import pytest
 
 from cluster.faults.auth import answer_challenge, check_proxy, read_token, refusal, sign
 from cluster.faults.model import ProxyError
-from node.challenge import new_nonce
+from node.api.challenge import new_nonce
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,14 @@ import pytest
 from node.clock import pack
 from node.pb import remesh_pb2 as pb
 from node.protocol.compaction import RECLAIM_MIN, reclaim_due
-from node.store import Store
-from node.trim import collect_tombstones, live_records, log_held, reclaim_ranges, truncate_log
+from node.storage.store import Store
+from node.storage.trim import (
+    collect_tombstones,
+    live_records,
+    log_held,
+    reclaim_ranges,
+    truncate_log,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -1,7 +1,7 @@
 import pytest
 
 from node.pb import remesh_pb2 as pb
-from node.store import Record, Store, encode_record, record_head
+from node.storage.store import Record, Store, encode_record, record_head
 
 pytestmark = pytest.mark.unit
 
@@ -91,7 +91,7 @@ def test_batch_is_atomic_one_writebatch(store, monkeypatch):
     class Boom(Exception):
         pass
 
-    import node.store as store_mod
+    import node.storage.store as store_mod
 
     calls = []
 

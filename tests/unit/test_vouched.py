@@ -1,12 +1,12 @@
-"""What a node vouches for (node/vouched.py): each origin only as far as that origin's
+"""What a node vouches for (node/replication/vouched.py): each origin only as far as that origin's
 own word and what the node holds, kept across restarts, and never more after a loss."""
 
 from __future__ import annotations
 
 import pytest
 
-from node.store import Store
-from node.vouched import KEY, Vouched
+from node.replication.vouched import KEY, Vouched
+from node.storage.store import Store
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,8 @@ import asyncio
 import pytest
 
 from node.pb import remesh_pb2 as pb
-from node.recent import entry_bytes
-from node.watch import WATCH_BYTES, WATCH_TOTAL_BYTES, Watchers
+from node.replication.recent import entry_bytes
+from node.replication.watch import WATCH_BYTES, WATCH_TOTAL_BYTES, Watchers
 
 pytestmark = pytest.mark.unit
 

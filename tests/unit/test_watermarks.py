@@ -1,6 +1,6 @@
 import pytest
 
-from node.watermarks import Watermarks
+from node.storage.watermarks import Watermarks
 
 pytestmark = pytest.mark.unit
 
