@@ -103,7 +103,7 @@ def test_a_call_without_the_token_is_refused_and_changes_nothing(node, method, w
     assert TOKEN not in err.value.details()
     assert node.fingerprint() == before
     assert node.node.config.peers == {}
-    assert not node.node.api.gate.closed
+    assert not node.node.gate.closed
     assert node.call(lambda: node.node.replica.clock_offset_ms) == 0
     assert node.call(lambda: len(node.node.replica.links.inbound)) == 0
 

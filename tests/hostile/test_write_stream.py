@@ -77,7 +77,7 @@ def test_a_decommissioned_node_answers_what_it_took_then_ends_the_stream(node):
     call = node.kv.Writes(writes(), timeout=30)
     first = next(call)
     assert first.version.seq
-    node.call(node.node.api.gate.close)
+    node.call(node.node.gate.close)
     sent.set()
     with pytest.raises(grpc.RpcError) as err:
         next(call)
