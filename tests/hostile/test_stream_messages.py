@@ -136,6 +136,17 @@ def test_subscriber_refuses_a_bad_welcome(case, msg, text):
     assert not sub.welcomed and sub.last_heard == 0.0
 
 
+def test_subscriber_refuses_a_welcome_vouching_for_more_origins_than_a_vv_may_name():
+    """A member with valid credentials that announces an oversized vouched map is refused
+    before anything of it is kept (the vv bound, docs/bounds.md)."""
+    sub = SubscriberSession(B, "node-a", "127.0.0.1:9", timeout_s=2)
+    sub.hello({}, [])
+    welcome = pb.ServerMessage(welcome=pb.Welcome(node_id="node-a", vouched=MANY))
+    with pytest.raises(Refused, match="Welcome's vouched vv of 4097 origins; the limit is 4096"):
+        sub.on_welcome(welcome, {}, 0.0)
+    assert not sub.welcomed and sub.last_heard == 0.0
+
+
 @pytest.mark.parametrize(
     "msg",
     [pb.ServerMessage(batch=pb.Batch()), pb.ServerMessage(heartbeat=pb.Heartbeat())],
